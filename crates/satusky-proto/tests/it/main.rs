@@ -1,0 +1,4 @@
+//! Integration tests for `satusky-proto`.
+
+mod regenerate;
+mod wire;
