@@ -1,1 +1,21 @@
-//! satusky-core
+//! The domain of Satusky: what users, organizations, memberships, tokens and
+//! audit entries are, the rules that govern them, and the ports through which
+//! the domain reaches the outside world ([`store::Store`], [`clock::Clock`]).
+//!
+//! Services here hold the platform's meaning. Handlers in `satusky-api` parse
+//! and shape; the store in `satusky-store` persists. This crate depends on
+//! neither axum, sqlx, kube nor tonic (CI checks it).
+
+pub mod auth;
+pub mod authz;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod pagination;
+pub mod ratelimit;
+pub mod services;
+pub mod store;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use services::{Ctx, Services, ServicesConfig};

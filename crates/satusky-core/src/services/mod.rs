@@ -1,0 +1,4 @@
+//! Services.
+pub struct Ctx;
+pub struct Services;
+pub struct ServicesConfig;

@@ -1,0 +1,231 @@
+//! The `Store` port: durable desired state. Implemented for SQLite and
+//! PostgreSQL by `satusky-store`, which also runs one conformance suite on
+//! both.
+//!
+//! Rules every implementation follows:
+//! - ids are the strings the caller passes (UUIDv7); timestamps round-trip
+//!   exactly at microsecond precision (the core's clock truncates to that);
+//! - every method is atomic: it either fully happens or not at all;
+//! - list methods return at most `page.fetch_limit()` rows ordered by their
+//!   key (ascending unless said otherwise), strictly after `page.after`;
+//! - unique-constraint violations are [`StoreError::Conflict`] naming the
+//!   constraint (see each method); a missing row for an update or delete is
+//!   [`StoreError::NotFound`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use satusky_types::orgs::{Outcome, Role};
+
+use crate::pagination::PageRequest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the string names it (e.g. `users.email`).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The change would leave an organization without an owner.
+    #[error("the last owner of an organization cannot be removed or demoted")]
+    LastOwner,
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Conflict names used by [`StoreError::Conflict`].
+pub mod conflict {
+    pub const USER_EMAIL: &str = "users.email";
+    pub const ORG_SLUG: &str = "orgs.slug";
+    pub const NAMESPACE: &str = "namespaces.name";
+    pub const MEMBERSHIP: &str = "memberships";
+    pub const TOKEN_NAME: &str = "api_tokens.name";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: String,
+    /// Stored lowercased; unique.
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    /// SHA-256 (hex) of the bearer secret; unique.
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub user_id: String,
+    /// Unique per user.
+    pub name: String,
+    pub prefix: String,
+    /// SHA-256 (hex) of the secret; unique.
+    pub token_hash: String,
+    /// Scope: one organization, or `None` for all of the user's.
+    pub org_id: Option<String>,
+    pub enabled: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRecord {
+    pub id: String,
+    /// Unique among live organizations.
+    pub slug: String,
+    pub name: String,
+    /// Unique forever: reserved in a namespace table that deletion never clears.
+    pub namespace: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub org_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member joined with the user's public fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: String,
+    /// Kept after the organization is deleted (no foreign key).
+    pub org_id: String,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub request_id: String,
+    pub outcome: Outcome,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Matches `actor_id` or `actor_email` exactly.
+    pub actor: Option<String>,
+    /// Exact action, or a prefix when it ends with `.`.
+    pub action: Option<String>,
+    pub outcome: Option<Outcome>,
+    /// `at >= since`
+    pub since: Option<DateTime<Utc>>,
+    /// `at < until`
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Cheap liveness probe of the database (used by `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- users
+    /// Conflict: [`conflict::USER_EMAIL`].
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+    /// `email` is compared lowercased.
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn update_user_name(&self, id: &str, name: &str) -> StoreResult<()>;
+    async fn update_user_password(&self, id: &str, password_hash: &str) -> StoreResult<()>;
+    async fn count_users(&self) -> StoreResult<u64>;
+
+    // ---- sessions
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// The session with this hash and its user, in one read.
+    async fn get_session_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>>;
+    /// NotFound when no such session.
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+    /// Deletes every session of the user except `keep` (if given); returns how many.
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
+
+    // ---- personal API tokens
+    /// Conflict: [`conflict::TOKEN_NAME`] (per user).
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    /// The token of this user with this id.
+    async fn get_token(&self, user_id: &str, id: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The token of this user with this name.
+    async fn get_token_by_name(&self, user_id: &str, name: &str)
+    -> StoreResult<Option<TokenRecord>>;
+    /// The token with this hash and its user, in one read.
+    async fn get_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, UserRecord)>>;
+    /// The user's tokens ordered by id.
+    async fn list_tokens(&self, user_id: &str, page: &PageRequest) -> StoreResult<Vec<TokenRecord>>;
+    /// NotFound when the user has no such token.
+    async fn set_token_enabled(&self, user_id: &str, id: &str, enabled: bool) -> StoreResult<()>;
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// NotFound when the user has no such token.
+    async fn delete_token(&self, user_id: &str, id: &str) -> StoreResult<()>;
+
+    // ---- organizations and memberships
+    /// Creates the organization, reserves its namespace and makes `owner_id`
+    /// its owner, all or nothing. Conflicts: [`conflict::ORG_SLUG`],
+    /// [`conflict::NAMESPACE`].
+    async fn create_org(&self, org: &OrgRecord, owner_id: &str) -> StoreResult<()>;
+    /// True when the namespace name was ever reserved (even by a deleted org).
+    async fn namespace_reserved(&self, namespace: &str) -> StoreResult<bool>;
+    async fn get_org(&self, id: &str) -> StoreResult<Option<OrgRecord>>;
+    async fn get_org_by_slug(&self, slug: &str) -> StoreResult<Option<OrgRecord>>;
+    /// The user's organizations with their role, ordered by org id.
+    async fn list_user_orgs(
+        &self,
+        user_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<(OrgRecord, Role)>>;
+    async fn rename_org(&self, id: &str, name: &str) -> StoreResult<()>;
+    /// Deletes the organization with its memberships and org-scoped tokens.
+    /// Its namespace stays reserved and its audit entries stay.
+    async fn delete_org(&self, id: &str) -> StoreResult<()>;
+
+    async fn get_membership(&self, org_id: &str, user_id: &str)
+    -> StoreResult<Option<MembershipRecord>>;
+    /// Conflict: [`conflict::MEMBERSHIP`].
+    async fn add_member(&self, m: &MembershipRecord) -> StoreResult<()>;
+    /// Members ordered by user id.
+    async fn list_members(&self, org_id: &str, page: &PageRequest) -> StoreResult<Vec<MemberRow>>;
+    /// NotFound when not a member; [`StoreError::LastOwner`] when it would
+    /// demote the only owner. Checked and written atomically.
+    async fn set_member_role(&self, org_id: &str, user_id: &str, role: Role) -> StoreResult<()>;
+    /// NotFound when not a member; [`StoreError::LastOwner`] when removing the
+    /// only owner. Checked and written atomically.
+    async fn remove_member(&self, org_id: &str, user_id: &str) -> StoreResult<()>;
+
+    // ---- audit
+    async fn insert_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
+    /// Entries of the organization matching the filter, NEWEST FIRST (id
+    /// descending), strictly before `page.after` when given.
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    async fn get_audit(&self, org_id: &str, id: &str) -> StoreResult<Option<AuditRecord>>;
+}

@@ -1,0 +1,50 @@
+//! The registry of `SATUSKY_*` environment variables. Every variable the
+//! platform or `1ctl` reads is a documented constant here; nothing else reads
+//! the environment directly.
+
+/// Base URL of the Satusky API for `1ctl` (e.g. `http://127.0.0.1:8080`).
+pub const SATUSKY_API_URL: &str = "SATUSKY_API_URL";
+/// API token (session or personal token) for `1ctl`; overrides the profile's.
+pub const SATUSKY_TOKEN: &str = "SATUSKY_TOKEN";
+/// `1ctl` profile to use for one invocation.
+pub const SATUSKY_PROFILE: &str = "SATUSKY_PROFILE";
+/// Directory holding `1ctl` configuration (defaults to the user's config dir).
+pub const SATUSKY_CONFIG_DIR: &str = "SATUSKY_CONFIG_DIR";
+/// Address `satusky serve` listens on.
+pub const SATUSKY_LISTEN: &str = "SATUSKY_LISTEN";
+/// Data directory of the control plane (SQLite file, generated keys).
+pub const SATUSKY_DATA_DIR: &str = "SATUSKY_DATA_DIR";
+/// Database URL: `sqlite://PATH` or `postgres://…`. Defaults to SQLite in the data dir.
+pub const SATUSKY_DATABASE_URL: &str = "SATUSKY_DATABASE_URL";
+/// Set to `false` to refuse self-service signup.
+pub const SATUSKY_SIGNUP_ENABLED: &str = "SATUSKY_SIGNUP_ENABLED";
+/// Maximum accepted request body in bytes.
+pub const SATUSKY_MAX_BODY_BYTES: &str = "SATUSKY_MAX_BODY_BYTES";
+/// Session lifetime in hours.
+pub const SATUSKY_SESSION_TTL_HOURS: &str = "SATUSKY_SESSION_TTL_HOURS";
+/// `tracing` filter directive, e.g. `info,satusky=debug`.
+pub const SATUSKY_LOG: &str = "SATUSKY_LOG";
+/// Log format: `text` or `json`.
+pub const SATUSKY_LOG_FORMAT: &str = "SATUSKY_LOG_FORMAT";
+/// NATS URL for cross-replica coordination; unset means an in-process bus.
+pub const SATUSKY_NATS_URL: &str = "SATUSKY_NATS_URL";
+/// PostgreSQL URL used by the test suites; when set, PostgreSQL tests run and must pass.
+pub const SATUSKY_TEST_POSTGRES_URL: &str = "SATUSKY_TEST_POSTGRES_URL";
+
+/// Every variable, for documentation and `--help` output.
+pub const ALL: &[(&str, &str)] = &[
+    (SATUSKY_API_URL, "API base URL for 1ctl"),
+    (SATUSKY_TOKEN, "API token for 1ctl"),
+    (SATUSKY_PROFILE, "1ctl profile for one invocation"),
+    (SATUSKY_CONFIG_DIR, "1ctl configuration directory"),
+    (SATUSKY_LISTEN, "listen address of satusky serve"),
+    (SATUSKY_DATA_DIR, "control-plane data directory"),
+    (SATUSKY_DATABASE_URL, "sqlite:// or postgres:// database URL"),
+    (SATUSKY_SIGNUP_ENABLED, "allow self-service signup"),
+    (SATUSKY_MAX_BODY_BYTES, "request body size limit"),
+    (SATUSKY_SESSION_TTL_HOURS, "session lifetime in hours"),
+    (SATUSKY_LOG, "tracing filter"),
+    (SATUSKY_LOG_FORMAT, "text or json logs"),
+    (SATUSKY_NATS_URL, "NATS URL for coordination"),
+    (SATUSKY_TEST_POSTGRES_URL, "PostgreSQL URL for the test suites"),
+];

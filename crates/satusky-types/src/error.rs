@@ -1,0 +1,124 @@
+//! The one HTTP error format, shared by server and client:
+//! `{"error": {"code": "org_not_found", "message": "…", "request_id": "…"}}`.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable, machine-readable error codes. Clients match on these, never on
+/// messages. Adding a code is fine; renaming one is a breaking change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // 400
+    /// The body is not valid JSON, or has the wrong shape.
+    InvalidJson,
+    /// A field failed validation (name rules, lengths, ranges).
+    ValidationFailed,
+    /// A query-string parameter is malformed or unknown.
+    InvalidQuery,
+    /// A pagination cursor was not produced by this server.
+    InvalidCursor,
+    /// Deleting requires an explicit confirmation.
+    ConfirmationRequired,
+    // 401
+    /// No credentials, or credentials that are not recognised.
+    Unauthenticated,
+    /// Email and password do not match.
+    InvalidCredentials,
+    /// The token has expired.
+    TokenExpired,
+    /// The token has been disabled by its owner.
+    TokenDisabled,
+    // 403
+    /// Authenticated, visible, but the role does not allow the action.
+    Forbidden,
+    /// Self-service signup is turned off on this installation.
+    SignupDisabled,
+    // 404
+    /// No such route.
+    RouteNotFound,
+    OrgNotFound,
+    UserNotFound,
+    MemberNotFound,
+    TokenNotFound,
+    AuditEntryNotFound,
+    // 405
+    MethodNotAllowed,
+    // 409
+    EmailTaken,
+    OrgSlugTaken,
+    MemberExists,
+    TokenNameTaken,
+    /// The last owner of an organization cannot be removed or demoted.
+    LastOwner,
+    // 413
+    PayloadTooLarge,
+    // 415
+    UnsupportedMediaType,
+    // 429
+    RateLimited,
+    // 500
+    Internal,
+    // 503
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The HTTP status this code is always sent with.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode as C;
+        match self {
+            C::InvalidJson
+            | C::ValidationFailed
+            | C::InvalidQuery
+            | C::InvalidCursor
+            | C::ConfirmationRequired => 400,
+            C::Unauthenticated | C::InvalidCredentials | C::TokenExpired | C::TokenDisabled => 401,
+            C::Forbidden | C::SignupDisabled => 403,
+            C::RouteNotFound
+            | C::OrgNotFound
+            | C::UserNotFound
+            | C::MemberNotFound
+            | C::TokenNotFound
+            | C::AuditEntryNotFound => 404,
+            C::MethodNotAllowed => 405,
+            C::EmailTaken | C::OrgSlugTaken | C::MemberExists | C::TokenNameTaken | C::LastOwner => {
+                409
+            }
+            C::PayloadTooLarge => 413,
+            C::UnsupportedMediaType => 415,
+            C::RateLimited => 429,
+            C::Internal => 500,
+            C::Unavailable => 503,
+        }
+    }
+
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+/// The body of every non-2xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    pub request_id: String,
+}
