@@ -13,6 +13,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited`: seconds until a retry may succeed.
+    pub retry_after_secs: Option<u64>,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -22,6 +24,7 @@ impl Error {
         Self {
             code,
             message: message.into(),
+            retry_after_secs: None,
             source: None,
         }
     }
@@ -39,6 +42,7 @@ impl Error {
         Self {
             code: ErrorCode::Internal,
             message: "internal error".to_owned(),
+            retry_after_secs: None,
             source: Some(source.into()),
         }
     }

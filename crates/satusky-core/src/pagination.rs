@@ -47,7 +47,12 @@ pub fn encode(key: &str) -> String {
 }
 
 fn decode(cursor: &str) -> Result<String> {
-    let bad = || Error::new(ErrorCode::InvalidCursor, "the cursor is not one this server issued");
+    let bad = || {
+        Error::new(
+            ErrorCode::InvalidCursor,
+            "the cursor is not one this server issued",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let s = String::from_utf8(bytes).map_err(|_| bad())?;
     s.strip_prefix(PREFIX).map(str::to_owned).ok_or_else(bad)
@@ -61,8 +66,15 @@ pub fn paginate<T>(
 ) -> satusky_types::Page<T> {
     let more = rows.len() > req.limit as usize;
     rows.truncate(req.limit as usize);
-    let next_cursor = if more { rows.last().map(|r| encode(&key(r))) } else { None };
-    satusky_types::Page { items: rows, next_cursor }
+    let next_cursor = if more {
+        rows.last().map(|r| encode(&key(r)))
+    } else {
+        None
+    };
+    satusky_types::Page {
+        items: rows,
+        next_cursor,
+    }
 }
 
 #[cfg(test)]
@@ -72,7 +84,13 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_rejects_forgeries() {
         let c = encode("0190-abc");
-        assert_eq!(PageRequest::parse(Some(5), Some(&c)).unwrap().after.as_deref(), Some("0190-abc"));
+        assert_eq!(
+            PageRequest::parse(Some(5), Some(&c))
+                .unwrap()
+                .after
+                .as_deref(),
+            Some("0190-abc")
+        );
         let err = PageRequest::parse(None, Some("not-a-cursor!")).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidCursor);
         let err = PageRequest::parse(Some(0), None).unwrap_err();

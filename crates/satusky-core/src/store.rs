@@ -169,15 +169,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The token of this user with this id.
     async fn get_token(&self, user_id: &str, id: &str) -> StoreResult<Option<TokenRecord>>;
     /// The token of this user with this name.
-    async fn get_token_by_name(&self, user_id: &str, name: &str)
-    -> StoreResult<Option<TokenRecord>>;
+    async fn get_token_by_name(
+        &self,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<TokenRecord>>;
     /// The token with this hash and its user, in one read.
     async fn get_token_by_hash(
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<(TokenRecord, UserRecord)>>;
     /// The user's tokens ordered by id.
-    async fn list_tokens(&self, user_id: &str, page: &PageRequest) -> StoreResult<Vec<TokenRecord>>;
+    async fn list_tokens(&self, user_id: &str, page: &PageRequest)
+    -> StoreResult<Vec<TokenRecord>>;
     /// NotFound when the user has no such token.
     async fn set_token_enabled(&self, user_id: &str, id: &str, enabled: bool) -> StoreResult<()>;
     async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()>;
@@ -204,8 +208,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Its namespace stays reserved and its audit entries stay.
     async fn delete_org(&self, id: &str) -> StoreResult<()>;
 
-    async fn get_membership(&self, org_id: &str, user_id: &str)
-    -> StoreResult<Option<MembershipRecord>>;
+    async fn get_membership(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<MembershipRecord>>;
     /// Conflict: [`conflict::MEMBERSHIP`].
     async fn add_member(&self, m: &MembershipRecord) -> StoreResult<()>;
     /// Members ordered by user id.

@@ -39,12 +39,18 @@ pub const ALL: &[(&str, &str)] = &[
     (SATUSKY_CONFIG_DIR, "1ctl configuration directory"),
     (SATUSKY_LISTEN, "listen address of satusky serve"),
     (SATUSKY_DATA_DIR, "control-plane data directory"),
-    (SATUSKY_DATABASE_URL, "sqlite:// or postgres:// database URL"),
+    (
+        SATUSKY_DATABASE_URL,
+        "sqlite:// or postgres:// database URL",
+    ),
     (SATUSKY_SIGNUP_ENABLED, "allow self-service signup"),
     (SATUSKY_MAX_BODY_BYTES, "request body size limit"),
     (SATUSKY_SESSION_TTL_HOURS, "session lifetime in hours"),
     (SATUSKY_LOG, "tracing filter"),
     (SATUSKY_LOG_FORMAT, "text or json logs"),
     (SATUSKY_NATS_URL, "NATS URL for coordination"),
-    (SATUSKY_TEST_POSTGRES_URL, "PostgreSQL URL for the test suites"),
+    (
+        SATUSKY_TEST_POSTGRES_URL,
+        "PostgreSQL URL for the test suites",
+    ),
 ];

@@ -82,9 +82,11 @@ impl ErrorCode {
             | C::TokenNotFound
             | C::AuditEntryNotFound => 404,
             C::MethodNotAllowed => 405,
-            C::EmailTaken | C::OrgSlugTaken | C::MemberExists | C::TokenNameTaken | C::LastOwner => {
-                409
-            }
+            C::EmailTaken
+            | C::OrgSlugTaken
+            | C::MemberExists
+            | C::TokenNameTaken
+            | C::LastOwner => 409,
             C::PayloadTooLarge => 413,
             C::UnsupportedMediaType => 415,
             C::RateLimited => 429,

@@ -1,4 +1,146 @@
-//! Services.
-pub struct Ctx;
-pub struct Services;
-pub struct ServicesConfig;
+//! Services: where platform meaning lives. Each public method is one use
+//! case; it validates, authorizes, talks to the store and records audit.
+
+mod identity;
+mod orgs;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use satusky_types::orgs::Outcome;
+
+use crate::auth::Principal;
+use crate::clock::Clock;
+use crate::ratelimit::FailureLimiter;
+use crate::store::{AuditRecord, OrgRecord, Store};
+use crate::{Error, Result, ids};
+
+pub use orgs::OrgAccess;
+
+/// Tunables of the services, filled from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct ServicesConfig {
+    pub signup_enabled: bool,
+    pub session_ttl: Duration,
+    /// Failed logins allowed per account within `login_window`.
+    pub login_failures_per_account: usize,
+    /// Failed logins allowed per client address within `login_window`.
+    pub login_failures_per_address: usize,
+    pub login_window: Duration,
+    /// A token's `last_used_at` is written at most this often.
+    pub token_touch_interval: Duration,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            signup_enabled: true,
+            session_ttl: Duration::days(7),
+            login_failures_per_account: 5,
+            login_failures_per_address: 20,
+            login_window: Duration::minutes(15),
+            token_touch_interval: Duration::seconds(60),
+        }
+    }
+}
+
+/// The per-request context of an authenticated call.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub principal: Principal,
+    pub request_id: String,
+}
+
+/// Every service, sharing one store and clock.
+#[derive(Debug, Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: ServicesConfig,
+    account_failures: FailureLimiter,
+    address_failures: FailureLimiter,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServicesConfig) -> Self {
+        let account_failures =
+            FailureLimiter::new(config.login_failures_per_account, config.login_window);
+        let address_failures =
+            FailureLimiter::new(config.login_failures_per_address, config.login_window);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                account_failures,
+                address_failures,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    pub fn config(&self) -> &ServicesConfig {
+        &self.inner.config
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.store.ping().await.map_err(Error::internal)
+    }
+
+    /// Records one audit entry. A failure to write it is logged, not returned:
+    /// the audited change has already happened.
+    async fn audit(
+        &self,
+        ctx: &Ctx,
+        org: &OrgRecord,
+        action: &str,
+        target: &str,
+        outcome: Outcome,
+    ) {
+        let entry = AuditRecord {
+            id: ids::new_id(),
+            org_id: org.id.clone(),
+            actor_id: Some(ctx.principal.user_id.clone()),
+            actor_email: Some(ctx.principal.email.clone()),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            request_id: ctx.request_id.clone(),
+            outcome,
+            at: self.inner.clock.now(),
+        };
+        if let Err(e) = self.inner.store.insert_audit(&entry).await {
+            tracing::error!(org.id = %org.id, action, error = &e as &dyn std::error::Error, "failed to write audit entry");
+        }
+    }
+
+    /// Runs a mutation and audits it with the outcome its result implies.
+    async fn audited<T>(
+        &self,
+        ctx: &Ctx,
+        org: &OrgRecord,
+        action: &str,
+        target: &str,
+        result: Result<T>,
+    ) -> Result<T> {
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(e) if e.code == satusky_types::ErrorCode::Forbidden => Outcome::Denied,
+            Err(_) => Outcome::Failure,
+        };
+        self.audit(ctx, org, action, target, outcome).await;
+        result
+    }
+}
