@@ -1,1 +1,30 @@
-//! satusky-machines
+//! Control-plane side of Satusky's Talos machine management.
+//!
+//! - [`provision`]: a SideroLink `sidero.link.ProvisionService` server. Join tokens are
+//!   checked through the [`provision::ProvisionPolicy`] trait; overlay addresses come
+//!   from the installation's ULA /64 ([`overlay`]).
+//! - [`jointoken`]: signed join tokens (HMAC-SHA256, Omni's `v1:` shape) with expiry,
+//!   and an in-memory [`jointoken::JoinTokenRegistry`] policy with revocation.
+//! - [`sink`]: the `events.EventSinkService` server; decoded events go into a channel.
+//! - [`talos`]: a Talos machine API client over mTLS with per-RPC deadlines.
+//!
+//! Prost and generated types never leave this crate: every public function takes and
+//! returns the plain types of [`types`] and [`events`].
+
+pub mod events;
+pub mod jointoken;
+pub mod overlay;
+pub mod provision;
+pub mod sink;
+pub mod talos;
+pub mod types;
+
+pub use events::{EventPayload, MachineEvent, MachineStage};
+pub use jointoken::{JoinTokenError, JoinTokenKey, JoinTokenRegistry};
+pub use overlay::{AddressAllocator, OverlayPrefix};
+pub use provision::{
+    Admission, ProvisionPolicy, ProvisionRequestInfo, ProvisionServer, ProvisionServerConfig,
+    ProvisionedMachine, Refusal,
+};
+pub use sink::{EventSinkServer, SinkEvent};
+pub use talos::{TalosClient, TalosClientConfig, TalosError};
