@@ -1,0 +1,19 @@
+//! Handlers: parse, call one service, shape the answer. No SQL, no business rules.
+
+pub mod audit;
+pub mod auth;
+pub mod health;
+pub mod members;
+pub mod orgs;
+pub mod tokens;
+
+use satusky_core::pagination::PageRequest;
+use satusky_types::page::PageQuery;
+
+use crate::error::ApiError;
+
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn page(q: &PageQuery) -> ApiResult<PageRequest> {
+    Ok(PageRequest::parse(q.limit, q.cursor.as_deref())?)
+}

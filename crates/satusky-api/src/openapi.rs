@@ -1,0 +1,40 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the
+//! DTOs of `satusky-types`. A snapshot test keeps it from drifting unnoticed.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::handlers::{audit, auth, members, orgs, tokens};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Satusky API", description = "The Satusky control-plane API."),
+    paths(
+        auth::signup, auth::login, auth::logout, auth::revoke_all, auth::me, auth::update_me,
+        auth::change_password,
+        tokens::list, tokens::create, tokens::get, tokens::set_enabled, tokens::delete,
+        orgs::list, orgs::create, orgs::get, orgs::rename, orgs::delete,
+        members::list, members::add, members::change_role, members::remove,
+        audit::list, audit::get,
+    ),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    env!("CARGO_PKG_VERSION").clone_into(&mut doc.info.version);
+    doc
+}

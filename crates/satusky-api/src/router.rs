@@ -1,0 +1,75 @@
+//! Every route of the API, in one place.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use satusky_core::Services;
+
+use crate::handlers::{audit, auth, health, members, orgs, tokens};
+use crate::{error, extract, telemetry};
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub config: ApiConfig,
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/openapi.json", get(health::openapi))
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/revoke-all", post(auth::revoke_all))
+        .route("/me", get(auth::me).patch(auth::update_me))
+        .route("/me/password", post(auth::change_password))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route(
+            "/tokens/{token}",
+            get(tokens::get)
+                .patch(tokens::set_enabled)
+                .delete(tokens::delete),
+        )
+        .route("/orgs", get(orgs::list).post(orgs::create))
+        .route(
+            "/orgs/{org}",
+            get(orgs::get).patch(orgs::rename).delete(orgs::delete),
+        )
+        .route("/orgs/{org}/members", get(members::list).post(members::add))
+        .route(
+            "/orgs/{org}/members/{user}",
+            axum::routing::patch(members::change_role).delete(members::remove),
+        )
+        .route("/orgs/{org}/audit", get(audit::list))
+        .route("/orgs/{org}/audit/{id}", get(audit::get));
+
+    // Install the metrics recorder before the first request is counted.
+    let _ = telemetry::handle();
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/v1", v1)
+        .route_layer(middleware::from_fn(telemetry::track))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(error::render_errors))
+        .layer(middleware::from_fn(extract::request_id))
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the API: the real router over a real SQLite store,
+//! driven with `oneshot` requests.
+
+mod support;
+
+mod auth;
+mod bad_input;
+mod matrix;
+mod orgs;
+mod platform;
+mod tokens;
