@@ -1,0 +1,165 @@
+//! The SQL of every store operation, shared by both dialects: `$N`
+//! placeholders (SQLite reads `$N` as parameter N too) and only syntax both
+//! databases accept. The few statements that differ live in the dialect
+//! modules. Parameters are always bound, never formatted in.
+//!
+//! Column lists are macros so that statements stay `&'static str`; the row
+//! decoders in `store_impl.rs` read columns by position in these orders.
+
+macro_rules! user_cols {
+    () => {
+        "u.id, u.email, u.name, u.password_hash, u.created_at"
+    };
+}
+macro_rules! session_cols {
+    () => {
+        "s.id, s.user_id, s.token_hash, s.created_at, s.expires_at"
+    };
+}
+macro_rules! token_cols {
+    () => {
+        "t.id, t.user_id, t.name, t.prefix, t.token_hash, t.org_id, t.enabled, t.expires_at, \
+         t.last_used_at, t.created_at"
+    };
+}
+macro_rules! org_cols {
+    () => {
+        "o.id, o.slug, o.name, o.namespace, o.created_at"
+    };
+}
+macro_rules! audit_cols {
+    () => {
+        "a.id, a.org_id, a.actor_id, a.actor_email, a.action, a.target, a.request_id, a.outcome, \
+         a.at"
+    };
+}
+
+pub(crate) const SESSION_COLUMNS: usize = 5;
+
+pub(crate) const PING: &str = "SELECT 1";
+
+// ---- users
+
+pub(crate) const CREATE_USER: &str =
+    "INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const GET_USER: &str = concat!("SELECT ", user_cols!(), " FROM users u WHERE u.id = $1");
+pub(crate) const GET_USER_BY_EMAIL: &str =
+    concat!("SELECT ", user_cols!(), " FROM users u WHERE u.email = $1");
+pub(crate) const UPDATE_USER_NAME: &str = "UPDATE users SET name = $2 WHERE id = $1";
+pub(crate) const UPDATE_USER_PASSWORD: &str = "UPDATE users SET password_hash = $2 WHERE id = $1";
+pub(crate) const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
+
+// ---- sessions
+
+pub(crate) const CREATE_SESSION: &str = "INSERT INTO sessions (id, user_id, token_hash, created_at, \
+     expires_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const GET_SESSION_BY_HASH: &str = concat!(
+    "SELECT ",
+    session_cols!(),
+    ", ",
+    user_cols!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+);
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
+pub(crate) const DELETE_USER_SESSIONS: &str =
+    "DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id <> $2)";
+
+// ---- personal API tokens
+
+pub(crate) const CREATE_TOKEN: &str = "INSERT INTO api_tokens (id, user_id, name, prefix, \
+     token_hash, org_id, enabled, expires_at, last_used_at, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub(crate) const GET_TOKEN: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM api_tokens t WHERE t.user_id = $1 AND t.id = $2"
+);
+pub(crate) const GET_TOKEN_BY_NAME: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM api_tokens t WHERE t.user_id = $1 AND t.name = $2"
+);
+pub(crate) const GET_TOKEN_BY_HASH: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    ", ",
+    user_cols!(),
+    " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+);
+/// `$2` is the key to continue after ('' for the first page).
+pub(crate) const LIST_TOKENS: &str = concat!(
+    "SELECT ",
+    token_cols!(),
+    " FROM api_tokens t WHERE t.user_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3"
+);
+pub(crate) const SET_TOKEN_ENABLED: &str =
+    "UPDATE api_tokens SET enabled = $3 WHERE user_id = $1 AND id = $2";
+pub(crate) const TOUCH_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+pub(crate) const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE user_id = $1 AND id = $2";
+
+// ---- organizations and memberships
+
+pub(crate) const CREATE_ORG: &str =
+    "INSERT INTO orgs (id, slug, name, namespace, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const RESERVE_NAMESPACE: &str =
+    "INSERT INTO namespaces (name, reserved_at) VALUES ($1, $2)";
+pub(crate) const NAMESPACE_RESERVED: &str = "SELECT COUNT(*) FROM namespaces WHERE name = $1";
+pub(crate) const GET_ORG: &str = concat!("SELECT ", org_cols!(), " FROM orgs o WHERE o.id = $1");
+pub(crate) const GET_ORG_BY_SLUG: &str =
+    concat!("SELECT ", org_cols!(), " FROM orgs o WHERE o.slug = $1");
+/// `$2` is the key to continue after ('' for the first page).
+pub(crate) const LIST_USER_ORGS: &str = concat!(
+    "SELECT ",
+    org_cols!(),
+    ", m.role FROM memberships m JOIN orgs o ON o.id = m.org_id \
+     WHERE m.user_id = $1 AND m.org_id > $2 ORDER BY m.org_id LIMIT $3"
+);
+pub(crate) const RENAME_ORG: &str = "UPDATE orgs SET name = $2 WHERE id = $1";
+/// Memberships and org-scoped tokens go by `ON DELETE CASCADE`; the
+/// namespace row and audit entries stay.
+pub(crate) const DELETE_ORG: &str = "DELETE FROM orgs WHERE id = $1";
+
+pub(crate) const ADD_MEMBER: &str =
+    "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const GET_MEMBERSHIP: &str = "SELECT m.org_id, m.user_id, m.role, m.created_at \
+     FROM memberships m WHERE m.org_id = $1 AND m.user_id = $2";
+/// `$2` is the key to continue after ('' for the first page).
+pub(crate) const LIST_MEMBERS: &str = "SELECT m.user_id, u.email, u.name, m.role, m.created_at \
+     FROM memberships m JOIN users u ON u.id = m.user_id \
+     WHERE m.org_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3";
+pub(crate) const SET_MEMBER_ROLE: &str =
+    "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2";
+pub(crate) const REMOVE_MEMBER: &str = "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2";
+
+// ---- audit
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (id, org_id, actor_id, actor_email, \
+     action, target, request_id, outcome, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// Newest first. `$2` is the key to continue before ([`LAST_KEY`] for the
+/// first page), so that the index on `(org_id, id)` bounds the scan on every
+/// page. `$3` actor, `$4` exact action, `$5` action prefix, `$6` outcome,
+/// `$7` since, `$8` until: each NULL when not filtered on.
+pub(crate) const LIST_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit a WHERE a.org_id = $1 AND a.id < $2 \
+     AND ($3 IS NULL OR a.actor_id = $3 OR a.actor_email = $3) \
+     AND ($4 IS NULL OR a.action = $4) \
+     AND ($5 IS NULL OR substr(a.action, 1, length($5)) = $5) \
+     AND ($6 IS NULL OR a.outcome = $6) \
+     AND ($7 IS NULL OR a.at >= $7) \
+     AND ($8 IS NULL OR a.at < $8) \
+     ORDER BY a.id DESC LIMIT $9"
+);
+pub(crate) const GET_AUDIT: &str = concat!(
+    "SELECT ",
+    audit_cols!(),
+    " FROM audit a WHERE a.org_id = $1 AND a.id = $2"
+);
+
+/// A key greater than every id (ids are ASCII UUID strings, compared
+/// byte-wise on both databases): the upper bound of the first audit page.
+pub(crate) const LAST_KEY: &str = "\u{7f}";
+
+pub(crate) const TOKEN_COLUMNS: usize = 10;
+pub(crate) const ORG_COLUMNS: usize = 5;

@@ -1,0 +1,645 @@
+// The `Store` implementation shared by both dialects, compiled once per
+// dialect with `include!` from `sqlite.rs` and `postgres.rs`: sqlx has no
+// usable generic bound over "a database that encodes these types", so the
+// code is written once and type-checked twice against concrete types.
+//
+// The including module provides:
+// - `Backend`: the store struct, with a `pool: sqlx::Pool<Db>` field;
+// - `Db` and `Row`: its sqlx database and row types;
+// - `Ts`, `ts()` and `ts_at()`, `opt_ts_at()`: how a timestamp is stored;
+// - `begin_write()`: a transaction that holds the write lock (SQLite) or a
+//   plain one (PostgreSQL, which locks rows with `LOCK_OWNERS`);
+// - `LOCK_OWNERS`: reads (and on PostgreSQL locks) the owners of an org
+//   and the member being changed;
+// - `conflict_name()`: which conflict a unique violation is.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use satusky_core::pagination::PageRequest;
+use satusky_core::store::{
+    AuditFilter, AuditRecord, MemberRow, MembershipRecord, OrgRecord, SessionRecord, Store,
+    StoreError, StoreResult, TokenRecord, UserRecord,
+};
+use satusky_types::orgs::{Outcome, Role};
+
+use crate::error::{backend, map_sqlx};
+use crate::sql;
+
+fn map(e: sqlx::Error) -> StoreError {
+    map_sqlx(e, conflict_name)
+}
+
+fn col<'r, T>(row: &'r Row, i: usize) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+{
+    sqlx::Row::try_get(row, i).map_err(backend)
+}
+
+fn role_at(row: &Row, i: usize) -> StoreResult<Role> {
+    col::<String>(row, i)?.parse().map_err(backend)
+}
+
+fn outcome_at(row: &Row, i: usize) -> StoreResult<Outcome> {
+    col::<String>(row, i)?.parse().map_err(backend)
+}
+
+fn count_at(row: &Row, i: usize) -> StoreResult<u64> {
+    u64::try_from(col::<i64>(row, i)?).map_err(backend)
+}
+
+/// The first key to fetch after: '' sorts before every id.
+fn after_key(page: &PageRequest) -> &str {
+    page.after.as_deref().unwrap_or("")
+}
+
+fn limit(page: &PageRequest) -> i64 {
+    i64::from(page.fetch_limit())
+}
+
+fn user_at(row: &Row, i: usize) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: col(row, i)?,
+        email: col(row, i + 1)?,
+        name: col(row, i + 2)?,
+        password_hash: col(row, i + 3)?,
+        created_at: ts_at(row, i + 4)?,
+    })
+}
+
+fn session_at(row: &Row, i: usize) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        id: col(row, i)?,
+        user_id: col(row, i + 1)?,
+        token_hash: col(row, i + 2)?,
+        created_at: ts_at(row, i + 3)?,
+        expires_at: ts_at(row, i + 4)?,
+    })
+}
+
+fn token_at(row: &Row, i: usize) -> StoreResult<TokenRecord> {
+    Ok(TokenRecord {
+        id: col(row, i)?,
+        user_id: col(row, i + 1)?,
+        name: col(row, i + 2)?,
+        prefix: col(row, i + 3)?,
+        token_hash: col(row, i + 4)?,
+        org_id: col(row, i + 5)?,
+        enabled: col(row, i + 6)?,
+        expires_at: opt_ts_at(row, i + 7)?,
+        last_used_at: opt_ts_at(row, i + 8)?,
+        created_at: ts_at(row, i + 9)?,
+    })
+}
+
+fn org_at(row: &Row, i: usize) -> StoreResult<OrgRecord> {
+    Ok(OrgRecord {
+        id: col(row, i)?,
+        slug: col(row, i + 1)?,
+        name: col(row, i + 2)?,
+        namespace: col(row, i + 3)?,
+        created_at: ts_at(row, i + 4)?,
+    })
+}
+
+fn audit_at(row: &Row) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: col(row, 0)?,
+        org_id: col(row, 1)?,
+        actor_id: col(row, 2)?,
+        actor_email: col(row, 3)?,
+        action: col(row, 4)?,
+        target: col(row, 5)?,
+        request_id: col(row, 6)?,
+        outcome: outcome_at(row, 7)?,
+        at: ts_at(row, 8)?,
+    })
+}
+
+/// `Ok` when one row was affected, `NotFound` when none.
+fn one_row(rows_affected: u64) -> StoreResult<()> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+impl Backend {
+    /// Applies the pending migrations of this dialect and returns them, in
+    /// order (empty when the schema is up to date). Migrations applied by a
+    /// newer release are ignored; an applied migration whose file changed
+    /// is an error.
+    pub async fn migrate(&self) -> Result<Vec<AppliedMigration>, Error> {
+        use sqlx::migrate::Migrate as _;
+
+        let migrator = migrator();
+        let before = {
+            let mut conn = self.pool.acquire().await.map_err(Error::Connect)?;
+            conn.ensure_migrations_table()
+                .await
+                .map_err(Error::Migrate)?;
+            conn.list_applied_migrations()
+                .await
+                .map_err(Error::Migrate)?
+        };
+        migrator.run(&self.pool).await.map_err(Error::Migrate)?;
+        let applied: Vec<AppliedMigration> = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .filter(|m| !before.iter().any(|b| b.version == m.version))
+            .map(|m| AppliedMigration {
+                version: m.version,
+                description: m.description.to_string(),
+            })
+            .collect();
+        for m in &applied {
+            tracing::info!(
+                migration.version = m.version,
+                migration.description = %m.description,
+                "migration applied"
+            );
+        }
+        Ok(applied)
+    }
+
+    /// The last-owner rule shared by `set_member_role` and `remove_member`:
+    /// in one write transaction, reads (and on PostgreSQL locks) the org's
+    /// owners and the member, refuses to leave the org without an owner,
+    /// then runs `write`.
+    async fn change_member(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        new_role: Option<Role>,
+        write: &'static str,
+    ) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        let rows = sqlx::query(LOCK_OWNERS)
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map)?;
+        let mut owners = 0_usize;
+        let mut current = None;
+        for row in &rows {
+            let role = role_at(row, 1)?;
+            if role == Role::Owner {
+                owners += 1;
+            }
+            if col::<String>(row, 0)? == user_id {
+                current = Some(role);
+            }
+        }
+        let current = current.ok_or(StoreError::NotFound)?;
+        if current == Role::Owner && new_role != Some(Role::Owner) && owners <= 1 {
+            return Err(StoreError::LastOwner);
+        }
+        let mut q = sqlx::query(write).bind(org_id).bind(user_id);
+        if let Some(role) = new_role {
+            q = q.bind(role.as_str());
+        }
+        let done = q.execute(&mut *tx).await.map_err(map)?;
+        one_row(done.rows_affected())?;
+        tx.commit().await.map_err(map)
+    }
+}
+
+#[async_trait]
+impl Store for Backend {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    // ---- users
+
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_USER)
+            .bind(&user.id)
+            .bind(user.email.to_lowercase())
+            .bind(&user.name)
+            .bind(&user.password_hash)
+            .bind(ts(user.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(sql::GET_USER)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| user_at(&r, 0)).transpose()
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
+        let row = sqlx::query(sql::GET_USER_BY_EMAIL)
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| user_at(&r, 0)).transpose()
+    }
+
+    async fn update_user_name(&self, id: &str, name: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::UPDATE_USER_NAME)
+            .bind(id)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn update_user_password(&self, id: &str, password_hash: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::UPDATE_USER_PASSWORD)
+            .bind(id)
+            .bind(password_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn count_users(&self) -> StoreResult<u64> {
+        let row = sqlx::query(sql::COUNT_USERS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map)?;
+        count_at(&row, 0)
+    }
+
+    // ---- sessions
+
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_SESSION)
+            .bind(&session.id)
+            .bind(&session.user_id)
+            .bind(&session.token_hash)
+            .bind(ts(session.created_at))
+            .bind(ts(session.expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_session_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(SessionRecord, UserRecord)>> {
+        let row = sqlx::query(sql::GET_SESSION_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| Ok((session_at(&r, 0)?, user_at(&r, sql::SESSION_COLUMNS)?)))
+            .transpose()
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::DELETE_SESSION)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+        let done = sqlx::query(sql::DELETE_USER_SESSIONS)
+            .bind(user_id)
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- personal API tokens
+
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_TOKEN)
+            .bind(&token.id)
+            .bind(&token.user_id)
+            .bind(&token.name)
+            .bind(&token.prefix)
+            .bind(&token.token_hash)
+            .bind(token.org_id.as_deref())
+            .bind(token.enabled)
+            .bind(token.expires_at.map(ts))
+            .bind(token.last_used_at.map(ts))
+            .bind(ts(token.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_token(&self, user_id: &str, id: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(sql::GET_TOKEN)
+            .bind(user_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| token_at(&r, 0)).transpose()
+    }
+
+    async fn get_token_by_name(
+        &self,
+        user_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(sql::GET_TOKEN_BY_NAME)
+            .bind(user_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| token_at(&r, 0)).transpose()
+    }
+
+    async fn get_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
+        let row = sqlx::query(sql::GET_TOKEN_BY_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| Ok((token_at(&r, 0)?, user_at(&r, sql::TOKEN_COLUMNS)?)))
+            .transpose()
+    }
+
+    async fn list_tokens(
+        &self,
+        user_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        let rows = sqlx::query(sql::LIST_TOKENS)
+            .bind(user_id)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(|r| token_at(r, 0)).collect()
+    }
+
+    async fn set_token_enabled(&self, user_id: &str, id: &str, enabled: bool) -> StoreResult<()> {
+        let done = sqlx::query(sql::SET_TOKEN_ENABLED)
+            .bind(user_id)
+            .bind(id)
+            .bind(enabled)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let done = sqlx::query(sql::TOUCH_TOKEN)
+            .bind(id)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn delete_token(&self, user_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::DELETE_TOKEN)
+            .bind(user_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    // ---- organizations and memberships
+
+    async fn create_org(&self, org: &OrgRecord, owner_id: &str) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        // The org first, so that a taken slug wins over a reserved namespace
+        // (the foreign key to `namespaces` is deferred to commit).
+        sqlx::query(sql::CREATE_ORG)
+            .bind(&org.id)
+            .bind(&org.slug)
+            .bind(&org.name)
+            .bind(&org.namespace)
+            .bind(ts(org.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        sqlx::query(sql::RESERVE_NAMESPACE)
+            .bind(&org.namespace)
+            .bind(ts(org.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        sqlx::query(sql::ADD_MEMBER)
+            .bind(&org.id)
+            .bind(owner_id)
+            .bind(Role::Owner.as_str())
+            .bind(ts(org.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        tx.commit().await.map_err(map)
+    }
+
+    async fn namespace_reserved(&self, namespace: &str) -> StoreResult<bool> {
+        let row = sqlx::query(sql::NAMESPACE_RESERVED)
+            .bind(namespace)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(count_at(&row, 0)? > 0)
+    }
+
+    async fn get_org(&self, id: &str) -> StoreResult<Option<OrgRecord>> {
+        let row = sqlx::query(sql::GET_ORG)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| org_at(&r, 0)).transpose()
+    }
+
+    async fn get_org_by_slug(&self, slug: &str) -> StoreResult<Option<OrgRecord>> {
+        let row = sqlx::query(sql::GET_ORG_BY_SLUG)
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| org_at(&r, 0)).transpose()
+    }
+
+    async fn list_user_orgs(
+        &self,
+        user_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<(OrgRecord, Role)>> {
+        let rows = sqlx::query(sql::LIST_USER_ORGS)
+            .bind(user_id)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter()
+            .map(|r| Ok((org_at(r, 0)?, role_at(r, sql::ORG_COLUMNS)?)))
+            .collect()
+    }
+
+    async fn rename_org(&self, id: &str, name: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::RENAME_ORG)
+            .bind(id)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn delete_org(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::DELETE_ORG)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn get_membership(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<MembershipRecord>> {
+        let row = sqlx::query(sql::GET_MEMBERSHIP)
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| {
+            Ok(MembershipRecord {
+                org_id: col(&r, 0)?,
+                user_id: col(&r, 1)?,
+                role: role_at(&r, 2)?,
+                created_at: ts_at(&r, 3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_member(&self, m: &MembershipRecord) -> StoreResult<()> {
+        sqlx::query(sql::ADD_MEMBER)
+            .bind(&m.org_id)
+            .bind(&m.user_id)
+            .bind(m.role.as_str())
+            .bind(ts(m.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn list_members(&self, org_id: &str, page: &PageRequest) -> StoreResult<Vec<MemberRow>> {
+        let rows = sqlx::query(sql::LIST_MEMBERS)
+            .bind(org_id)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRow {
+                    user_id: col(r, 0)?,
+                    email: col(r, 1)?,
+                    name: col(r, 2)?,
+                    role: role_at(r, 3)?,
+                    joined_at: ts_at(r, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_member_role(&self, org_id: &str, user_id: &str, role: Role) -> StoreResult<()> {
+        self.change_member(org_id, user_id, Some(role), sql::SET_MEMBER_ROLE)
+            .await
+    }
+
+    async fn remove_member(&self, org_id: &str, user_id: &str) -> StoreResult<()> {
+        self.change_member(org_id, user_id, None, sql::REMOVE_MEMBER)
+            .await
+    }
+
+    // ---- audit
+
+    async fn insert_audit(&self, entry: &AuditRecord) -> StoreResult<()> {
+        sqlx::query(sql::INSERT_AUDIT)
+            .bind(&entry.id)
+            .bind(&entry.org_id)
+            .bind(entry.actor_id.as_deref())
+            .bind(entry.actor_email.as_deref())
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.request_id)
+            .bind(entry.outcome.as_str())
+            .bind(ts(entry.at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let action = filter.action.as_deref();
+        let (exact, prefix) = match action {
+            Some(a) if a.ends_with('.') => (None, Some(a)),
+            other => (other, None),
+        };
+        let rows = sqlx::query(sql::LIST_AUDIT)
+            .bind(org_id)
+            .bind(page.after.as_deref().unwrap_or(sql::LAST_KEY))
+            .bind(filter.actor.as_deref())
+            .bind(exact)
+            .bind(prefix)
+            .bind(filter.outcome.map(Outcome::as_str))
+            .bind(filter.since.map(ts))
+            .bind(filter.until.map(ts))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(audit_at).collect()
+    }
+
+    async fn get_audit(&self, org_id: &str, id: &str) -> StoreResult<Option<AuditRecord>> {
+        let row = sqlx::query(sql::GET_AUDIT)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|r| audit_at(&r)).transpose()
+    }
+}
