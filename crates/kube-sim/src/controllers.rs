@@ -1,0 +1,2551 @@
+//! KWOK-style controllers over the store: deployment, replicaset, daemonset, statefulset,
+//! scheduler, kubelet, node lifecycle, garbage collector, namespace, disruption, PVC binder,
+//! gateway, cert-manager, external-dns and ingress stand-ins.
+//!
+//! All controllers run in one loop, woken by store changes and at least every `tick`. They
+//! are level-triggered: each pass reads the store and writes what differs.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::api::{self, DeleteOpts, WriteOpts};
+use crate::error::ApiError;
+use crate::metrics::{cpu_millis, mem_bytes, pod_requests};
+use crate::registry::ResourceType;
+use crate::selector::LabelSelector;
+use crate::state::State;
+use crate::store::{now, string_set};
+
+/// Annotation naming a simulated container fault (`crashloop`, `unready`, `pullfail`,
+/// `complete`), as an alternative to the image-name convention.
+pub const FAULT_ANNOTATION: &str = "kube-sim.satusky.dev/fault";
+/// Annotation: emit a log line every N milliseconds while running.
+pub const LOG_EVERY_ANNOTATION: &str = "kube-sim.satusky.dev/log-every-ms";
+
+const MANAGER: &str = "kube-controller-manager";
+
+/// Whether a pod has condition `Ready=True`.
+pub fn pod_ready(pod: &Value) -> bool {
+    condition(pod, "Ready").is_some_and(|c| c["status"] == "True")
+}
+
+fn condition<'a>(obj: &'a Value, ty: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == ty))
+}
+
+/// Sets a status condition; `lastTransitionTime` moves only when the status changes.
+pub fn set_condition(obj: &mut Value, ty: &str, status: &str, reason: &str, message: &str) {
+    if !obj["status"].is_object() {
+        obj["status"] = json!({});
+    }
+    if !obj["status"]["conditions"].is_array() {
+        obj["status"]["conditions"] = json!([]);
+    }
+    let Some(conds) = obj["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    let mut c = json!({"type": ty, "status": status, "lastTransitionTime": now()});
+    if !reason.is_empty() {
+        c["reason"] = json!(reason);
+    }
+    if !message.is_empty() {
+        c["message"] = json!(message);
+    }
+    if ty == "PodScheduled" || ty == "Ready" || ty == "ContainersReady" || ty == "Initialized" {
+        c["lastProbeTime"] = Value::Null;
+    }
+    if let Some(existing) = conds.iter_mut().find(|x| x["type"] == ty) {
+        if existing["status"] == status {
+            c["lastTransitionTime"] = existing["lastTransitionTime"].clone();
+        }
+        if existing["lastUpdateTime"].is_string() {
+            c["lastUpdateTime"] =
+                if existing["status"] == status && existing["reason"] == c["reason"] {
+                    existing["lastUpdateTime"].clone()
+                } else {
+                    json!(now())
+                };
+        }
+        *existing = c;
+    } else {
+        conds.push(c);
+    }
+}
+
+fn name(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn namespace(o: &Value) -> &str {
+    o["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
+fn uid(o: &Value) -> &str {
+    o["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+fn deleting(o: &Value) -> bool {
+    !o["metadata"]["deletionTimestamp"].is_null()
+}
+
+/// The controller owner reference's uid.
+fn controller_uid(o: &Value) -> Option<&str> {
+    o["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .and_then(|r| r["uid"].as_str())
+}
+
+fn owner_ref(owner: &Value, rt: &ResourceType) -> Value {
+    json!([{"apiVersion": rt.api_version(), "kind": rt.kind, "name": name(owner),
+        "uid": uid(owner), "controller": true, "blockOwnerDeletion": true}])
+}
+
+fn i64_at(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// Resolves an int-or-percent against `total`.
+fn int_or_percent(v: &Value, total: i64, round_up: bool) -> i64 {
+    match v {
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        Value::String(s) => {
+            if let Some(p) = s.strip_suffix('%') {
+                let p: i64 = p.parse().unwrap_or(0);
+                if round_up {
+                    (total * p + 99) / 100
+                } else {
+                    total * p / 100
+                }
+            } else {
+                s.parse().unwrap_or(0)
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// A short stable hash of a pod template (the `pod-template-hash` label).
+fn template_hash(template: &Value) -> String {
+    let mut t = template.clone();
+    if let Some(l) = t["metadata"]["labels"].as_object_mut() {
+        l.remove("pod-template-hash");
+    }
+    let s = normalize(&t).to_string();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..10)
+        .map(|i| ALPHA[((h >> (i * 6)) % ALPHA.len() as u64) as usize] as char)
+        .collect()
+}
+
+/// Drops nulls and empty maps and lists, so semantically equal templates compare equal.
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), normalize(v)))
+                .filter(|(_, v)| !is_empty_value(v))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Per-object timers the controllers keep in memory.
+#[derive(Default)]
+struct Timers {
+    /// pod uid → when the kubelet first saw it bound.
+    bound: HashMap<String, Instant>,
+    /// pod uid → when it started running.
+    running: HashMap<String, Instant>,
+    /// pod uid → when its graceful deletion was first seen.
+    stopping: HashMap<String, Instant>,
+    /// pod uid → last crash.
+    crashed: HashMap<String, Instant>,
+    /// pod uid → last periodic log line.
+    logged: HashMap<String, Instant>,
+    /// pod uid → when a NoExecute taint started to apply to it.
+    tainted: HashMap<String, Instant>,
+    /// node name → last heartbeat.
+    heartbeat: HashMap<String, Instant>,
+    /// pod uid: events already emitted (reason).
+    events: HashSet<(String, &'static str)>,
+}
+
+/// Runs every controller until shutdown.
+pub async fn run(st: Arc<State>) {
+    let mut timers = Timers::default();
+    let mut shutdown = st.shutdown.subscribe();
+    loop {
+        let notified = st.store.changed.notified();
+        if let Err(e) = pass(&st, &mut timers) {
+            tracing::debug!(error = %e, "controller pass failed");
+        }
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(st.cfg.tick) => {}
+            _ = shutdown.changed() => return,
+        }
+        // coalesce bursts of writes
+        tokio::time::sleep(st.cfg.tick / 4).await;
+    }
+}
+
+fn pass(st: &State, t: &mut Timers) -> Result<(), ApiError> {
+    nodes(st, t)?;
+    scheduler(st, t)?;
+    kubelet(st, t)?;
+    deployments(st)?;
+    replicasets(st)?;
+    daemonsets(st)?;
+    statefulsets(st)?;
+    disruption(st)?;
+    gc(st);
+    namespaces(st)?;
+    pvcs(st)?;
+    gateways(st)?;
+    certificates(st)?;
+    misc_status(st)?;
+    endpoints(st)?;
+    Ok(())
+}
+
+fn rt(st: &State, gvr: &str) -> Result<Arc<ResourceType>, ApiError> {
+    let mut parts = gvr.rsplitn(3, '/');
+    let plural = parts.next().unwrap_or_default();
+    let version = parts.next().unwrap_or_default();
+    let group = parts.next().unwrap_or_default();
+    st.rt(group, version, plural)
+}
+
+fn opts() -> WriteOpts {
+    WriteOpts {
+        field_manager: Some(MANAGER.to_owned()),
+        ..WriteOpts::default()
+    }
+}
+
+/// Records a core Event about `obj`.
+fn event(
+    st: &State,
+    obj: &Value,
+    kind: &str,
+    ty: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
+    let Ok(ev) = rt(st, "v1/events") else { return };
+    let ns = if namespace(obj).is_empty() {
+        "default"
+    } else {
+        namespace(obj)
+    };
+    let body = json!({
+        "metadata": {"generateName": format!("{}.", name(obj)), "namespace": ns},
+        "involvedObject": {"kind": kind, "name": name(obj), "namespace": namespace(obj), "uid": uid(obj),
+            "apiVersion": obj["apiVersion"], "resourceVersion": obj["metadata"]["resourceVersion"]},
+        "reason": reason, "message": message, "type": ty,
+        "source": {"component": component}, "count": 1,
+        "firstTimestamp": now(), "lastTimestamp": now(), "reportingComponent": component,
+    });
+    let _ = api::create(st, &ev, ns, body, &opts(), MANAGER);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+/// Creates the initial nodes, namespaces and the default StorageClass.
+pub fn bootstrap(st: &State) -> Result<(), ApiError> {
+    let ns = rt(st, "v1/namespaces")?;
+    for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        api::create(
+            st,
+            &ns,
+            "",
+            json!({"metadata": {"name": n}}),
+            &opts(),
+            MANAGER,
+        )?;
+    }
+    let sc = rt(st, "storage.k8s.io/v1/storageclasses")?;
+    api::create(
+        st,
+        &sc,
+        "",
+        json!({"metadata": {"name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "kube-sim.satusky.dev/hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
+        &opts(),
+        MANAGER,
+    )?;
+    for i in 0..st.cfg.nodes {
+        add_node(st, &format!("node-{i}"), BTreeMap::new())?;
+    }
+    Ok(())
+}
+
+/// Creates one Ready node with its Lease.
+pub fn add_node(
+    st: &State,
+    node_name: &str,
+    labels: BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    let nodes = rt(st, "v1/nodes")?;
+    let idx = st.store.count(&nodes);
+    let zone = format!(
+        "zone-{}",
+        (b'a' + (idx % st.cfg.zones.max(1)) as u8) as char
+    );
+    let mut l = json!({
+        "kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+        "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": "sim",
+        "node.kubernetes.io/instance-type": "kube-sim",
+    });
+    for (k, v) in labels {
+        l[k] = json!(v);
+    }
+    let cfg = &st.cfg;
+    let cap = json!({"cpu": format!("{}m", cfg.node_cpu_millis), "memory": format!("{}Mi", cfg.node_memory_mib),
+        "pods": cfg.node_pods.to_string(), "ephemeral-storage": "100Gi"});
+    let ip = format!("10.0.{}.{}", idx / 250, idx % 250 + 10);
+    let node = json!({
+        "metadata": {"name": node_name, "labels": l, "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+        "spec": {"podCIDR": format!("10.244.{}.0/24", idx % 250)},
+        "status": {
+            "capacity": cap, "allocatable": cap,
+            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": node_name}],
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
+                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
+            ],
+            "nodeInfo": {"kubeletVersion": "v1.32.0-kube-sim", "kubeProxyVersion": "v1.32.0-kube-sim", "containerRuntimeVersion": "kube-sim://1.0",
+                "operatingSystem": "linux", "architecture": "amd64", "osImage": "kube-sim", "kernelVersion": "6.0.0",
+                "machineID": node_name, "systemUUID": node_name, "bootID": node_name},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        },
+    });
+    api::create(st, &nodes, "", node, &opts(), "kubelet")?;
+    let leases = rt(st, "coordination.k8s.io/v1/leases")?;
+    api::create(
+        st,
+        &leases,
+        "kube-node-lease",
+        json!({"metadata": {"name": node_name, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": node_name, "leaseDurationSeconds": 40, "renewTime": micro_now()}}),
+        &opts(),
+        "kubelet",
+    )?;
+    Ok(())
+}
+
+fn micro_now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn taint_key(t: &Value) -> (&str, &str) {
+    (
+        t["key"].as_str().unwrap_or_default(),
+        t["effect"].as_str().unwrap_or_default(),
+    )
+}
+
+fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
+    let nodes_rt = rt(st, "v1/nodes")?;
+    let leases = rt(st, "coordination.k8s.io/v1/leases")?;
+    let stopped = st
+        .stopped_nodes
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let grace = chrono::Duration::from_std(st.cfg.node_monitor_grace).unwrap_or_default();
+    for node in st.store.list(&nodes_rt, None).items {
+        let n = name(&node).to_owned();
+        let alive = !stopped.contains(&n);
+        if alive
+            && t.heartbeat
+                .get(&n)
+                .is_none_or(|h| h.elapsed() >= st.cfg.heartbeat)
+        {
+            t.heartbeat.insert(n.clone(), Instant::now());
+            let _ = st.store.modify(&leases, "kube-node-lease", &n, |old| {
+                let mut new = old.clone();
+                new["spec"]["renewTime"] = json!(micro_now());
+                Ok(Some(new))
+            });
+        }
+        let renew = st
+            .store
+            .get(&leases, "kube-node-lease", &n)
+            .and_then(|l| {
+                l["spec"]["renewTime"]
+                    .as_str()
+                    .and_then(|r| DateTime::parse_from_rfc3339(r).ok())
+            })
+            .map(|d| d.with_timezone(&Utc));
+        let fresh = alive || renew.is_some_and(|r| Utc::now() - r < grace);
+        st.store.modify(&nodes_rt, "", &n, |old| {
+            let mut new = old.clone();
+            let ready_now = condition(old, "Ready").is_some_and(|c| c["status"] == "True");
+            if fresh && !ready_now {
+                set_condition(
+                    &mut new,
+                    "Ready",
+                    "True",
+                    "KubeletReady",
+                    "kubelet is posting ready status",
+                );
+            } else if !fresh && ready_now {
+                set_condition(
+                    &mut new,
+                    "Ready",
+                    "Unknown",
+                    "NodeStatusUnknown",
+                    "Kubelet stopped posting node status.",
+                );
+            }
+            let ready = condition(&new, "Ready").is_some_and(|c| c["status"] == "True");
+            let mut taints: Vec<Value> = new["spec"]["taints"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let want = [
+                (
+                    "node.kubernetes.io/unschedulable",
+                    "NoSchedule",
+                    old["spec"]["unschedulable"] == true,
+                ),
+                ("node.kubernetes.io/not-ready", "NoSchedule", !ready),
+                ("node.kubernetes.io/not-ready", "NoExecute", !ready),
+            ];
+            for (key, effect, on) in want {
+                let has = taints.iter().any(|x| taint_key(x) == (key, effect));
+                if on && !has {
+                    taints.push(json!({"key": key, "effect": effect, "timeAdded": now()}));
+                } else if !on && has {
+                    taints.retain(|x| taint_key(x) != (key, effect));
+                }
+            }
+            if taints.is_empty() {
+                if let Some(s) = new["spec"].as_object_mut() {
+                    s.remove("taints");
+                }
+            } else {
+                new["spec"]["taints"] = Value::Array(taints);
+            }
+            Ok(Some(new))
+        })?;
+    }
+    // NoExecute taint eviction
+    let pods_rt = rt(st, "v1/pods")?;
+    let nodes_by_name: HashMap<String, Arc<Value>> = st
+        .store
+        .list(&nodes_rt, None)
+        .items
+        .into_iter()
+        .map(|n| (name(&n).to_owned(), n))
+        .collect();
+    if !nodes_by_name.values().any(|n| {
+        n["spec"]["taints"]
+            .as_array()
+            .is_some_and(|ts| ts.iter().any(|x| x["effect"] == "NoExecute"))
+    }) {
+        t.tainted.clear();
+        return Ok(());
+    }
+    for pod in st.store.list(&pods_rt, None).items {
+        let Some(node) = pod["spec"]["nodeName"]
+            .as_str()
+            .and_then(|n| nodes_by_name.get(n))
+        else {
+            continue;
+        };
+        if deleting(&pod) {
+            continue;
+        }
+        let taints: Vec<&Value> = node["spec"]["taints"]
+            .as_array()
+            .map(|a| a.iter().filter(|x| x["effect"] == "NoExecute").collect())
+            .unwrap_or_default();
+        let tols = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut limit: Option<f64> = None;
+        let mut evict_now = false;
+        for taint in taints {
+            match tols.iter().find(|tol| tolerates(tol, taint)) {
+                None => evict_now = true,
+                Some(tol) => {
+                    if let Some(s) = tol["tolerationSeconds"].as_f64() {
+                        let s = s * st.cfg.toleration_scale;
+                        limit = Some(limit.map_or(s, |l: f64| l.min(s)));
+                    }
+                }
+            }
+        }
+        let pid = uid(&pod).to_owned();
+        if !evict_now {
+            match limit {
+                None => {
+                    t.tainted.remove(&pid);
+                    continue;
+                }
+                Some(secs) => {
+                    let since = *t.tainted.entry(pid.clone()).or_insert_with(Instant::now);
+                    if since.elapsed().as_secs_f64() < secs {
+                        continue;
+                    }
+                }
+            }
+        }
+        t.tainted.remove(&pid);
+        event(
+            st,
+            &pod,
+            "Pod",
+            "Normal",
+            "TaintManagerEviction",
+            "Marking for deletion Pod",
+            "taint-eviction-controller",
+        );
+        let _ = st
+            .store
+            .modify(&pods_rt, namespace(&pod), name(&pod), |old| {
+                let mut new = old.clone();
+                set_condition(
+                    &mut new,
+                    "DisruptionTarget",
+                    "True",
+                    "DeletionByTaintManager",
+                    "Taint manager: deleting due to NoExecute taint",
+                );
+                Ok(Some(new))
+            });
+        let _ = api::delete(
+            st,
+            &pods_rt,
+            namespace(&pod),
+            name(&pod),
+            &DeleteOpts::default(),
+        );
+    }
+    Ok(())
+}
+
+/// Whether a toleration matches a taint.
+pub fn tolerates(tol: &Value, taint: &Value) -> bool {
+    let key = tol["key"].as_str().unwrap_or_default();
+    let op = tol["operator"].as_str().unwrap_or("Equal");
+    let effect = tol["effect"].as_str().unwrap_or_default();
+    if !effect.is_empty() && effect != taint["effect"].as_str().unwrap_or_default() {
+        return false;
+    }
+    if key.is_empty() {
+        return op == "Exists";
+    }
+    if key != taint["key"].as_str().unwrap_or_default() {
+        return false;
+    }
+    op == "Exists"
+        || tol["value"].as_str().unwrap_or_default() == taint["value"].as_str().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler
+
+fn node_selector_term_matches(term: &Value, labels: &Value) -> bool {
+    term["matchExpressions"].as_array().is_none_or(|exprs| {
+        exprs.iter().all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let val = labels.get(key).and_then(Value::as_str);
+            let values: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            match e["operator"].as_str().unwrap_or_default() {
+                "In" => val.is_some_and(|v| values.contains(&v)),
+                "NotIn" => val.is_none_or(|v| !values.contains(&v)),
+                "Exists" => val.is_some(),
+                "DoesNotExist" => val.is_none(),
+                "Gt" => val
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .zip(values.first().and_then(|x| x.parse::<i64>().ok()))
+                    .is_some_and(|(a, b)| a > b),
+                "Lt" => val
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .zip(values.first().and_then(|x| x.parse::<i64>().ok()))
+                    .is_some_and(|(a, b)| a < b),
+                _ => false,
+            }
+        })
+    })
+}
+
+struct NodeInfo {
+    node: Arc<Value>,
+    cpu: u64,
+    mem: u64,
+    pods: u64,
+    /// labels of pods on it, with namespace
+    pod_labels: Vec<(String, Value)>,
+}
+
+fn node_ready(n: &Value) -> bool {
+    condition(n, "Ready").is_some_and(|c| c["status"] == "True")
+}
+
+fn scheduler(st: &State, t: &mut Timers) -> Result<(), ApiError> {
+    let pods_rt = rt(st, "v1/pods")?;
+    let all = st.store.list(&pods_rt, None).items;
+    let pending: Vec<&Arc<Value>> = all
+        .iter()
+        .filter(|p| p["spec"]["nodeName"].as_str().is_none_or(str::is_empty) && !deleting(p))
+        .filter(|p| {
+            p["spec"]["schedulerName"]
+                .as_str()
+                .is_none_or(|s| s == "default-scheduler")
+        })
+        .filter(|p| p["status"]["phase"] == "Pending")
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let nodes_rt = rt(st, "v1/nodes")?;
+    let mut infos: BTreeMap<String, NodeInfo> = st
+        .store
+        .list(&nodes_rt, None)
+        .items
+        .into_iter()
+        .map(|n| {
+            (
+                name(&n).to_owned(),
+                NodeInfo {
+                    node: n,
+                    cpu: 0,
+                    mem: 0,
+                    pods: 0,
+                    pod_labels: vec![],
+                },
+            )
+        })
+        .collect();
+    for p in &all {
+        let Some(info) = p["spec"]["nodeName"]
+            .as_str()
+            .and_then(|n| infos.get_mut(n))
+        else {
+            continue;
+        };
+        if matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let (c, m) = pod_requests(p);
+        info.cpu += c;
+        info.mem += m;
+        info.pods += 1;
+        info.pod_labels
+            .push((namespace(p).to_owned(), p["metadata"]["labels"].clone()));
+    }
+    for pod in pending {
+        let total = infos.len();
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut best: Option<(i64, String)> = None;
+        for (n, info) in &infos {
+            if let Err(r) = fits(pod, info, &infos) {
+                *reasons.entry(r).or_default() += 1;
+            } else {
+                let s = score(pod, info, &infos);
+                if best
+                    .as_ref()
+                    .is_none_or(|(b, bn)| s > *b || (s == *b && n < bn))
+                {
+                    best = Some((s, n.clone()));
+                }
+            }
+        }
+        let (pns, pname) = (namespace(pod).to_owned(), name(pod).to_owned());
+        if let Some((_, node)) = best {
+            st.store.modify(&pods_rt, &pns, &pname, |old| {
+                if old["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+                {
+                    return Ok(None);
+                }
+                let mut new = old.clone();
+                new["spec"]["nodeName"] = json!(node);
+                set_condition(&mut new, "PodScheduled", "True", "", "");
+                Ok(Some(new))
+            })?;
+            if let Some(info) = infos.get_mut(&node) {
+                let (c, m) = pod_requests(pod);
+                info.cpu += c;
+                info.mem += m;
+                info.pods += 1;
+                info.pod_labels
+                    .push((pns.clone(), pod["metadata"]["labels"].clone()));
+            }
+            event(
+                st,
+                pod,
+                "Pod",
+                "Normal",
+                "Scheduled",
+                &format!("Successfully assigned {pns}/{pname} to {node}"),
+                "default-scheduler",
+            );
+        } else {
+            let detail: Vec<String> = reasons.iter().map(|(r, c)| format!("{c} {r}")).collect();
+            let msg = format!(
+                "0/{total} nodes are available: {}. preemption: 0/{total} nodes are available: {total} Preemption is not helpful for scheduling.",
+                detail.join(", ")
+            );
+            let changed = st.store.modify(&pods_rt, &pns, &pname, |old| {
+                let mut new = old.clone();
+                set_condition(&mut new, "PodScheduled", "False", "Unschedulable", &msg);
+                Ok(Some(new))
+            })?;
+            let key = (uid(&changed).to_owned(), "FailedScheduling");
+            if !t.events.contains(&key) {
+                t.events.insert(key);
+                event(
+                    st,
+                    pod,
+                    "Pod",
+                    "Warning",
+                    "FailedScheduling",
+                    &msg,
+                    "default-scheduler",
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fits(pod: &Value, info: &NodeInfo, all: &BTreeMap<String, NodeInfo>) -> Result<(), String> {
+    let node = &info.node;
+    let labels = &node["metadata"]["labels"];
+    let tols = pod["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if node["spec"]["unschedulable"] == true {
+        let t = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+        if !tols.iter().any(|x| tolerates(x, &t)) {
+            return Err("node(s) were unschedulable".to_owned());
+        }
+    }
+    if let Some(taints) = node["spec"]["taints"].as_array() {
+        for taint in taints {
+            if taint["effect"] == "PreferNoSchedule" {
+                continue;
+            }
+            if !tols.iter().any(|x| tolerates(x, taint)) {
+                return Err(format!(
+                    "node(s) had untolerated taint {{{}: {}}}",
+                    taint["key"].as_str().unwrap_or_default(),
+                    taint["value"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    if !node_ready(node) {
+        return Err("node(s) were not ready".to_owned());
+    }
+    if let Some(sel) = pod["spec"]["nodeSelector"].as_object()
+        && !sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return Err("node(s) didn't match Pod's node affinity/selector".to_owned());
+    }
+    let req = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"];
+    if let Some(terms) = req.as_array()
+        && !terms
+            .iter()
+            .any(|term| node_selector_term_matches(term, labels))
+    {
+        return Err("node(s) didn't match Pod's node affinity/selector".to_owned());
+    }
+    let alloc = &node["status"]["allocatable"];
+    let (c, m) = pod_requests(pod);
+    if info.pods + 1
+        > alloc["pods"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(110)
+    {
+        return Err("Too many pods".to_owned());
+    }
+    if info.cpu + c > cpu_millis(&alloc["cpu"]) {
+        return Err("Insufficient cpu".to_owned());
+    }
+    if info.mem + m > mem_bytes(&alloc["memory"]) {
+        return Err("Insufficient memory".to_owned());
+    }
+    let anti = &pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"];
+    for term in anti.as_array().cloned().unwrap_or_default() {
+        let key = term["topologyKey"]
+            .as_str()
+            .unwrap_or("kubernetes.io/hostname");
+        let Ok(sel) = LabelSelector::from_object(&term["labelSelector"], true) else {
+            continue;
+        };
+        let domain = labels.get(key);
+        let clash = all
+            .values()
+            .filter(|o| o.node["metadata"]["labels"].get(key) == domain && domain.is_some())
+            .any(|o| {
+                o.pod_labels
+                    .iter()
+                    .any(|(ns, l)| ns == namespace(pod) && sel.matches(l))
+            });
+        if clash {
+            return Err("node(s) didn't match pod anti-affinity rules".to_owned());
+        }
+    }
+    for c in pod["spec"]["topologySpreadConstraints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if c["whenUnsatisfiable"] != "DoNotSchedule" {
+            continue;
+        }
+        let key = c["topologyKey"].as_str().unwrap_or_default();
+        let max_skew = c["maxSkew"].as_i64().unwrap_or(1);
+        let Ok(sel) = LabelSelector::from_object(&c["labelSelector"], true) else {
+            continue;
+        };
+        let Some(domain) = labels.get(key) else {
+            return Err(
+                "node(s) didn't match pod topology spread constraints (missing required label)"
+                    .to_owned(),
+            );
+        };
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for o in all.values() {
+            if let Some(d) = o.node["metadata"]["labels"].get(key) {
+                let n = o
+                    .pod_labels
+                    .iter()
+                    .filter(|(ns, l)| ns == namespace(pod) && sel.matches(l))
+                    .count() as i64;
+                *counts.entry(d.to_string()).or_default() += n;
+            }
+        }
+        let min = counts.values().copied().min().unwrap_or(0);
+        let here = counts.get(&domain.to_string()).copied().unwrap_or(0);
+        if here + 1 - min > max_skew {
+            return Err("node(s) didn't match pod topology spread constraints".to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn score(pod: &Value, info: &NodeInfo, all: &BTreeMap<String, NodeInfo>) -> i64 {
+    let labels = &info.node["metadata"]["labels"];
+    let mut s = 0i64;
+    let pref =
+        &pod["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+    for p in pref.as_array().cloned().unwrap_or_default() {
+        if node_selector_term_matches(&p["preference"], labels) {
+            s += p["weight"].as_i64().unwrap_or(1) * 100;
+        }
+    }
+    let tols = pod["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for taint in info.node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        if taint["effect"] == "PreferNoSchedule" && !tols.iter().any(|x| tolerates(x, &taint)) {
+            s -= 1000;
+        }
+    }
+    let pref_anti = &pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"];
+    for p in pref_anti.as_array().cloned().unwrap_or_default() {
+        let term = &p["podAffinityTerm"];
+        let key = term["topologyKey"]
+            .as_str()
+            .unwrap_or("kubernetes.io/hostname");
+        let Ok(sel) = LabelSelector::from_object(&term["labelSelector"], true) else {
+            continue;
+        };
+        let domain = labels.get(key);
+        let n = all
+            .values()
+            .filter(|o| domain.is_some() && o.node["metadata"]["labels"].get(key) == domain)
+            .map(|o| {
+                o.pod_labels
+                    .iter()
+                    .filter(|(ns, l)| ns == namespace(pod) && sel.matches(l))
+                    .count() as i64
+            })
+            .sum::<i64>();
+        s -= n * p["weight"].as_i64().unwrap_or(1) * 10;
+    }
+    for c in pod["spec"]["topologySpreadConstraints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let key = c["topologyKey"].as_str().unwrap_or_default();
+        let Ok(sel) = LabelSelector::from_object(&c["labelSelector"], true) else {
+            continue;
+        };
+        let domain = labels.get(key);
+        let n = all
+            .values()
+            .filter(|o| domain.is_some() && o.node["metadata"]["labels"].get(key) == domain)
+            .map(|o| {
+                o.pod_labels
+                    .iter()
+                    .filter(|(ns, l)| ns == namespace(pod) && sel.matches(l))
+                    .count() as i64
+            })
+            .sum::<i64>();
+        s -= n * 50;
+    }
+    // least allocated: spread by pod count
+    s -= info.pods as i64 * 5;
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubelet
+
+/// The simulated behaviour of a container, from its image name or the pod's fault annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Normal,
+    CrashLoop,
+    Unready,
+    PullFail,
+    Complete,
+}
+
+fn behaviour(pod: &Value, container: &Value) -> Behaviour {
+    let image = container["image"].as_str().unwrap_or_default();
+    let fault = pod["metadata"]["annotations"][FAULT_ANNOTATION]
+        .as_str()
+        .unwrap_or_default();
+    let has = |word: &str| fault == word || image.contains(&format!("kube-sim/{word}"));
+    if has("crashloop") {
+        Behaviour::CrashLoop
+    } else if has("unready") {
+        Behaviour::Unready
+    } else if has("pullfail") {
+        Behaviour::PullFail
+    } else if has("complete") {
+        Behaviour::Complete
+    } else {
+        Behaviour::Normal
+    }
+}
+
+fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
+    let pods_rt = rt(st, "v1/pods")?;
+    let nodes_rt = rt(st, "v1/nodes")?;
+    let stopped = st
+        .stopped_nodes
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+    let mut seen: HashSet<String> = HashSet::new();
+    for pod in st.store.list(&pods_rt, None).items {
+        let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let pid = uid(&pod).to_owned();
+        seen.insert(pid.clone());
+        if stopped.contains(node_name) {
+            continue;
+        }
+        let (ns, pname) = (namespace(&pod).to_owned(), name(&pod).to_owned());
+        if deleting(&pod) {
+            let since = *t.stopping.entry(pid.clone()).or_insert_with(Instant::now);
+            if since.elapsed() >= st.cfg.pod_stop_delay
+                || pod["metadata"]["deletionGracePeriodSeconds"] == 0
+            {
+                st.store.modify(&pods_rt, &ns, &pname, |old| {
+                    let mut new = old.clone();
+                    new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                    Ok(Some(new))
+                })?;
+                st.logs.forget(&ns, &pname);
+            }
+            continue;
+        }
+        let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+        if matches!(phase, "Succeeded" | "Failed") {
+            continue;
+        }
+        let bound = *t.bound.entry(pid.clone()).or_insert_with(Instant::now);
+        let containers = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let behaviours: Vec<Behaviour> = containers.iter().map(|c| behaviour(&pod, c)).collect();
+        let host_ip = st
+            .store
+            .get(&nodes_rt, "", node_name)
+            .and_then(|n| {
+                n["status"]["addresses"][0]["address"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        if phase == "Pending" {
+            if pod["status"]["containerStatuses"].is_null() {
+                // ContainerCreating
+                st.store.modify(&pods_rt, &ns, &pname, |old| {
+                    let mut new = old.clone();
+                    new["status"]["hostIP"] = json!(host_ip);
+                    new["status"]["hostIPs"] = json!([{"ip": host_ip}]);
+                    new["status"]["startTime"] = json!(now());
+                    set_condition(&mut new, "Initialized", "True", "", "");
+                    set_condition(&mut new, "Ready", "False", "ContainersNotReady", "containers with unready status");
+                    set_condition(&mut new, "ContainersReady", "False", "ContainersNotReady", "containers with unready status");
+                    new["status"]["containerStatuses"] = json!(containers.iter().map(|c| json!({
+                        "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0, "started": false,
+                        "state": {"waiting": {"reason": "ContainerCreating"}}})).collect::<Vec<_>>());
+                    Ok(Some(new))
+                })?;
+                continue;
+            }
+            if bound.elapsed() < st.cfg.pod_start_delay {
+                continue;
+            }
+            if behaviours.contains(&Behaviour::PullFail) {
+                st.store.modify(&pods_rt, &ns, &pname, |old| {
+                    let mut new = old.clone();
+                    new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
+                        let state = if *b == Behaviour::PullFail {
+                            json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or_default())}})
+                        } else {
+                            json!({"waiting": {"reason": "ContainerCreating"}})
+                        };
+                        json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0, "started": false, "state": state})
+                    }).collect::<Vec<_>>());
+                    Ok(Some(new))
+                })?;
+                let key = (pid.clone(), "Failed");
+                if !t.events.contains(&key) {
+                    t.events.insert(key);
+                    event(
+                        st,
+                        &pod,
+                        "Pod",
+                        "Warning",
+                        "Failed",
+                        "Failed to pull image: kube-sim simulated pull failure",
+                        "kubelet",
+                    );
+                }
+                continue;
+            }
+            // start containers
+            let idx = st.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let pod_ip = format!("10.244.{}.{}", (idx / 250) % 250, idx % 250 + 2);
+            let started = now();
+            st.store.modify(&pods_rt, &ns, &pname, |old| {
+                let mut new = old.clone();
+                let all_complete = behaviours.iter().all(|b| *b == Behaviour::Complete);
+                new["status"]["phase"] = json!(if all_complete { "Succeeded" } else { "Running" });
+                new["status"]["podIP"] = json!(pod_ip);
+                new["status"]["podIPs"] = json!([{"ip": pod_ip}]);
+                new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
+                    let state = match b {
+                        Behaviour::Complete => json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}),
+                        Behaviour::CrashLoop => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}),
+                        _ => json!({"running": {"startedAt": started}}),
+                    };
+                    let last = if *b == Behaviour::CrashLoop {
+                        json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": started}})
+                    } else { json!({}) };
+                    json!({"name": c["name"], "image": c["image"], "imageID": format!("sim://{}", c["image"].as_str().unwrap_or_default()),
+                        "containerID": format!("sim://{}-{}", pid, c["name"].as_str().unwrap_or_default()),
+                        "ready": false, "restartCount": i64::from(*b == Behaviour::CrashLoop), "started": *b != Behaviour::CrashLoop, "state": state, "lastState": last})
+                }).collect::<Vec<_>>());
+                if all_complete {
+                    set_condition(&mut new, "Ready", "False", "PodCompleted", "");
+                    set_condition(&mut new, "ContainersReady", "False", "PodCompleted", "");
+                }
+                Ok(Some(new))
+            })?;
+            t.running.insert(pid.clone(), Instant::now());
+            for (c, b) in containers.iter().zip(&behaviours) {
+                let cname = c["name"].as_str().unwrap_or_default();
+                let image = c["image"].as_str().unwrap_or_default();
+                st.logs.append(
+                    &ns,
+                    &pname,
+                    cname,
+                    &format!("kube-sim: started container {cname} (image {image})"),
+                );
+                if *b == Behaviour::CrashLoop {
+                    st.logs
+                        .append(&ns, &pname, cname, "kube-sim: simulated crash, exit code 1");
+                }
+            }
+            let key = (pid.clone(), "Started");
+            if !t.events.contains(&key) {
+                t.events.insert(key);
+                for c in &containers {
+                    let cname = c["name"].as_str().unwrap_or_default();
+                    event(
+                        st,
+                        &pod,
+                        "Pod",
+                        "Normal",
+                        "Pulled",
+                        &format!(
+                            "Container image \"{}\" already present on machine",
+                            c["image"].as_str().unwrap_or_default()
+                        ),
+                        "kubelet",
+                    );
+                    event(
+                        st,
+                        &pod,
+                        "Pod",
+                        "Normal",
+                        "Created",
+                        &format!("Created container {cname}"),
+                        "kubelet",
+                    );
+                    event(
+                        st,
+                        &pod,
+                        "Pod",
+                        "Normal",
+                        "Started",
+                        &format!("Started container {cname}"),
+                        "kubelet",
+                    );
+                }
+            }
+            continue;
+        }
+        // Running: readiness, crash loops, periodic logs
+        let since = *t.running.entry(pid.clone()).or_insert_with(Instant::now);
+        if since.elapsed() >= st.cfg.pod_ready_delay {
+            let all_ready = behaviours.iter().all(|b| *b == Behaviour::Normal);
+            st.store.modify(&pods_rt, &ns, &pname, |old| {
+                let mut new = old.clone();
+                if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
+                    for (c, b) in cs.iter_mut().zip(&behaviours) {
+                        c["ready"] = json!(*b == Behaviour::Normal);
+                        c["started"] = json!(*b != Behaviour::CrashLoop);
+                    }
+                }
+                let (s, r) = if all_ready {
+                    ("True", "")
+                } else {
+                    ("False", "ContainersNotReady")
+                };
+                let m = if all_ready {
+                    ""
+                } else {
+                    "containers with unready status"
+                };
+                set_condition(&mut new, "ContainersReady", s, r, m);
+                set_condition(&mut new, "Ready", s, r, m);
+                Ok(Some(new))
+            })?;
+        }
+        if behaviours.contains(&Behaviour::CrashLoop) {
+            let restarts = pod["status"]["containerStatuses"]
+                .as_array()
+                .map_or(0, |cs| {
+                    cs.iter()
+                        .map(|c| i64_at(&c["restartCount"]))
+                        .max()
+                        .unwrap_or(0)
+                });
+            let backoff = st.cfg.pod_start_delay * 5 * 2u32.pow(restarts.clamp(0, 10) as u32);
+            let last = *t.crashed.entry(pid.clone()).or_insert_with(Instant::now);
+            if last.elapsed() >= backoff.min(Duration::from_mins(5)) {
+                t.crashed.insert(pid.clone(), Instant::now());
+                st.store.modify(&pods_rt, &ns, &pname, |old| {
+                    let mut new = old.clone();
+                    if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
+                        for (c, b) in cs.iter_mut().zip(&behaviours) {
+                            if *b == Behaviour::CrashLoop {
+                                c["restartCount"] = json!(i64_at(&c["restartCount"]) + 1);
+                            }
+                        }
+                    }
+                    Ok(Some(new))
+                })?;
+                for (c, b) in containers.iter().zip(&behaviours) {
+                    if *b == Behaviour::CrashLoop {
+                        st.logs.append(
+                            &ns,
+                            &pname,
+                            c["name"].as_str().unwrap_or_default(),
+                            "kube-sim: simulated crash, exit code 1",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(ms) = pod["metadata"]["annotations"][LOG_EVERY_ANNOTATION]
+            .as_str()
+            .and_then(|m| m.parse::<u64>().ok())
+        {
+            let last = *t.logged.entry(pid.clone()).or_insert_with(Instant::now);
+            if last.elapsed() >= Duration::from_millis(ms) {
+                t.logged.insert(pid.clone(), Instant::now());
+                for c in &containers {
+                    st.logs.append(
+                        &ns,
+                        &pname,
+                        c["name"].as_str().unwrap_or_default(),
+                        &format!("kube-sim: tick {}", now()),
+                    );
+                }
+            }
+        }
+    }
+    for m in [
+        &mut t.bound,
+        &mut t.running,
+        &mut t.stopping,
+        &mut t.crashed,
+        &mut t.logged,
+    ] {
+        m.retain(|k, _| seen.contains(k));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+fn active(p: &Value) -> bool {
+    !deleting(p) && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+}
+
+fn owned_pods(all: &[Arc<Value>], owner_uid: &str) -> Vec<Arc<Value>> {
+    all.iter()
+        .filter(|p| controller_uid(p) == Some(owner_uid))
+        .cloned()
+        .collect()
+}
+
+fn create_pod(
+    st: &State,
+    owner: &Value,
+    owner_rt: &ResourceType,
+    template: &Value,
+    pod_name: Option<String>,
+    node: Option<&str>,
+    extra_labels: &Value,
+) -> Result<(), ApiError> {
+    let pods_rt = rt(st, "v1/pods")?;
+    let mut pod =
+        json!({"metadata": template["metadata"].clone(), "spec": template["spec"].clone()});
+    if !pod["metadata"].is_object() {
+        pod["metadata"] = json!({});
+    }
+    if let Some(m) = extra_labels.as_object() {
+        for (k, v) in m {
+            pod["metadata"]["labels"][k] = v.clone();
+        }
+    }
+    match pod_name {
+        Some(n) => pod["metadata"]["name"] = json!(n),
+        None => pod["metadata"]["generateName"] = json!(format!("{}-", name(owner))),
+    }
+    pod["metadata"]["ownerReferences"] = owner_ref(owner, owner_rt);
+    if let Some(n) = node {
+        pod["spec"]["nodeName"] = json!(n);
+    }
+    match api::create(st, &pods_rt, namespace(owner), pod, &opts(), MANAGER) {
+        Ok(p) => {
+            event(
+                st,
+                owner,
+                &owner_rt.kind,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {}", name(&p)),
+                "replicaset-controller",
+            );
+            Ok(())
+        }
+        Err(e) if e.code == 403 || e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn replicasets(st: &State) -> Result<(), ApiError> {
+    let rs_rt = rt(st, "apps/v1/replicasets")?;
+    let pods_rt = rt(st, "v1/pods")?;
+    let rss = st.store.list(&rs_rt, None).items;
+    if rss.is_empty() {
+        return Ok(());
+    }
+    let all_pods = st.store.list(&pods_rt, None).items;
+    for rs in rss {
+        if deleting(&rs) {
+            continue;
+        }
+        let pods = owned_pods(&all_pods, uid(&rs));
+        let mut live: Vec<&Arc<Value>> = pods.iter().filter(|p| active(p)).collect();
+        let want = i64_at(&rs["spec"]["replicas"]);
+        let have = live.len() as i64;
+        if have < want {
+            for _ in have..want {
+                create_pod(
+                    st,
+                    &rs,
+                    &rs_rt,
+                    &rs["spec"]["template"],
+                    None,
+                    None,
+                    &Value::Null,
+                )?;
+            }
+        } else if have > want {
+            // delete unscheduled, then not ready, then newest
+            live.sort_by_key(|p| {
+                (
+                    p["spec"]["nodeName"].is_string(),
+                    pod_ready(p),
+                    std::cmp::Reverse(
+                        p["metadata"]["creationTimestamp"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ),
+                )
+            });
+            for p in live.iter().take((have - want) as usize) {
+                let _ = api::delete(st, &pods_rt, namespace(p), name(p), &DeleteOpts::default());
+                event(
+                    st,
+                    &rs,
+                    "ReplicaSet",
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!("Deleted pod: {}", name(p)),
+                    "replicaset-controller",
+                );
+            }
+        }
+        let live: Vec<&Arc<Value>> = pods.iter().filter(|p| active(p)).collect();
+        let ready = live.iter().filter(|p| pod_ready(p)).count();
+        let status = json!({"replicas": live.len(), "fullyLabeledReplicas": live.len(), "readyReplicas": ready,
+            "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
+        write_status(st, &rs_rt, &rs, status)?;
+    }
+    Ok(())
+}
+
+/// Replaces `status` keeping conditions, if it differs.
+fn write_status(
+    st: &State,
+    rt: &ResourceType,
+    obj: &Value,
+    mut status: Value,
+) -> Result<(), ApiError> {
+    if let Some(c) = obj["status"].get("conditions")
+        && status.get("conditions").is_none()
+    {
+        status["conditions"] = c.clone();
+    }
+    if obj["status"] == status {
+        return Ok(());
+    }
+    match st.store.modify(rt, namespace(obj), name(obj), |old| {
+        let mut new = old.clone();
+        new["status"] = status;
+        Ok(Some(new))
+    }) {
+        Ok(_) | Err(ApiError { code: 404, .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn revision(o: &Value) -> i64 {
+    o["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn deployments(st: &State) -> Result<(), ApiError> {
+    let d_rt = rt(st, "apps/v1/deployments")?;
+    let deps = st.store.list(&d_rt, None).items;
+    if deps.is_empty() {
+        return Ok(());
+    }
+    let rs_rt = rt(st, "apps/v1/replicasets")?;
+    let all_rs = st.store.list(&rs_rt, None).items;
+    for d in deps {
+        if deleting(&d) {
+            continue;
+        }
+        reconcile_deployment(st, &d_rt, &rs_rt, &d, &all_rs)?;
+    }
+    Ok(())
+}
+
+fn reconcile_deployment(
+    st: &State,
+    d_rt: &ResourceType,
+    rs_rt: &ResourceType,
+    d: &Value,
+    all_rs: &[Arc<Value>],
+) -> Result<(), ApiError> {
+    let ns = namespace(d);
+    let template = &d["spec"]["template"];
+    let hash = template_hash(template);
+    let owned: Vec<&Arc<Value>> = all_rs
+        .iter()
+        .filter(|r| controller_uid(r) == Some(uid(d)))
+        .collect();
+    let max_rev = owned.iter().map(|r| revision(r)).max().unwrap_or(0);
+    let replicas = i64_at(&d["spec"]["replicas"]);
+    let paused = d["spec"]["paused"] == true;
+    let new_rs = owned
+        .iter()
+        .find(|r| r["metadata"]["labels"]["pod-template-hash"] == hash.as_str())
+        .map(|r| Value::clone(r));
+    let new_rs: Value = match new_rs {
+        Some(r) => {
+            if revision(&r) < max_rev {
+                // rolled back to an older template: it becomes the newest revision
+                let r = st.store.modify(rs_rt, ns, name(&r), |old| {
+                    let mut new = old.clone();
+                    new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                        json!((max_rev + 1).to_string());
+                    Ok(Some(new))
+                })?;
+                (*r).clone()
+            } else {
+                r
+            }
+        }
+        None if paused => return Ok(()),
+        None => {
+            let mut tpl = template.clone();
+            tpl["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            let mut sel = d["spec"]["selector"].clone();
+            sel["matchLabels"]["pod-template-hash"] = json!(hash);
+            let start = 0;
+            let body = json!({
+                "metadata": {"name": format!("{}-{hash}", name(d)), "namespace": ns,
+                    "labels": tpl["metadata"]["labels"].clone(),
+                    "annotations": {"deployment.kubernetes.io/revision": (max_rev + 1).to_string(),
+                        "deployment.kubernetes.io/desired-replicas": replicas.to_string(),
+                        "deployment.kubernetes.io/max-replicas": replicas.to_string()},
+                    "ownerReferences": owner_ref(d, d_rt)},
+                "spec": {"replicas": start, "selector": sel, "template": tpl, "minReadySeconds": d["spec"]["minReadySeconds"].clone()},
+            });
+            match api::create(st, rs_rt, ns, body, &opts(), MANAGER) {
+                Ok(r) => {
+                    event(
+                        st,
+                        d,
+                        "Deployment",
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled up replica set {} from 0 to {start}", name(&r)),
+                        "deployment-controller",
+                    );
+                    (*r).clone()
+                }
+                Err(e) if e.code == 409 => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let new_name = name(&new_rs).to_owned();
+    let olds: Vec<&Arc<Value>> = owned
+        .iter()
+        .filter(|r| name(r) != new_name)
+        .copied()
+        .collect();
+    let scale = |r: &Value, n: i64| -> Result<(), ApiError> {
+        if i64_at(&r["spec"]["replicas"]) == n {
+            return Ok(());
+        }
+        let from = i64_at(&r["spec"]["replicas"]);
+        st.store.modify(rs_rt, ns, name(r), |old| {
+            let mut new = old.clone();
+            new["spec"]["replicas"] = json!(n);
+            new["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+                json!(replicas.to_string());
+            Ok(Some(new))
+        })?;
+        let dir = if n > from { "up" } else { "down" };
+        event(
+            st,
+            d,
+            "Deployment",
+            "Normal",
+            "ScalingReplicaSet",
+            &format!("Scaled {dir} replica set {} from {from} to {n}", name(r)),
+            "deployment-controller",
+        );
+        Ok(())
+    };
+    let new_spec = i64_at(&new_rs["spec"]["replicas"]);
+    let old_total: i64 = olds.iter().map(|r| i64_at(&r["spec"]["replicas"])).sum();
+    let old_pods: i64 = olds.iter().map(|r| i64_at(&r["status"]["replicas"])).sum();
+    if !paused {
+        if d["spec"]["strategy"]["type"] == "Recreate" {
+            for r in &olds {
+                scale(r, 0)?;
+            }
+            if old_pods == 0 && old_total == 0 {
+                scale(&new_rs, replicas)?;
+            }
+        } else {
+            let ru = &d["spec"]["strategy"]["rollingUpdate"];
+            let surge = int_or_percent(&ru["maxSurge"], replicas, true);
+            let mut unavail = int_or_percent(&ru["maxUnavailable"], replicas, false);
+            if surge == 0 && unavail == 0 {
+                unavail = 1;
+            }
+            if olds.is_empty() || old_total == 0 {
+                scale(&new_rs, replicas)?;
+            } else {
+                // scale up the new replica set within maxSurge
+                let total = new_spec + old_total;
+                let allowed = replicas + surge - total;
+                if allowed > 0 && new_spec < replicas {
+                    scale(&new_rs, (new_spec + allowed).min(replicas))?;
+                } else if new_spec > replicas {
+                    scale(&new_rs, replicas)?;
+                }
+                // scale down old replica sets within maxUnavailable
+                let available: i64 = owned
+                    .iter()
+                    .map(|r| i64_at(&r["status"]["availableReplicas"]))
+                    .sum();
+                let min_available = replicas - unavail;
+                let mut budget = (available - min_available).max(0);
+                let mut olds_sorted = olds.clone();
+                olds_sorted.sort_by_key(|r| revision(r));
+                for r in olds_sorted {
+                    let cur = i64_at(&r["spec"]["replicas"]);
+                    if cur == 0 {
+                        continue;
+                    }
+                    // unhealthy old pods can go without budget
+                    let unhealthy = (cur - i64_at(&r["status"]["availableReplicas"])).max(0);
+                    let down = (unhealthy + budget).min(cur);
+                    if down > 0 {
+                        budget -= (down - unhealthy.min(down)).max(0);
+                        scale(r, cur - down)?;
+                    }
+                }
+            }
+        }
+    }
+    // history limit
+    let limit = d["spec"]["revisionHistoryLimit"].as_i64().unwrap_or(10);
+    let mut idle: Vec<&&Arc<Value>> = olds
+        .iter()
+        .filter(|r| i64_at(&r["spec"]["replicas"]) == 0 && i64_at(&r["status"]["replicas"]) == 0)
+        .collect();
+    if idle.len() as i64 > limit {
+        idle.sort_by_key(|r| revision(r));
+        for r in idle.iter().take(idle.len() - limit as usize) {
+            let _ = api::delete(st, rs_rt, ns, name(r), &DeleteOpts::default());
+        }
+    }
+    // status
+    let current_rs: Vec<Arc<Value>> = st
+        .store
+        .list(rs_rt, Some(ns))
+        .items
+        .into_iter()
+        .filter(|r| controller_uid(r) == Some(uid(d)))
+        .collect();
+    let sum = |f: &str| -> i64 { current_rs.iter().map(|r| i64_at(&r["status"][f])).sum() };
+    let total = sum("replicas");
+    let ready = sum("readyReplicas");
+    let available = sum("availableReplicas");
+    let new_now = current_rs.iter().find(|r| name(r) == new_name);
+    let updated = new_now.map_or(0, |r| i64_at(&r["status"]["replicas"]));
+    let new_available = new_now.map_or(0, |r| i64_at(&r["status"]["availableReplicas"]));
+    let ru = &d["spec"]["strategy"]["rollingUpdate"];
+    let unavail_allowed = if d["spec"]["strategy"]["type"] == "Recreate" {
+        0
+    } else {
+        int_or_percent(&ru["maxUnavailable"], replicas, false)
+    };
+    let mut status = json!({
+        "observedGeneration": d["metadata"]["generation"], "replicas": total, "updatedReplicas": updated,
+        "readyReplicas": ready, "availableReplicas": available, "unavailableReplicas": (replicas - available).max(0),
+        "conditions": d["status"]["conditions"].clone(),
+    });
+    if let Some(m) = status.as_object_mut() {
+        m.retain(|k, v| {
+            !(v == 0 && k != "observedGeneration" && k != "replicas") || k == "conditions"
+        });
+    }
+    let mut holder = json!({"status": status});
+    let (av, av_reason, av_msg) = if available >= replicas - unavail_allowed {
+        (
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        )
+    } else {
+        (
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    };
+    set_condition_upd(&mut holder, "Available", av, av_reason, av_msg);
+    let complete = updated >= replicas && total <= updated && new_available >= replicas;
+    let rs_ref = format!("ReplicaSet \"{new_name}\"");
+    if complete {
+        set_condition_upd(
+            &mut holder,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            &format!("{rs_ref} has successfully progressed."),
+        );
+    } else {
+        let deadline = d["spec"]["progressDeadlineSeconds"].as_i64().unwrap_or(600);
+        let last = condition(&holder, "Progressing")
+            .filter(|c| c["status"] == "True" && c["reason"] != "NewReplicaSetAvailable")
+            .and_then(|c| c["lastUpdateTime"].as_str())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+        let exceeded =
+            last.is_some_and(|l| (Utc::now() - l.with_timezone(&Utc)).num_seconds() > deadline);
+        if exceeded
+            || condition(&holder, "Progressing")
+                .is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded")
+        {
+            set_condition_upd(
+                &mut holder,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                &format!("{rs_ref} has timed out progressing."),
+            );
+        } else {
+            set_condition_upd(
+                &mut holder,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                &format!("{rs_ref} is progressing."),
+            );
+        }
+    }
+    let status = holder["status"].take();
+    if d["status"] != status {
+        st.store.modify(d_rt, ns, name(d), |old| {
+            let mut new = old.clone();
+            new["status"] = status;
+            new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                new_rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].clone();
+            Ok(Some(new))
+        })?;
+    } else if d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        != new_rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+    {
+        st.store.modify(d_rt, ns, name(d), |old| {
+            let mut new = old.clone();
+            new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                new_rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].clone();
+            Ok(Some(new))
+        })?;
+    }
+    Ok(())
+}
+
+/// Like [`set_condition`], with `lastUpdateTime` (Deployment conditions).
+fn set_condition_upd(obj: &mut Value, ty: &str, status: &str, reason: &str, message: &str) {
+    let had = condition(obj, ty).is_some();
+    set_condition(obj, ty, status, reason, message);
+    if !had
+        && let Some(c) = obj["status"]["conditions"]
+            .as_array_mut()
+            .and_then(|a| a.iter_mut().find(|c| c["type"] == ty))
+    {
+        c["lastUpdateTime"] = json!(now());
+    }
+}
+
+fn daemon_tolerations(template: &Value) -> Value {
+    let mut tols = template["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (key, effect) in [
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        ("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        ("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    ] {
+        tols.push(json!({"key": key, "operator": "Exists", "effect": effect}));
+    }
+    Value::Array(tols)
+}
+
+fn daemonsets(st: &State) -> Result<(), ApiError> {
+    let ds_rt = rt(st, "apps/v1/daemonsets")?;
+    let dss = st.store.list(&ds_rt, None).items;
+    if dss.is_empty() {
+        return Ok(());
+    }
+    let pods_rt = rt(st, "v1/pods")?;
+    let nodes_rt = rt(st, "v1/nodes")?;
+    let nodes = st.store.list(&nodes_rt, None).items;
+    let all_pods = st.store.list(&pods_rt, None).items;
+    for ds in dss {
+        if deleting(&ds) {
+            continue;
+        }
+        let mut template = ds["spec"]["template"].clone();
+        template["spec"]["tolerations"] = daemon_tolerations(&template);
+        let pods = owned_pods(&all_pods, uid(&ds));
+        let mut desired = 0;
+        let mut current = 0;
+        let mut ready = 0;
+        for node in &nodes {
+            let labels = &node["metadata"]["labels"];
+            let sel_ok = template["spec"]["nodeSelector"]
+                .as_object()
+                .is_none_or(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)));
+            let tols = template["spec"]["tolerations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let taints_ok = node["spec"]["taints"].as_array().is_none_or(|ts| {
+                ts.iter()
+                    .filter(|t| t["effect"] != "PreferNoSchedule")
+                    .all(|t| tols.iter().any(|x| tolerates(x, t)))
+            });
+            let on_node: Vec<&Arc<Value>> = pods
+                .iter()
+                .filter(|p| p["spec"]["nodeName"] == node["metadata"]["name"] && active(p))
+                .collect();
+            if !(sel_ok && taints_ok) {
+                for p in on_node {
+                    let _ =
+                        api::delete(st, &pods_rt, namespace(p), name(p), &DeleteOpts::default());
+                }
+                continue;
+            }
+            desired += 1;
+            if on_node.is_empty() {
+                create_pod(
+                    st,
+                    &ds,
+                    &ds_rt,
+                    &template,
+                    None,
+                    Some(name(node)),
+                    &json!({"controller-revision-hash": template_hash(&ds["spec"]["template"])}),
+                )?;
+            } else {
+                current += 1;
+                if on_node.iter().any(|p| pod_ready(p)) {
+                    ready += 1;
+                }
+            }
+        }
+        let status = json!({"desiredNumberScheduled": desired, "currentNumberScheduled": current, "numberReady": ready,
+            "numberAvailable": ready, "updatedNumberScheduled": current, "numberMisscheduled": 0,
+            "numberUnavailable": desired - ready, "observedGeneration": ds["metadata"]["generation"]});
+        write_status(st, &ds_rt, &ds, status)?;
+    }
+    Ok(())
+}
+
+fn statefulsets(st: &State) -> Result<(), ApiError> {
+    let ss_rt = rt(st, "apps/v1/statefulsets")?;
+    let sss = st.store.list(&ss_rt, None).items;
+    if sss.is_empty() {
+        return Ok(());
+    }
+    let pods_rt = rt(st, "v1/pods")?;
+    for ss in sss {
+        if deleting(&ss) {
+            continue;
+        }
+        let ns = namespace(&ss);
+        let replicas = i64_at(&ss["spec"]["replicas"]);
+        let parallel = ss["spec"]["podManagementPolicy"] == "Parallel";
+        let mut ready = 0;
+        let mut count = 0;
+        for i in 0..replicas {
+            let pname = format!("{}-{i}", name(&ss));
+            if let Some(p) = st.store.get(&pods_rt, ns, &pname) {
+                count += 1;
+                if pod_ready(&p) {
+                    ready += 1;
+                } else if !parallel {
+                    break;
+                }
+            } else {
+                let mut labels = json!({"statefulset.kubernetes.io/pod-name": pname, "apps.kubernetes.io/pod-index": i.to_string()});
+                labels["controller-revision-hash"] = json!(format!(
+                    "{}-{}",
+                    name(&ss),
+                    template_hash(&ss["spec"]["template"])
+                ));
+                let mut tpl = ss["spec"]["template"].clone();
+                tpl["spec"]["hostname"] = json!(pname);
+                if let Some(svc) = ss["spec"]["serviceName"].as_str() {
+                    tpl["spec"]["subdomain"] = json!(svc);
+                }
+                create_pod(st, &ss, &ss_rt, &tpl, Some(pname), None, &labels)?;
+                if !parallel {
+                    break;
+                }
+            }
+        }
+        // scale down, highest ordinal first
+        let prefix = format!("{}-", name(&ss));
+        let mut extra: Vec<(i64, String)> = st
+            .store
+            .list(&pods_rt, Some(ns))
+            .items
+            .iter()
+            .filter(|p| controller_uid(p) == Some(uid(&ss)) && active(p))
+            .filter_map(|p| {
+                name(p)
+                    .strip_prefix(&prefix)
+                    .and_then(|o| o.parse::<i64>().ok())
+                    .map(|o| (o, name(p).to_owned()))
+            })
+            .filter(|(o, _)| *o >= replicas)
+            .collect();
+        extra.sort();
+        if let Some((_, n)) = extra.last() {
+            let _ = api::delete(st, &pods_rt, ns, n, &DeleteOpts::default());
+        }
+        let status = json!({"replicas": count, "readyReplicas": ready, "currentReplicas": count, "updatedReplicas": count,
+            "availableReplicas": ready, "observedGeneration": ss["metadata"]["generation"]});
+        write_status(st, &ss_rt, &ss, status)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disruption controller
+
+fn disruption(st: &State) -> Result<(), ApiError> {
+    let pdb_rt = rt(st, "policy/v1/poddisruptionbudgets")?;
+    let pdbs = st.store.list(&pdb_rt, None).items;
+    if pdbs.is_empty() {
+        return Ok(());
+    }
+    let pods_rt = rt(st, "v1/pods")?;
+    let registry = &st.store.registry;
+    for pdb in pdbs {
+        let ns = namespace(&pdb);
+        let Ok(sel) = LabelSelector::from_object(&pdb["spec"]["selector"], true) else {
+            continue;
+        };
+        let pods: Vec<Arc<Value>> = st
+            .store
+            .list(&pods_rt, Some(ns))
+            .items
+            .into_iter()
+            .filter(|p| sel.matches(&p["metadata"]["labels"]))
+            .collect();
+        let min_av = &pdb["spec"]["minAvailable"];
+        let max_un = &pdb["spec"]["maxUnavailable"];
+        let int_min = min_av.is_number();
+        let expected: i64 = if int_min {
+            pods.len() as i64
+        } else {
+            // sum of the controllers' scale
+            let mut seen = HashSet::new();
+            let mut sum = 0;
+            for p in &pods {
+                let Some(r) = p["metadata"]["ownerReferences"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|r| r["controller"] == true))
+                else {
+                    sum += 1;
+                    continue;
+                };
+                let ruid = r["uid"].as_str().unwrap_or_default().to_owned();
+                if !seen.insert(ruid.clone()) {
+                    continue;
+                }
+                let owner_rt = registry.by_kind(
+                    r["apiVersion"].as_str().unwrap_or_default(),
+                    r["kind"].as_str().unwrap_or_default(),
+                );
+                let owner = owner_rt.and_then(|ort| {
+                    st.store
+                        .get(&ort, ns, r["name"].as_str().unwrap_or_default())
+                });
+                sum += owner.map_or(0, |o| i64_at(&o["spec"]["replicas"]));
+            }
+            sum
+        };
+        let desired = if int_min {
+            i64_at(min_av)
+        } else if min_av.is_string() {
+            int_or_percent(min_av, expected, true)
+        } else if !max_un.is_null() {
+            (expected - int_or_percent(max_un, expected, true)).max(0)
+        } else {
+            0
+        };
+        let now_t = Utc::now();
+        let mut disrupted = pdb["status"]["disruptedPods"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        disrupted.retain(|pname, ts| {
+            let live = pods.iter().any(|p| name(p) == pname && !deleting(p));
+            let fresh = ts
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .is_some_and(|t| (now_t - t.with_timezone(&Utc)).num_seconds() < 120);
+            live && fresh
+        });
+        let healthy = pods
+            .iter()
+            .filter(|p| pod_ready(p) && !deleting(p) && !disrupted.contains_key(name(p)))
+            .count() as i64;
+        let allowed = if expected <= 0 {
+            0
+        } else {
+            (healthy - desired).max(0)
+        };
+        let mut holder = json!({"status": {
+            "observedGeneration": pdb["metadata"]["generation"], "disruptionsAllowed": allowed,
+            "currentHealthy": healthy, "desiredHealthy": desired, "expectedPods": expected,
+            "conditions": pdb["status"]["conditions"].clone(),
+        }});
+        if !disrupted.is_empty() {
+            holder["status"]["disruptedPods"] = Value::Object(disrupted);
+        }
+        if allowed > 0 {
+            set_condition(
+                &mut holder,
+                "DisruptionAllowed",
+                "True",
+                "SufficientPods",
+                "",
+            );
+        } else {
+            set_condition(
+                &mut holder,
+                "DisruptionAllowed",
+                "False",
+                "InsufficientPods",
+                "",
+            );
+        }
+        if let Some(c) = holder["status"]["conditions"].as_array_mut() {
+            for c in c {
+                c["observedGeneration"] = pdb["metadata"]["generation"].clone();
+            }
+        }
+        let status = holder["status"].take();
+        write_status(st, &pdb_rt, &pdb, status)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Garbage collector and namespaces
+
+fn gc(st: &State) {
+    let registry = &st.store.registry;
+    // owners being deleted with foreground/orphan finalizers
+    let mut uids: HashMap<String, (String, Arc<Value>)> = HashMap::new();
+    let mut pending_owners: Vec<(Arc<ResourceType>, Arc<Value>)> = Vec::new();
+    for r in registry.all() {
+        if r.read_only {
+            continue;
+        }
+        for o in st.store.list(&r, None).items {
+            let fs = string_set(&o["metadata"]["finalizers"]);
+            if deleting(&o)
+                && fs
+                    .iter()
+                    .any(|f| f == "foregroundDeletion" || f == "orphan")
+            {
+                pending_owners.push((r.clone(), o.clone()));
+            }
+            uids.insert(uid(&o).to_owned(), (r.key(), o));
+        }
+    }
+    let dependents_of = |owner_uid: &str| -> Vec<(String, Arc<Value>)> {
+        uids.values()
+            .filter(|(_, o)| {
+                o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|r| r["uid"] == owner_uid))
+            })
+            .cloned()
+            .collect()
+    };
+    for (ort, owner) in &pending_owners {
+        let fs = string_set(&owner["metadata"]["finalizers"]);
+        let deps = dependents_of(uid(owner));
+        let finalizer = if fs.iter().any(|f| f == "orphan") {
+            for (key, dep) in &deps {
+                if let Some(drt) = registry.by_key(key) {
+                    let ouid = uid(owner).to_owned();
+                    let _ = st.store.modify(&drt, namespace(dep), name(dep), |old| {
+                        let mut new = old.clone();
+                        if let Some(refs) = new["metadata"]["ownerReferences"].as_array_mut() {
+                            refs.retain(|r| r["uid"] != ouid.as_str());
+                            if refs.is_empty()
+                                && let Some(m) = new["metadata"].as_object_mut()
+                            {
+                                m.remove("ownerReferences");
+                            }
+                        }
+                        Ok(Some(new))
+                    });
+                }
+            }
+            "orphan"
+        } else {
+            for (key, dep) in &deps {
+                if let Some(drt) = registry.by_key(key)
+                    && !deleting(dep)
+                {
+                    let _ = api::delete(
+                        st,
+                        &drt,
+                        namespace(dep),
+                        name(dep),
+                        &DeleteOpts {
+                            propagation: Some("Foreground".to_owned()),
+                            ..DeleteOpts::default()
+                        },
+                    );
+                }
+            }
+            let blocking = deps.iter().any(|(key, dep)| {
+                registry
+                    .by_key(key)
+                    .and_then(|drt| st.store.get(&drt, namespace(dep), name(dep)))
+                    .is_some()
+            });
+            if blocking {
+                continue;
+            }
+            "foregroundDeletion"
+        };
+        let _ = st.store.modify(ort, namespace(owner), name(owner), |old| {
+            let mut new = old.clone();
+            let rest: Vec<String> = string_set(&old["metadata"]["finalizers"])
+                .into_iter()
+                .filter(|f| f != finalizer)
+                .collect();
+            new["metadata"]["finalizers"] = json!(rest);
+            Ok(Some(new))
+        });
+    }
+    // dependents whose owners are all gone
+    for (key, obj) in uids.values() {
+        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
+            continue;
+        };
+        if refs.is_empty() || deleting(obj) {
+            continue;
+        }
+        let any_alive = refs
+            .iter()
+            .any(|r| r["uid"].as_str().is_some_and(|u| uids.contains_key(u)));
+        if any_alive {
+            continue;
+        }
+        if let Some(drt) = registry.by_key(key) {
+            let _ = api::delete(
+                st,
+                &drt,
+                namespace(obj),
+                name(obj),
+                &DeleteOpts {
+                    propagation: Some("Background".to_owned()),
+                    ..DeleteOpts::default()
+                },
+            );
+        }
+    }
+}
+
+fn namespaces(st: &State) -> Result<(), ApiError> {
+    let ns_rt = rt(st, "v1/namespaces")?;
+    for ns in st.store.list(&ns_rt, None).items {
+        if !deleting(&ns) {
+            continue;
+        }
+        let n = name(&ns).to_owned();
+        let contents = st.store.contents_of_namespace(&n);
+        let mut remaining = 0;
+        for (key, names) in &contents {
+            let Some(r) = st.store.registry.by_key(key) else {
+                continue;
+            };
+            if !r.namespaced {
+                continue;
+            }
+            for obj_name in names {
+                remaining += 1;
+                let _ = api::delete(
+                    st,
+                    &r,
+                    &n,
+                    obj_name,
+                    &DeleteOpts {
+                        grace: Some(0),
+                        propagation: Some("Background".to_owned()),
+                        ..DeleteOpts::default()
+                    },
+                );
+            }
+        }
+        if remaining > 0 {
+            let msg = format!(
+                "Some resources are remaining: {}",
+                contents
+                    .iter()
+                    .map(|(k, v)| format!("{k} has {} resource instances", v.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            st.store.modify(&ns_rt, "", &n, |old| {
+                let mut new = old.clone();
+                set_condition(
+                    &mut new,
+                    "NamespaceContentRemaining",
+                    "True",
+                    "SomeResourcesRemain",
+                    &msg,
+                );
+                Ok(Some(new))
+            })?;
+            continue;
+        }
+        let fin = st.store.modify(&ns_rt, "", &n, |old| {
+            let mut new = old.clone();
+            new["spec"]["finalizers"] = json!([]);
+            Ok(Some(new))
+        })?;
+        if string_set(&fin["metadata"]["finalizers"]).is_empty() {
+            st.store.remove(&ns_rt, "", &n);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage, networking, certificates
+
+fn pvcs(st: &State) -> Result<(), ApiError> {
+    let pvc_rt = rt(st, "v1/persistentvolumeclaims")?;
+    let claims = st.store.list(&pvc_rt, None).items;
+    if claims.iter().all(|c| c["status"]["phase"] != "Pending") {
+        return Ok(());
+    }
+    let pv_rt = rt(st, "v1/persistentvolumes")?;
+    let sc_rt = rt(st, "storage.k8s.io/v1/storageclasses")?;
+    let default_sc = st
+        .store
+        .list(&sc_rt, None)
+        .items
+        .into_iter()
+        .find(|s| {
+            s["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+        })
+        .map(|s| name(&s).to_owned());
+    for c in claims {
+        if c["status"]["phase"] != "Pending" || deleting(&c) {
+            continue;
+        }
+        let sc = c["spec"]["storageClassName"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| default_sc.clone());
+        let Some(sc) = sc else { continue };
+        let size = c["spec"]["resources"]["requests"]["storage"].clone();
+        let pv_name = format!("pvc-{}", uid(&c));
+        let pv = json!({"metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "kube-sim.satusky.dev/hostpath"}},
+            "spec": {"capacity": {"storage": size}, "accessModes": c["spec"]["accessModes"], "storageClassName": sc,
+                "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": format!("/tmp/kube-sim/{pv_name}")},
+                "claimRef": {"kind": "PersistentVolumeClaim", "namespace": namespace(&c), "name": name(&c), "uid": uid(&c), "apiVersion": "v1"}},
+            "status": {"phase": "Bound"}});
+        match api::create(st, &pv_rt, "", pv, &opts(), MANAGER) {
+            Ok(_) | Err(ApiError { code: 409, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        st.store.modify(&pvc_rt, namespace(&c), name(&c), |old| {
+            let mut new = old.clone();
+            new["spec"]["volumeName"] = json!(pv_name);
+            new["spec"]["storageClassName"] = json!(sc);
+            new["status"] = json!({"phase": "Bound", "accessModes": old["spec"]["accessModes"], "capacity": {"storage": size}});
+            Ok(Some(new))
+        })?;
+    }
+    Ok(())
+}
+
+fn set_status_with<F>(st: &State, r: &ResourceType, o: &Value, f: F) -> Result<(), ApiError>
+where
+    F: FnOnce(&mut Value),
+{
+    let mut new = (*o).clone();
+    f(&mut new);
+    if new == *o {
+        return Ok(());
+    }
+    match st.store.modify(r, namespace(o), name(o), |_| Ok(Some(new))) {
+        Ok(_) | Err(ApiError { code: 404, .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn gateways(st: &State) -> Result<(), ApiError> {
+    let gc_rt = rt(st, "gateway.networking.k8s.io/v1/gatewayclasses")?;
+    let gw_rt = rt(st, "gateway.networking.k8s.io/v1/gateways")?;
+    let hr_rt = rt(st, "gateway.networking.k8s.io/v1/httproutes")?;
+    let svc_rt = rt(st, "v1/services")?;
+    for c in st.store.list(&gc_rt, None).items {
+        set_status_with(st, &gc_rt, &c, |n| {
+            set_condition(n, "Accepted", "True", "Accepted", "Accepted by kube-sim");
+            set_obs_gen(n);
+        })?;
+    }
+    let gws = st.store.list(&gw_rt, None).items;
+    for (i, g) in gws.iter().enumerate() {
+        let class_ok = st
+            .store
+            .get(
+                &gc_rt,
+                "",
+                g["spec"]["gatewayClassName"].as_str().unwrap_or_default(),
+            )
+            .is_some();
+        set_status_with(st, &gw_rt, g, |n| {
+            if class_ok {
+                set_condition(n, "Accepted", "True", "Accepted", "");
+                set_condition(n, "Programmed", "True", "Programmed", "");
+                n["status"]["addresses"] =
+                    json!([{"type": "IPAddress", "value": format!("172.18.0.{}", i + 10)}]);
+            } else {
+                set_condition(
+                    n,
+                    "Accepted",
+                    "False",
+                    "InvalidGatewayClass",
+                    "GatewayClass not found",
+                );
+                set_condition(n, "Programmed", "False", "Invalid", "");
+            }
+            let listeners: Vec<Value> = g["spec"]["listeners"].as_array().cloned().unwrap_or_default().iter().map(|l| {
+                let mut holder = json!({"status": {"conditions": g["status"]["listeners"].as_array().and_then(|a| a.iter().find(|x| x["name"] == l["name"])).map(|x| x["conditions"].clone()).unwrap_or(json!([]))}});
+                set_condition(&mut holder, "Accepted", "True", "Accepted", "");
+                set_condition(&mut holder, "Programmed", "True", "Programmed", "");
+                set_condition(&mut holder, "ResolvedRefs", "True", "ResolvedRefs", "");
+                json!({"name": l["name"], "attachedRoutes": 0, "supportedKinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}], "conditions": holder["status"]["conditions"]})
+            }).collect();
+            n["status"]["listeners"] = json!(listeners);
+            set_obs_gen(n);
+        })?;
+    }
+    // routes: hostname conflicts resolved by creation time (oldest wins)
+    let mut routes = st.store.list(&hr_rt, None).items;
+    routes.sort_by_key(|r| {
+        (
+            r["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            namespace(r).to_owned(),
+            name(r).to_owned(),
+        )
+    });
+    let mut claimed: HashMap<(String, String, String), String> = HashMap::new();
+    for r in routes {
+        let hosts: Vec<String> = r["spec"]["hostnames"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let me = format!("{}/{}", namespace(&r), name(&r));
+        let missing: Vec<String> = r["spec"]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|rule| rule["backendRefs"].as_array().cloned().unwrap_or_default())
+            .filter(|b| b["kind"].as_str().is_none_or(|k| k == "Service"))
+            .filter_map(|b| {
+                let bns = b["namespace"].as_str().unwrap_or(namespace(&r)).to_owned();
+                let bn = b["name"].as_str().unwrap_or_default().to_owned();
+                st.store.get(&svc_rt, &bns, &bn).is_none().then_some(bn)
+            })
+            .collect();
+        let parents: Vec<Value> = r["spec"]["parentRefs"].as_array().cloned().unwrap_or_default().iter().map(|p| {
+            let pns = p["namespace"].as_str().unwrap_or(namespace(&r)).to_owned();
+            let pname = p["name"].as_str().unwrap_or_default().to_owned();
+            let gw_exists = st.store.get(&gw_rt, &pns, &pname).is_some();
+            let conflict = hosts.iter().find_map(|h| {
+                let key = (pns.clone(), pname.clone(), h.clone());
+                match claimed.get(&key) {
+                    Some(owner) if *owner != me => Some(format!("hostname {h} is already used by HTTPRoute {owner}")),
+                    _ => {
+                        claimed.insert(key, me.clone());
+                        None
+                    }
+                }
+            });
+            let old = r["status"]["parents"].as_array().and_then(|a| a.iter().find(|x| x["parentRef"]["name"] == pname.as_str()).cloned());
+            let mut holder = json!({"status": {"conditions": old.map(|o| o["conditions"].clone()).unwrap_or(json!([]))}});
+            match (gw_exists, &conflict) {
+                (false, _) => set_condition(&mut holder, "Accepted", "False", "NoMatchingParent", "parent Gateway not found"),
+                (true, Some(msg)) => set_condition(&mut holder, "Accepted", "False", "HostnameConflict", msg),
+                (true, None) => set_condition(&mut holder, "Accepted", "True", "Accepted", "Accepted by kube-sim"),
+            }
+            if missing.is_empty() {
+                set_condition(&mut holder, "ResolvedRefs", "True", "ResolvedRefs", "");
+            } else {
+                set_condition(&mut holder, "ResolvedRefs", "False", "BackendNotFound", &format!("backend service(s) not found: {}", missing.join(", ")));
+            }
+            if let Some(cs) = holder["status"]["conditions"].as_array_mut() {
+                for c in cs {
+                    c["observedGeneration"] = r["metadata"]["generation"].clone();
+                }
+            }
+            json!({"parentRef": p, "controllerName": "kube-sim.satusky.dev/gateway-controller", "conditions": holder["status"]["conditions"]})
+        }).collect();
+        set_status_with(st, &hr_rt, &r, |n| n["status"]["parents"] = json!(parents))?;
+    }
+    Ok(())
+}
+
+fn set_obs_gen(n: &mut Value) {
+    let g = n["metadata"]["generation"].clone();
+    if let Some(cs) = n["status"]["conditions"].as_array_mut() {
+        for c in cs {
+            c["observedGeneration"] = g.clone();
+        }
+    }
+}
+
+fn fake_pem(kind: &str, subject: &str) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD
+        .encode(format!("kube-sim simulated {kind} for {subject}"));
+    format!("-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n")
+}
+
+fn certificates(st: &State) -> Result<(), ApiError> {
+    use base64::Engine;
+    let cert_rt = rt(st, "cert-manager.io/v1/certificates")?;
+    let secret_rt = rt(st, "v1/secrets")?;
+    for kind in [
+        "cert-manager.io/v1/issuers",
+        "cert-manager.io/v1/clusterissuers",
+    ] {
+        let r = rt(st, kind)?;
+        for i in st.store.list(&r, None).items {
+            set_status_with(st, &r, &i, |n| {
+                set_condition(n, "Ready", "True", "KubeSimIssuer", "Signing CA verified");
+                set_obs_gen(n);
+            })?;
+        }
+    }
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    for c in st.store.list(&cert_rt, None).items {
+        if deleting(&c) {
+            continue;
+        }
+        let ns = namespace(&c);
+        let Some(secret) = c["spec"]["secretName"].as_str() else {
+            continue;
+        };
+        let subject = c["spec"]["dnsNames"][0]
+            .as_str()
+            .or_else(|| c["spec"]["commonName"].as_str())
+            .unwrap_or(name(&c))
+            .to_owned();
+        if st.store.get(&secret_rt, ns, secret).is_none() {
+            let body = json!({"metadata": {"name": secret, "namespace": ns,
+                "annotations": {"cert-manager.io/certificate-name": name(&c), "cert-manager.io/issuer-name": c["spec"]["issuerRef"]["name"], "cert-manager.io/common-name": subject}},
+                "type": "kubernetes.io/tls",
+                "data": {"tls.crt": b64(&fake_pem("CERTIFICATE", &subject)), "tls.key": b64(&fake_pem("PRIVATE KEY", &subject)), "ca.crt": b64(&fake_pem("CERTIFICATE", "kube-sim CA"))}});
+            match api::create(st, &secret_rt, ns, body, &opts(), "cert-manager") {
+                Ok(_)
+                | Err(ApiError {
+                    code: 409 | 403, ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let not_before = c["status"]["notBefore"]
+            .as_str()
+            .map_or_else(now, str::to_owned);
+        let not_after = (Utc::now() + chrono::Duration::days(90))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        set_status_with(st, &cert_rt, &c, |n| {
+            set_condition(
+                n,
+                "Ready",
+                "True",
+                "Ready",
+                "Certificate is up to date and has not expired",
+            );
+            set_obs_gen(n);
+            if n["status"]["notAfter"].is_null() {
+                n["status"]["notAfter"] = json!(not_after);
+                n["status"]["renewalTime"] = json!(not_after);
+            }
+            n["status"]["notBefore"] = json!(not_before);
+            n["status"]["revision"] = json!(1);
+        })?;
+    }
+    Ok(())
+}
+
+fn misc_status(st: &State) -> Result<(), ApiError> {
+    let dns_rt = rt(st, "externaldns.k8s.io/v1alpha1/dnsendpoints")?;
+    for d in st.store.list(&dns_rt, None).items {
+        set_status_with(st, &dns_rt, &d, |n| {
+            n["status"]["observedGeneration"] = n["metadata"]["generation"].clone();
+        })?;
+    }
+    let ing_rt = rt(st, "networking.k8s.io/v1/ingresses")?;
+    for i in st.store.list(&ing_rt, None).items {
+        set_status_with(st, &ing_rt, &i, |n| {
+            n["status"]["loadBalancer"] = json!({"ingress": [{"ip": "172.18.0.2"}]});
+        })?;
+    }
+    let svc_rt = rt(st, "v1/services")?;
+    for (idx, s) in st.store.list(&svc_rt, None).items.iter().enumerate() {
+        if s["spec"]["type"] == "LoadBalancer" {
+            set_status_with(
+                st,
+                &svc_rt,
+                s,
+                |n| n["status"]["loadBalancer"] = json!({"ingress": [{"ip": format!("172.18.1.{}", idx % 250 + 1), "ipMode": "VIP"}]}),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Endpoints and EndpointSlices for services with a selector.
+fn endpoints(st: &State) -> Result<(), ApiError> {
+    let svc_rt = rt(st, "v1/services")?;
+    let services = st.store.list(&svc_rt, None).items;
+    if services.is_empty() {
+        return Ok(());
+    }
+    let ep_rt = rt(st, "v1/endpoints")?;
+    let pods_rt = rt(st, "v1/pods")?;
+    for s in services {
+        let Some(sel) = s["spec"]["selector"].as_object().filter(|m| !m.is_empty()) else {
+            continue;
+        };
+        if deleting(&s) {
+            continue;
+        }
+        let ns = namespace(&s);
+        let sel = LabelSelector::from_map(&Value::Object(sel.clone()));
+        let pods: Vec<Arc<Value>> = st
+            .store
+            .list(&pods_rt, Some(ns))
+            .items
+            .into_iter()
+            .filter(|p| {
+                sel.matches(&p["metadata"]["labels"])
+                    && p["status"]["podIP"].is_string()
+                    && !deleting(p)
+            })
+            .collect();
+        let addr = |p: &Value| json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"], "targetRef": {"kind": "Pod", "namespace": ns, "name": name(p), "uid": uid(p)}});
+        let ready: Vec<Value> = pods
+            .iter()
+            .filter(|p| pod_ready(p))
+            .map(|p| addr(p))
+            .collect();
+        let not_ready: Vec<Value> = pods
+            .iter()
+            .filter(|p| !pod_ready(p))
+            .map(|p| addr(p))
+            .collect();
+        let ports: Vec<Value> = s["spec"]["ports"].as_array().cloned().unwrap_or_default().iter()
+            .map(|p| json!({"name": p["name"], "port": p["targetPort"].as_i64().or_else(|| p["port"].as_i64()), "protocol": p["protocol"]})).collect();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let subsets = if pods.is_empty() {
+            json!([])
+        } else {
+            json!([subset])
+        };
+        match st.store.get(&ep_rt, ns, name(&s)) {
+            None => {
+                let body = json!({"metadata": {"name": name(&s), "namespace": ns, "labels": s["metadata"]["labels"]}, "subsets": subsets});
+                match api::create(st, &ep_rt, ns, body, &opts(), "endpoint-controller") {
+                    Ok(_)
+                    | Err(ApiError {
+                        code: 409 | 403 | 404,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Some(ep) => set_status_with(st, &ep_rt, &ep, |n| n["subsets"] = subsets)?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,483 @@
+//! The in-memory object store: one global resourceVersion, objects as JSON, a bounded event
+//! history per resource for watches.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, broadcast};
+
+use crate::error::ApiError;
+use crate::registry::{Registry, ResourceType};
+
+/// Watch event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change to one object.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Store key of the resource (`plural.group`).
+    pub resource: String,
+    pub kind: EventType,
+    pub object: Arc<Value>,
+    /// The state before this change (for selector transitions).
+    pub prev: Option<Arc<Value>>,
+    pub rv: u64,
+}
+
+type ObjKey = (String, String);
+
+#[derive(Default)]
+struct Inner {
+    rv: u64,
+    objects: HashMap<String, BTreeMap<ObjKey, Arc<Value>>>,
+    history: HashMap<String, VecDeque<Arc<Event>>>,
+    /// Per resource: events at or below this revision are gone.
+    compacted: HashMap<String, u64>,
+    /// Every watch older than this is expired (forced compaction).
+    global_compacted: u64,
+}
+
+/// Now as RFC 3339 with seconds.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The shared object store.
+pub struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Event>>,
+    /// Woken on every write; controllers wait on it.
+    pub changed: Notify,
+    pub registry: Registry,
+    history_limit: usize,
+}
+
+/// Retained events, the live receiver and the current revision.
+pub type WatchStart = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>, u64);
+
+/// Result of a list.
+pub struct Listed {
+    pub items: Vec<Arc<Value>>,
+    pub rv: u64,
+}
+
+impl Store {
+    pub fn new(registry: Registry, history_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(1 << 16);
+        Self {
+            inner: Mutex::new(Inner {
+                rv: 1,
+                ..Inner::default()
+            }),
+            tx,
+            changed: Notify::new(),
+            registry,
+            history_limit,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current global revision.
+    pub fn revision(&self) -> u64 {
+        self.lock().rv
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
+        let key = (ns_of(rt, ns), name.to_owned());
+        self.lock()
+            .objects
+            .get(&rt.key())
+            .and_then(|m| m.get(&key))
+            .cloned()
+    }
+
+    /// All objects of a resource (optionally in one namespace) whose key is after `after`.
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>) -> Listed {
+        let inner = self.lock();
+        let items = inner
+            .objects
+            .get(&rt.key())
+            .map(|m| match ns {
+                Some(ns) if rt.namespaced => m
+                    .range((ns.to_owned(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+                _ => m.values().cloned().collect(),
+            })
+            .unwrap_or_default();
+        Listed {
+            items,
+            rv: inner.rv,
+        }
+    }
+
+    /// Counts objects of a resource.
+    pub fn count(&self, rt: &ResourceType) -> usize {
+        self.lock().objects.get(&rt.key()).map_or(0, BTreeMap::len)
+    }
+
+    /// Subscribes to live events and returns the retained events after `rv` for `resource`.
+    /// Fails with 410 when `rv` is older than the retained history.
+    pub fn watch_from(&self, resource: &str, rv: Option<u64>) -> Result<WatchStart, ApiError> {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let Some(rv) = rv else {
+            return Ok((Vec::new(), rx, inner.rv));
+        };
+        let floor = inner
+            .compacted
+            .get(resource)
+            .copied()
+            .unwrap_or(0)
+            .max(inner.global_compacted);
+        if rv < floor {
+            return Err(too_old(rv, floor));
+        }
+        let past = inner
+            .history
+            .get(resource)
+            .map(|h| h.iter().filter(|e| e.rv > rv).cloned().collect())
+            .unwrap_or_default();
+        Ok((past, rx, inner.rv))
+    }
+
+    /// Whether `rv` is still within the retained history of `resource`.
+    pub fn check_fresh(&self, resource: &str, rv: u64) -> Result<(), ApiError> {
+        let inner = self.lock();
+        let floor = inner
+            .compacted
+            .get(resource)
+            .copied()
+            .unwrap_or(0)
+            .max(inner.global_compacted);
+        if rv < floor {
+            return Err(too_old(rv, floor));
+        }
+        Ok(())
+    }
+
+    /// Forgets all history: every watch or continue token before now gets 410.
+    pub fn compact(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.global_compacted = inner.rv;
+        inner.history.clear();
+        inner.rv
+    }
+
+    /// Stores `obj` as a new object. The caller has set metadata.
+    pub fn insert(&self, rt: &ResourceType, obj: Value) -> Result<Arc<Value>, ApiError> {
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut inner = self.lock();
+        let key = (ns_of(rt, &ns), name.clone());
+        if inner
+            .objects
+            .get(&rt.key())
+            .is_some_and(|m| m.contains_key(&key))
+        {
+            return Err(ApiError::already_exists(rt, &name));
+        }
+        let arc = self.commit(&mut inner, rt, key, obj, None, EventType::Added);
+        drop(inner);
+        self.changed.notify_waiters();
+        Ok(arc)
+    }
+
+    /// Atomically reads, modifies and writes one object. `f` gets the current object and
+    /// returns the new one (or `None` to leave it). Handles no-op detection, generation and
+    /// final removal when a deleting object has no finalizers left.
+    pub fn modify<F>(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        f: F,
+    ) -> Result<Arc<Value>, ApiError>
+    where
+        F: FnOnce(&Value) -> Result<Option<Value>, ApiError>,
+    {
+        let mut inner = self.lock();
+        let key = (ns_of(rt, ns), name.to_owned());
+        let Some(old) = inner
+            .objects
+            .get(&rt.key())
+            .and_then(|m| m.get(&key))
+            .cloned()
+        else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        let Some(mut new) = f(&old)? else {
+            return Ok(old);
+        };
+        // server-owned metadata
+        for k in ["uid", "creationTimestamp", "namespace", "name"] {
+            new["metadata"][k] = old["metadata"][k].clone();
+        }
+        if !old["metadata"]["deletionTimestamp"].is_null() {
+            new["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"].clone();
+            new["metadata"]["deletionGracePeriodSeconds"] =
+                old["metadata"]["deletionGracePeriodSeconds"].clone();
+            let old_f = string_set(&old["metadata"]["finalizers"]);
+            if string_set(&new["metadata"]["finalizers"])
+                .iter()
+                .any(|f| !old_f.contains(f))
+            {
+                return Err(ApiError::invalid(
+                    rt,
+                    name,
+                    "metadata.finalizers",
+                    "Forbidden: no new finalizers can be added if the object is being deleted",
+                ));
+            }
+        }
+        strip_nulls_meta(&mut new);
+        new["metadata"]["generation"] = old["metadata"]["generation"].clone();
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        if same_ignoring_times(&old, &new) {
+            return Ok(old);
+        }
+        if spec_changed(&old, &new) {
+            let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
+            new["metadata"]["generation"] = json!(g + 1);
+        }
+        let deleting = !new["metadata"]["deletionTimestamp"].is_null();
+        let no_finalizers = string_set(&new["metadata"]["finalizers"]).is_empty();
+        let pod_pending_grace = rt.kind == "Pod"
+            && rt.group.is_empty()
+            && new["metadata"]["deletionGracePeriodSeconds"]
+                .as_i64()
+                .is_some_and(|g| g > 0);
+        let arc = if deleting && no_finalizers && !pod_pending_grace && rt.kind != "Namespace" {
+            self.remove_locked(&mut inner, rt, key, new)
+        } else {
+            self.commit(&mut inner, rt, key, new, Some(old), EventType::Modified)
+        };
+        drop(inner);
+        self.changed.notify_waiters();
+        Ok(arc)
+    }
+
+    /// Removes an object now. Returns its last state.
+    pub fn remove(&self, rt: &ResourceType, ns: &str, name: &str) -> Option<Arc<Value>> {
+        let mut inner = self.lock();
+        let key = (ns_of(rt, ns), name.to_owned());
+        let old = inner.objects.get(&rt.key()).and_then(|m| m.get(&key))?;
+        let last = (**old).clone();
+        let arc = self.remove_locked(&mut inner, rt, key, last);
+        drop(inner);
+        self.changed.notify_waiters();
+        Some(arc)
+    }
+
+    fn remove_locked(
+        &self,
+        inner: &mut Inner,
+        rt: &ResourceType,
+        key: ObjKey,
+        mut last: Value,
+    ) -> Arc<Value> {
+        inner.rv += 1;
+        let rv = inner.rv;
+        last["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let prev = inner
+            .objects
+            .get_mut(&rt.key())
+            .and_then(|m| m.remove(&key));
+        let arc = Arc::new(last);
+        self.record(inner, rt, EventType::Deleted, arc.clone(), prev, rv);
+        arc
+    }
+
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        rt: &ResourceType,
+        key: ObjKey,
+        mut obj: Value,
+        prev: Option<Arc<Value>>,
+        kind: EventType,
+    ) -> Arc<Value> {
+        inner.rv += 1;
+        let rv = inner.rv;
+        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        let arc = Arc::new(obj);
+        inner
+            .objects
+            .entry(rt.key())
+            .or_default()
+            .insert(key, arc.clone());
+        self.record(inner, rt, kind, arc.clone(), prev, rv);
+        arc
+    }
+
+    fn record(
+        &self,
+        inner: &mut Inner,
+        rt: &ResourceType,
+        kind: EventType,
+        object: Arc<Value>,
+        prev: Option<Arc<Value>>,
+        rv: u64,
+    ) {
+        let ev = Arc::new(Event {
+            resource: rt.key(),
+            kind,
+            object,
+            prev,
+            rv,
+        });
+        let hist = inner.history.entry(rt.key()).or_default();
+        hist.push_back(ev.clone());
+        let mut dropped = None;
+        while hist.len() > self.history_limit {
+            dropped = hist.pop_front().map(|e| e.rv);
+        }
+        if let Some(d) = dropped {
+            inner.compacted.insert(rt.key(), d);
+        }
+        let _ = self.tx.send(ev);
+    }
+
+    /// Namespaces currently holding objects of any namespaced kind: `(resource key, count)`.
+    pub fn contents_of_namespace(&self, ns: &str) -> Vec<(String, Vec<String>)> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for (res, m) in &inner.objects {
+            let names: Vec<String> = m
+                .range((ns.to_owned(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .map(|((_, name), _)| name.clone())
+                .collect();
+            if !names.is_empty() {
+                out.push((res.clone(), names));
+            }
+        }
+        out
+    }
+
+    /// Every object's (resource key, namespace, name, uid, ownerReferences) for GC.
+    pub fn all_with_owners(&self) -> Vec<(String, Arc<Value>)> {
+        let inner = self.lock();
+        inner
+            .objects
+            .iter()
+            .flat_map(|(res, m)| {
+                m.values()
+                    .filter(|v| v["metadata"]["ownerReferences"].is_array())
+                    .map(move |v| (res.clone(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// Whether an object with this uid exists in the resource.
+    pub fn uid_exists(&self, res_key: &str, uid: &str) -> Option<Arc<Value>> {
+        let inner = self.lock();
+        inner
+            .objects
+            .get(res_key)
+            .and_then(|m| m.values().find(|v| v["metadata"]["uid"] == uid).cloned())
+    }
+}
+
+fn too_old(rv: u64, floor: u64) -> ApiError {
+    ApiError::expired(format!("too old resource version: {rv} ({floor})"))
+}
+
+fn ns_of(rt: &ResourceType, ns: &str) -> String {
+    if rt.namespaced {
+        ns.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+pub fn string_set(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn strip_nulls_meta(v: &mut Value) {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.retain(|_, v| !v.is_null());
+        if meta
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            meta.remove("finalizers");
+        }
+    }
+}
+
+fn without_times(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(mf) = v["metadata"]["managedFields"].as_array_mut() {
+        for e in mf {
+            if let Some(m) = e.as_object_mut() {
+                m.remove("time");
+            }
+        }
+    }
+    v
+}
+
+fn same_ignoring_times(a: &Value, b: &Value) -> bool {
+    if a == b {
+        return true;
+    }
+    without_times(a) == without_times(b)
+}
+
+/// Whether anything outside `metadata` and `status` changed.
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|m| {
+                m.keys()
+                    .filter(|k| {
+                        !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut all = keys(old);
+    all.extend(keys(new));
+    all.iter().any(|k| old.get(k) != new.get(k))
+}
