@@ -1,0 +1,111 @@
+//! Typed configuration: flattened clap groups, each field with a flag, an
+//! environment variable from `satusky_types::env`, a doc comment and a default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use satusky_types::env;
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter (tracing env-filter syntax), e.g. `info,satusky_api=debug`.
+    #[arg(long = "log", env = env::SATUSKY_LOG, default_value = "info", global = true)]
+    pub filter: String,
+    /// Log format: `text` or `json`.
+    #[arg(long = "log-format", env = env::SATUSKY_LOG_FORMAT, default_value = "text", global = true)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn init_tracing(args: &LogArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(color)
+        .with_writer(std::io::stderr);
+    match args.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory: holds the SQLite database and generated keys.
+    #[arg(long, env = env::SATUSKY_DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
+    /// Defaults to SQLite in the data directory.
+    #[arg(long, env = env::SATUSKY_DATABASE_URL)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn data_dir(&self, default_leaf: &str) -> anyhow::Result<PathBuf> {
+        let dir = match &self.data_dir {
+            Some(d) => d.clone(),
+            None => dirs::data_dir()
+                .or_else(dirs::home_dir)
+                .context("no data directory could be determined; pass --data-dir")?
+                .join("satusky")
+                .join(default_leaf),
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => Ok(format!("sqlite://{}", self.data_dir("server")?.join("satusky.db").display())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Allow self-service signup.
+    #[arg(long, env = env::SATUSKY_SIGNUP_ENABLED, default_value_t = true, action = clap::ArgAction::Set)]
+    pub signup_enabled: bool,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = env::SATUSKY_MAX_BODY_BYTES, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Session lifetime, in hours.
+    #[arg(long, env = env::SATUSKY_SESSION_TTL_HOURS, default_value_t = 24 * 7)]
+    pub session_ttl_hours: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = env::SATUSKY_LISTEN, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// Port of the API on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Data directory of the dev platform; state is kept between runs.
+    #[arg(long, env = env::SATUSKY_DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+    /// Number of simulated Talos machines.
+    #[arg(long, default_value_t = 3)]
+    pub machines: u32,
+}

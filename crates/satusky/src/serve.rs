@@ -1,0 +1,85 @@
+//! `satusky serve`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use satusky_api::{ApiConfig, AppState};
+use satusky_core::clock::SystemClock;
+use satusky_core::{Services, ServicesConfig};
+use tokio::net::TcpListener;
+
+use crate::config::{ApiArgs, ServeArgs};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs { listen, store, api } = args;
+    let url = store.database_url()?;
+    let services = services(&url, &api).await?;
+    if services.store().count_users().await? == 0 {
+        tracing::info!("the store has no accounts yet; create the first with `1ctl auth signup`");
+    }
+    let listener =
+        TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    serve(listener, services, &api).await
+}
+
+/// Connects (and migrates) the store and builds the services.
+pub async fn services(url: &str, api: &ApiArgs) -> anyhow::Result<Services> {
+    let store = satusky_store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", redact(url)))?;
+    let config = ServicesConfig {
+        signup_enabled: api.signup_enabled,
+        session_ttl: chrono::Duration::hours(i64::from(api.session_ttl_hours)),
+        ..ServicesConfig::default()
+    };
+    Ok(Services::new(store, Arc::new(SystemClock), config))
+}
+
+/// Serves the API until Ctrl-C or SIGTERM.
+pub async fn serve(listener: TcpListener, services: Services, api: &ApiArgs) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let app = satusky_api::router(AppState {
+        services,
+        config: ApiConfig { max_body_bytes: api.max_body_bytes },
+    });
+    tracing::info!(%addr, "API listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
