@@ -26,23 +26,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+const GLOBAL: &str = "Global options";
+
 /// Flags accepted by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Base URL of the Satusky API [default: the profile's, else http://127.0.0.1:8080]
-    #[arg(long, global = true, env = env::SATUSKY_API_URL, value_name = "URL")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = env::SATUSKY_API_URL, value_name = "URL")]
     pub api_url: Option<String>,
 
     /// Profile to use for this invocation [default: the active profile]
-    #[arg(short = 'p', long, global = true, env = env::SATUSKY_PROFILE, value_name = "NAME")]
+    #[arg(short = 'p', long, global = true, help_heading = GLOBAL, env = env::SATUSKY_PROFILE, value_name = "NAME")]
     pub profile: Option<String>,
 
     /// Output format: `table` for people, `json` or `yaml` for programs
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(short = 'o', long, global = true, help_heading = GLOBAL, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
     /// Directory of the configuration file [default: the user's config dir/satusky]
-    #[arg(long, global = true, env = env::SATUSKY_CONFIG_DIR, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = env::SATUSKY_CONFIG_DIR, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
 
     /// Token from SATUSKY_TOKEN; overrides the profile's. Environment only, so

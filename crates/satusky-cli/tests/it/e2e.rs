@@ -1,0 +1,1 @@
+//! End to end against the real `satusky serve`, added once the server lands.

@@ -1,0 +1,50 @@
+//! Snapshots of help text, so any change to the command surface is seen in review.
+
+use crate::support::TestEnv;
+
+fn help(args: &[&str]) -> String {
+    let env = TestEnv::new();
+    let mut cmd = env.command();
+    // Help shows env values; keep the configuration dir out of snapshots.
+    cmd.env_remove("SATUSKY_CONFIG_DIR").args(args);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn top_level_help_lists_every_command_group() {
+    insta::assert_snapshot!(help(&["--help"]));
+}
+
+#[test]
+fn auth_login_help_shows_both_ways_to_log_in() {
+    insta::assert_snapshot!(help(&["auth", "login", "--help"]));
+}
+
+#[test]
+fn org_help_lists_org_commands() {
+    insta::assert_snapshot!(help(&["org", "--help"]));
+}
+
+#[test]
+fn org_team_help_takes_an_org_flag() {
+    insta::assert_snapshot!(help(&["org", "team", "--help"]));
+}
+
+#[test]
+fn token_create_help_documents_expiry() {
+    insta::assert_snapshot!(help(&["token", "create", "--help"]));
+}
+
+#[test]
+fn audit_list_help_documents_filters() {
+    insta::assert_snapshot!(help(&["audit", "list", "--help"]));
+}
+
+#[test]
+fn version_prints_on_stdout_and_exits_zero() {
+    let out = TestEnv::new().run(&["--version"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("1ctl "), "{}", out.stdout);
+}

@@ -1,0 +1,8 @@
+//! Integration tests of `1ctl`: the real binary, run with a temporary
+//! configuration directory, against a mock API or (in `e2e`) the real server.
+
+mod api;
+mod e2e;
+mod help;
+mod profiles;
+mod support;
