@@ -203,9 +203,10 @@ fn render_client(e: &ClientError, ctx: &ErrorContext<'_>) -> Rendered {
 fn hints_for_code(code: ErrorCode, p: &str) -> Vec<String> {
     use ErrorCode as C;
     let hint = match code {
-        C::Unauthenticated | C::TokenExpired | C::TokenDisabled => {
-            format!("run `{p} auth login` to log in again")
-        }
+        C::Unauthenticated | C::TokenExpired => format!("run `{p} auth login` to log in again"),
+        C::TokenDisabled => format!(
+            "enable the token again with `1ctl token enable NAME` from another login, or run `{p} auth login`"
+        ),
         C::InvalidCredentials => "check the email and password".to_owned(),
         C::Forbidden => {
             "your role does not allow this; ask an owner or admin of the organization".to_owned()
