@@ -34,6 +34,7 @@ use satusky_core::store::{
     StoreError, StoreResult, TokenRecord, UserRecord, conflict,
 };
 use satusky_types::orgs::{Outcome, Role};
+use satusky_types::page::MAX_LIMIT;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
 /// function in this module.
@@ -67,6 +68,7 @@ macro_rules! conformance_suite {
             user_orgs_list_in_id_order_across_pages,
             audit_entries_round_trip_exactly,
             audit_lists_newest_first_across_pages,
+            audit_pages_hold_up_to_the_maximum_limit,
             audit_filters_by_actor_action_outcome_and_time,
             timestamps_round_trip_at_microsecond_precision,
         }
@@ -1186,6 +1188,36 @@ pub async fn audit_lists_newest_first_across_pages(store: Arc<dyn Store>) {
     assert_eq!(listed, ids, "every entry once, newest first");
     let unique: BTreeSet<&String> = listed.iter().collect();
     assert_eq!(unique.len(), listed.len());
+}
+
+pub async fn audit_pages_hold_up_to_the_maximum_limit(store: Arc<dyn Store>) {
+    let org_id = new_id();
+    let total = MAX_LIMIT as usize + 100;
+    for i in 0..total {
+        let e = audit(&org_id, "app.deploy", t0() + micros(i as i64));
+        store.insert_audit(&e).await.expect("insert_audit");
+    }
+    let got = pages(
+        MAX_LIMIT,
+        |p| {
+            let store = Arc::clone(&store);
+            let org_id = org_id.clone();
+            async move { store.list_audit(&org_id, &AuditFilter::default(), &p).await }
+        },
+        |e: &AuditRecord| e.id.clone(),
+    )
+    .await;
+    let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [MAX_LIMIT as usize, 100]);
+    let listed: Vec<&AuditRecord> = got.iter().flatten().collect();
+    assert!(
+        listed.windows(2).all(|w| w[0].id > w[1].id),
+        "strictly newest first"
+    );
+    assert!(
+        listed.windows(2).all(|w| w[0].at > w[1].at),
+        "ids follow time"
+    );
 }
 
 pub async fn audit_filters_by_actor_action_outcome_and_time(store: Arc<dyn Store>) {

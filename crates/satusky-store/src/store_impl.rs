@@ -617,7 +617,12 @@ impl Store for Backend {
             Some(a) if a.ends_with('.') => (None, Some(a)),
             other => (other, None),
         };
+        // Not a cached prepared statement: PostgreSQL then plans every call
+        // with its actual parameters, and never settles on a generic plan
+        // that cannot know which filters are NULL or how selective the
+        // keyset bound is.
         let rows = sqlx::query(sql::LIST_AUDIT)
+            .persistent(false)
             .bind(org_id)
             .bind(page.after.as_deref().unwrap_or(sql::LAST_KEY))
             .bind(filter.actor.as_deref())
