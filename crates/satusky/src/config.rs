@@ -68,7 +68,10 @@ impl StoreArgs {
     pub fn database_url(&self) -> anyhow::Result<String> {
         match &self.database_url {
             Some(url) => Ok(url.clone()),
-            None => Ok(format!("sqlite://{}", self.data_dir("server")?.join("satusky.db").display())),
+            None => Ok(format!(
+                "sqlite://{}",
+                self.data_dir("server")?.join("satusky.db").display()
+            )),
         }
     }
 }

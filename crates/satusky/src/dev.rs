@@ -20,23 +20,48 @@ pub const DEV_EMAIL: &str = "admin@satusky.dev";
 pub const DEV_ORG: &str = "dev";
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    let DevArgs { port, data_dir, machines } = args;
-    let store_args = StoreArgs { data_dir, database_url: None };
+    let DevArgs {
+        port,
+        data_dir,
+        machines,
+    } = args;
+    let store_args = StoreArgs {
+        data_dir,
+        database_url: None,
+    };
     let dir = store_args.data_dir("dev")?;
     let url = format!("sqlite://{}", dir.join("satusky.db").display());
-    let api = ApiArgs { signup_enabled: true, max_body_bytes: 1024 * 1024, session_ttl_hours: 24 * 7 };
+    let api = ApiArgs {
+        signup_enabled: true,
+        max_body_bytes: 1024 * 1024,
+        session_ttl_hours: 24 * 7,
+    };
     let services = serve::services(&url, &api).await?;
     let creds = ensure_admin(&services, &dir).await?;
 
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port}; pass --port to choose another"))?;
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port}; pass --port to choose another")
+        })?;
     let api_url = format!("http://{}", listener.local_addr()?);
     let mut out = std::io::stdout().lock();
-    writeln!(out, "Satusky dev platform is running ({machines} simulated machines requested).")?;
+    writeln!(
+        out,
+        "Satusky dev platform is running ({machines} simulated machines requested)."
+    )?;
     writeln!(out, "  API:     {api_url}")?;
-    writeln!(out, "  Log in:  1ctl auth login --api-url {api_url} --token {}", creds.token)?;
-    writeln!(out, "  Admin:   {} (password in {})", creds.email, dir.join("dev-admin.json").display())?;
+    writeln!(
+        out,
+        "  Log in:  1ctl auth login --api-url {api_url} --token {}",
+        creds.token
+    )?;
+    writeln!(
+        out,
+        "  Admin:   {} (password in {})",
+        creds.email,
+        dir.join("dev-admin.json").display()
+    )?;
     writeln!(out, "  Data:    {}", dir.display())?;
     writeln!(out, "Press Ctrl-C to stop; state is kept for the next run.")?;
     out.flush()?;
@@ -54,28 +79,50 @@ struct DevAdmin {
 /// Creates (or reuses) the dev admin, its organization and a token.
 async fn ensure_admin(services: &Services, dir: &Path) -> anyhow::Result<DevAdmin> {
     let file = dir.join("dev-admin.json");
-    let saved: Option<DevAdmin> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let password = saved.as_ref().map_or_else(random_password, |s| s.password.clone());
+    let saved: Option<DevAdmin> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let password = saved
+        .as_ref()
+        .map_or_else(random_password, |s| s.password.clone());
     if let Some(saved) = &saved
         && services.authenticate(&saved.token).await.is_ok()
     {
-        return Ok(DevAdmin { email: saved.email.clone(), password, token: saved.token.clone() });
+        return Ok(DevAdmin {
+            email: saved.email.clone(),
+            password,
+            token: saved.token.clone(),
+        });
     }
-    if services.store().get_user_by_email(DEV_EMAIL).await?.is_none() {
-        services.create_user(DEV_EMAIL, &password, Some("Dev Admin")).await?;
+    if services
+        .store()
+        .get_user_by_email(DEV_EMAIL)
+        .await?
+        .is_none()
+    {
+        services
+            .create_user(DEV_EMAIL, &password, Some("Dev Admin"))
+            .await?;
     }
     let session = services
         .login(DEV_EMAIL, &password, "satusky-dev")
         .await
         .context("the dev admin exists but its saved password does not match; remove the data directory to start over")?;
     let principal = services.authenticate(&session.token).await?;
-    let ctx = Ctx { principal, request_id: "satusky-dev".to_owned() };
+    let ctx = Ctx {
+        principal,
+        request_id: "satusky-dev".to_owned(),
+    };
     if services.get_org(&ctx, DEV_ORG).await.is_err() {
         services.create_org(&ctx, DEV_ORG, Some("Dev")).await?;
     }
     let name = format!("dev-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
     let created = services.create_token(&ctx, &name, None, None).await?;
-    let admin = DevAdmin { email: DEV_EMAIL.to_owned(), password, token: created.secret };
+    let admin = DevAdmin {
+        email: DEV_EMAIL.to_owned(),
+        password,
+        token: created.secret,
+    };
     write_private(&file, &serde_json::to_vec_pretty(&admin)?)?;
     Ok(admin)
 }
@@ -94,7 +141,9 @@ fn write_private(path: &PathBuf, bytes: &[u8]) -> anyhow::Result<()> {
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(bytes)?;
     }
     std::fs::rename(&tmp, path)?;

@@ -13,7 +13,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "satusky", version, about = "The Satusky control plane", propagate_version = true)]
+#[command(
+    name = "satusky",
+    version,
+    about = "The Satusky control plane",
+    propagate_version = true
+)]
 struct Cli {
     #[command(flatten)]
     log: config::LogArgs,

@@ -17,8 +17,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if services.store().count_users().await? == 0 {
         tracing::info!("the store has no accounts yet; create the first with `1ctl auth signup`");
     }
-    let listener =
-        TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     serve(listener, services, &api).await
 }
 
@@ -40,13 +41,18 @@ pub async fn serve(listener: TcpListener, services: Services, api: &ApiArgs) -> 
     let addr = listener.local_addr()?;
     let app = satusky_api::router(AppState {
         services,
-        config: ApiConfig { max_body_bytes: api.max_body_bytes },
+        config: ApiConfig {
+            max_body_bytes: api.max_body_bytes,
+        },
     });
     tracing::info!(%addr, "API listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
