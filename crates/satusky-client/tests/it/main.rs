@@ -1,0 +1,458 @@
+//! The client against a mock API on 127.0.0.1: the request each method
+//! sends, and how answers and failures come back.
+
+// Helpers outside `#[test]` functions panic on broken fixtures, like tests do.
+#![expect(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use satusky_client::{Client, ClientError};
+use satusky_types::ErrorCode;
+use satusky_types::identity::{
+    ChangePasswordRequest, CreateTokenRequest, LoginRequest, SignupRequest, UpdateUserRequest,
+};
+use satusky_types::orgs::{AuditQuery, CreateOrgRequest, Outcome, Role};
+use satusky_types::page::PageQuery;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+struct Seen {
+    call: String,
+    auth: Option<String>,
+    request_id: Option<String>,
+    body: Value,
+}
+
+type Routes = Vec<(String, u16, Value)>;
+
+#[derive(Default)]
+struct Mock {
+    routes: Routes,
+    seen: Vec<Seen>,
+    delay: Option<Duration>,
+}
+
+struct MockApi {
+    url: String,
+    state: Arc<Mutex<Mock>>,
+}
+
+impl MockApi {
+    async fn start(routes: &[(&str, u16, Value)]) -> Self {
+        let state = Arc::new(Mutex::new(Mock {
+            routes: routes
+                .iter()
+                .map(|(r, s, b)| ((*r).to_owned(), *s, b.clone()))
+                .collect(),
+            ..Mock::default()
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, state }
+    }
+
+    fn client(&self, token: Option<&str>) -> Client {
+        Client::new(&self.url, token.map(str::to_owned)).unwrap()
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.seen().into_iter().map(|s| s.call).collect()
+    }
+}
+
+async fn handle(
+    State(state): State<Arc<Mutex<Mock>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let call = format!(
+        "{method} {}",
+        uri.path_and_query().map_or("", |p| p.as_str())
+    );
+    let (found, delay) = {
+        let mut s = state.lock().unwrap();
+        s.seen.push(Seen {
+            call: call.clone(),
+            auth: header("authorization"),
+            request_id: header("x-request-id"),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        });
+        let path_only = format!("{method} {}", uri.path());
+        let found = s
+            .routes
+            .iter()
+            .find(|(r, ..)| *r == call)
+            .or_else(|| s.routes.iter().find(|(r, ..)| *r == path_only))
+            .map(|(_, status, body)| (*status, body.clone()));
+        (found, s.delay)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    match found {
+        Some((status, Value::Null)) => StatusCode::from_u16(status).unwrap().into_response(),
+        Some((status, Value::String(text))) => {
+            (StatusCode::from_u16(status).unwrap(), text).into_response()
+        }
+        Some((status, body)) => {
+            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+        }
+        None => StatusCode::IM_A_TEAPOT.into_response(),
+    }
+}
+
+fn err(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message, "request_id": "req-1"}})
+}
+
+fn user() -> Value {
+    json!({"id": "u1", "email": "a@example.com", "name": "A", "created_at": "2026-01-02T03:04:05Z"})
+}
+
+fn org(slug: &str) -> Value {
+    json!({"id": "o1", "slug": slug, "name": slug, "namespace": format!("org-{slug}"), "role": "owner", "created_at": "2026-01-02T03:04:05Z"})
+}
+
+fn member() -> Value {
+    json!({"user_id": "u2", "email": "b@example.com", "name": "B", "role": "admin", "joined_at": "2026-01-02T03:04:05Z"})
+}
+
+fn token() -> Value {
+    json!({"id": "t1", "name": "ci", "prefix": "sk_pat_ab", "enabled": true, "created_at": "2026-01-02T03:04:05Z"})
+}
+
+fn audit() -> Value {
+    json!({"id": "a1", "org_id": "o1", "action": "org.create", "target": "org:acme", "request_id": "r", "outcome": "success", "at": "2026-01-02T03:04:05Z"})
+}
+
+#[tokio::test]
+async fn identity_methods_send_the_documented_requests() {
+    let api = MockApi::start(&[
+        ("POST /v1/auth/signup", 201, user()),
+        (
+            "POST /v1/auth/login",
+            201,
+            json!({"token": "sk_sess_1", "expires_at": "2026-01-09T00:00:00Z", "user": user()}),
+        ),
+        ("POST /v1/auth/logout", 204, Value::Null),
+        ("POST /v1/auth/revoke-all", 200, json!({"revoked": 3})),
+        (
+            "GET /v1/me",
+            200,
+            json!({"user": user(), "auth": "session"}),
+        ),
+        ("PATCH /v1/me", 200, user()),
+        ("POST /v1/me/password", 204, Value::Null),
+    ])
+    .await;
+    let anon = api.client(None);
+    let signup = SignupRequest {
+        email: "a@example.com".into(),
+        password: "pw".into(),
+        name: None,
+    };
+    assert_eq!(anon.signup(&signup).await.unwrap().email, "a@example.com");
+    let login = LoginRequest {
+        email: "a@example.com".into(),
+        password: "pw".into(),
+    };
+    assert_eq!(anon.login(&login).await.unwrap().token, "sk_sess_1");
+
+    let c = api.client(Some("sk_sess_1"));
+    c.logout().await.unwrap();
+    assert_eq!(c.revoke_all_sessions().await.unwrap().revoked, 3);
+    assert_eq!(c.me().await.unwrap().auth, "session");
+    c.update_me(&UpdateUserRequest { name: "B".into() })
+        .await
+        .unwrap();
+    let change = ChangePasswordRequest {
+        current_password: "a".into(),
+        new_password: "b".into(),
+    };
+    c.change_password(&change).await.unwrap();
+
+    let seen = api.seen();
+    assert_eq!(
+        api.calls(),
+        vec![
+            "POST /v1/auth/signup",
+            "POST /v1/auth/login",
+            "POST /v1/auth/logout",
+            "POST /v1/auth/revoke-all",
+            "GET /v1/me",
+            "PATCH /v1/me",
+            "POST /v1/me/password",
+        ]
+    );
+    assert_eq!(seen[0].auth, None);
+    assert_eq!(
+        seen[0].body,
+        json!({"email": "a@example.com", "password": "pw", "name": null})
+    );
+    assert!(
+        seen[2..]
+            .iter()
+            .all(|s| s.auth.as_deref() == Some("Bearer sk_sess_1"))
+    );
+    assert_eq!(seen[5].body, json!({"name": "B"}));
+    assert_eq!(
+        seen[6].body,
+        json!({"current_password": "a", "new_password": "b"})
+    );
+}
+
+#[tokio::test]
+async fn org_member_token_and_audit_methods_send_the_documented_requests() {
+    let page = |item: Value| json!({"items": [item]});
+    let api = MockApi::start(&[
+        ("GET /v1/orgs", 200, page(org("acme"))),
+        ("POST /v1/orgs", 201, org("acme")),
+        ("GET /v1/orgs/acme", 200, org("acme")),
+        ("PATCH /v1/orgs/acme", 200, org("acme")),
+        ("DELETE /v1/orgs/acme", 204, Value::Null),
+        ("GET /v1/orgs/acme/members", 200, page(member())),
+        ("POST /v1/orgs/acme/members", 201, member()),
+        ("PATCH /v1/orgs/acme/members/b@example.com", 200, member()),
+        ("DELETE /v1/orgs/acme/members/u2", 204, Value::Null),
+        ("GET /v1/tokens", 200, page(token())),
+        (
+            "POST /v1/tokens",
+            201,
+            json!({"token": token(), "secret": "sk_pat_s"}),
+        ),
+        ("GET /v1/tokens/ci", 200, token()),
+        ("PATCH /v1/tokens/ci", 200, token()),
+        ("DELETE /v1/tokens/ci", 204, Value::Null),
+        ("GET /v1/orgs/acme/audit", 200, page(audit())),
+        ("GET /v1/orgs/acme/audit/a1", 200, audit()),
+    ])
+    .await;
+    let c = api.client(Some("sk_pat_x"));
+    let q = PageQuery {
+        limit: Some(10),
+        cursor: Some("c1".into()),
+    };
+    assert_eq!(c.list_orgs(&q).await.unwrap().items.len(), 1);
+    c.create_org(&CreateOrgRequest {
+        slug: "acme".into(),
+        name: Some("Acme".into()),
+    })
+    .await
+    .unwrap();
+    c.get_org("acme").await.unwrap();
+    c.rename_org("acme", "Acme 2").await.unwrap();
+    c.delete_org("acme", "acme").await.unwrap();
+    c.list_members("acme", &PageQuery::default()).await.unwrap();
+    c.add_member("acme", "b@example.com", Role::Admin)
+        .await
+        .unwrap();
+    c.change_member_role("acme", "b@example.com", Role::Viewer)
+        .await
+        .unwrap();
+    c.remove_member("acme", "u2").await.unwrap();
+    c.list_tokens(&PageQuery::default()).await.unwrap();
+    let create = CreateTokenRequest {
+        name: "ci".into(),
+        org: Some("acme".into()),
+        expires_in_days: Some(7),
+    };
+    assert_eq!(c.create_token(&create).await.unwrap().secret, "sk_pat_s");
+    c.get_token("ci").await.unwrap();
+    c.set_token_enabled("ci", false).await.unwrap();
+    c.delete_token("ci").await.unwrap();
+    let aq = AuditQuery {
+        outcome: Some(Outcome::Denied),
+        action: Some("org.".into()),
+        ..AuditQuery::default()
+    };
+    c.list_audit("acme", &aq).await.unwrap();
+    c.get_audit_entry("acme", "a1").await.unwrap();
+
+    assert_eq!(
+        api.calls(),
+        vec![
+            "GET /v1/orgs?limit=10&cursor=c1",
+            "POST /v1/orgs",
+            "GET /v1/orgs/acme",
+            "PATCH /v1/orgs/acme",
+            "DELETE /v1/orgs/acme?confirm=acme",
+            "GET /v1/orgs/acme/members",
+            "POST /v1/orgs/acme/members",
+            "PATCH /v1/orgs/acme/members/b@example.com",
+            "DELETE /v1/orgs/acme/members/u2",
+            "GET /v1/tokens",
+            "POST /v1/tokens",
+            "GET /v1/tokens/ci",
+            "PATCH /v1/tokens/ci",
+            "DELETE /v1/tokens/ci",
+            "GET /v1/orgs/acme/audit?action=org.&outcome=denied",
+            "GET /v1/orgs/acme/audit/a1",
+        ]
+    );
+    let bodies: Vec<Value> = api.seen().into_iter().map(|s| s.body).collect();
+    assert_eq!(bodies[1], json!({"slug": "acme", "name": "Acme"}));
+    assert_eq!(bodies[3], json!({"name": "Acme 2"}));
+    assert_eq!(
+        bodies[6],
+        json!({"email": "b@example.com", "role": "admin"})
+    );
+    assert_eq!(bodies[7], json!({"role": "viewer"}));
+    assert_eq!(
+        bodies[10],
+        json!({"name": "ci", "org": "acme", "expires_in_days": 7})
+    );
+    assert_eq!(bodies[12], json!({"enabled": false}));
+}
+
+#[tokio::test]
+async fn ids_with_slashes_cannot_change_the_route() {
+    let api = MockApi::start(&[("GET /v1/tokens/a%2F..%2Fb", 200, token())]).await;
+    api.client(Some("t")).get_token("a/../b").await.unwrap();
+    assert_eq!(api.calls(), vec!["GET /v1/tokens/a%2F..%2Fb"]);
+}
+
+#[tokio::test]
+async fn list_all_follows_next_cursor_to_the_last_page() {
+    let api = MockApi::start(&[
+        (
+            "GET /v1/orgs?limit=1000",
+            200,
+            json!({"items": [org("a")], "next_cursor": "x"}),
+        ),
+        (
+            "GET /v1/orgs?limit=1000&cursor=x",
+            200,
+            json!({"items": [org("b")], "next_cursor": "y"}),
+        ),
+        (
+            "GET /v1/orgs?limit=1000&cursor=y",
+            200,
+            json!({"items": []}),
+        ),
+    ])
+    .await;
+    let orgs = api.client(Some("t")).list_all_orgs().await.unwrap();
+    let slugs: Vec<_> = orgs.iter().map(|o| o.slug.as_str()).collect();
+    assert_eq!(slugs, ["a", "b"]);
+    assert_eq!(api.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn error_bodies_become_api_errors_with_their_code() {
+    let api = MockApi::start(&[
+        (
+            "GET /v1/orgs/nope",
+            404,
+            err("org_not_found", "no such organization"),
+        ),
+        (
+            "DELETE /v1/orgs/acme",
+            400,
+            err("confirmation_required", "repeat the slug"),
+        ),
+        ("GET /v1/me", 401, err("unauthenticated", "log in")),
+    ])
+    .await;
+    let c = api.client(Some("t"));
+    let e = c.get_org("nope").await.unwrap_err();
+    assert!(matches!(e, ClientError::Api { status: 404, .. }), "{e:?}");
+    assert_eq!(e.code(), Some(ErrorCode::OrgNotFound));
+    assert_eq!(e.request_id(), Some("req-1"));
+    assert_eq!(e.to_string(), "no such organization");
+    let e = c.delete_org("acme", "wrong").await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::ConfirmationRequired));
+    assert_eq!(c.me().await.unwrap_err().status(), Some(401));
+}
+
+#[tokio::test]
+async fn answers_that_are_not_satusky_errors_are_kept_apart() {
+    let api = MockApi::start(&[
+        (
+            "GET /v1/me",
+            502,
+            Value::String("<html>bad gateway</html>".into()),
+        ),
+        ("GET /v1/orgs", 200, Value::String("not json".into())),
+    ])
+    .await;
+    let c = api.client(Some("t"));
+    let e = c.me().await.unwrap_err();
+    assert!(
+        matches!(e, ClientError::UnexpectedStatus { status: 502, .. }),
+        "{e:?}"
+    );
+    let e = c.list_orgs(&PageQuery::default()).await.unwrap_err();
+    assert!(
+        matches!(e, ClientError::Decode { status: 200, .. }),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_request_id_is_passed_through_and_anonymous_calls_send_no_token() {
+    let api = MockApi::start(&[
+        ("GET /healthz", 200, json!("ok")),
+        ("GET /readyz", 200, Value::Null),
+    ])
+    .await;
+    let c = api.client(None).with_request_id("trace-123");
+    c.healthz().await.unwrap();
+    c.readyz().await.unwrap();
+    let seen = api.seen();
+    assert_eq!(seen[0].request_id.as_deref(), Some("trace-123"));
+    assert_eq!(seen[0].auth, None);
+    // An empty token is no token.
+    let c = Client::new(&api.url, Some(String::new())).unwrap();
+    assert_eq!(c.token(), None);
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out() {
+    let api =
+        MockApi::start(&[("GET /v1/me", 200, json!({"user": user(), "auth": "token"}))]).await;
+    api.state.lock().unwrap().delay = Some(Duration::from_secs(5));
+    let c = Client::with_timeout(&api.url, Some("t".into()), Duration::from_millis(200)).unwrap();
+    let e = c.me().await.unwrap_err();
+    assert!(e.is_timeout(), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_connect_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = Client::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+    let e = c.healthz().await.unwrap_err();
+    assert!(e.is_connect(), "{e:?}");
+    assert_eq!(e.status(), None);
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_any_request() {
+    let e = Client::new("http://api.example.com", None).unwrap_err();
+    assert!(matches!(e, ClientError::InvalidBaseUrl { .. }));
+    assert!(e.to_string().contains("use https://"), "{e}");
+}
