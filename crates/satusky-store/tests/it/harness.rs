@@ -40,6 +40,17 @@ where
     test(store).await;
 }
 
+pub async fn on_sqlite_memory<F, Fut>(test: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store = satusky_store::connect("sqlite::memory:")
+        .await
+        .expect("open an in-memory database");
+    test(store).await;
+}
+
 /// A fresh, empty database on the PostgreSQL server of `admin_url`; drop it
 /// with [`drop_postgres_database`].
 pub async fn create_postgres_database(admin_url: &str) -> String {

@@ -50,6 +50,19 @@ async fn an_in_memory_database_is_migrated_and_usable() {
 }
 
 #[tokio::test]
+async fn in_memory_databases_are_private_to_their_store() {
+    let first = satusky_store::connect("sqlite::memory:")
+        .await
+        .expect("connect");
+    let second = satusky_store::connect("sqlite::memory:")
+        .await
+        .expect("connect");
+    satusky_store::conformance::users_round_trip_exactly(first.clone()).await;
+    assert_eq!(first.count_users().await.expect("count"), 1);
+    assert_eq!(second.count_users().await.expect("count"), 0);
+}
+
+#[tokio::test]
 async fn a_missing_sqlite_file_is_created_in_wal_mode_with_foreign_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("new.db");
