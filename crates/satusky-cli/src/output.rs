@@ -53,7 +53,7 @@ impl Printer {
                 for item in items {
                     table.add_row(item.cells());
                 }
-                write_stdout(&format!("{}\n", trim_lines(&table.to_string())))
+                write_stdout(&render(&mut table))
             }
             _ => self.data(&items),
         }
@@ -67,7 +67,7 @@ impl Printer {
                 for (name, value) in item.fields() {
                     table.add_row(vec![self.header(name), Cell::new(value)]);
                 }
-                write_stdout(&format!("{}\n", trim_lines(&table.to_string())))
+                write_stdout(&render(&mut table))
             }
             _ => self.data(item),
         }
@@ -105,12 +105,20 @@ impl Printer {
     }
 }
 
-/// The NOTHING preset pads every cell; trailing blanks only get in the way.
-fn trim_lines(text: &str) -> String {
-    text.lines()
-        .map(|l| l.trim_end().strip_prefix(' ').unwrap_or(l.trim_end()))
+/// Columns start at the left margin and are two blanks apart; no line ends
+/// in blanks.
+fn render(table: &mut Table) -> String {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    let mut text = table
+        .to_string()
+        .lines()
+        .map(str::trim_end)
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    text.push('\n');
+    text
 }
 
 /// Writes to stdout; a closed pipe (`1ctl … | head`) is not an error.
