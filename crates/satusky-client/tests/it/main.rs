@@ -281,9 +281,11 @@ async fn org_member_token_and_audit_methods_send_the_documented_requests() {
     c.get_token("ci").await.unwrap();
     c.set_token_enabled("ci", false).await.unwrap();
     c.delete_token("ci").await.unwrap();
+    let since: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
     let aq = AuditQuery {
         outcome: Some(Outcome::Denied),
         action: Some("org.".into()),
+        since: Some(since),
         ..AuditQuery::default()
     };
     c.list_audit("acme", &aq).await.unwrap();
@@ -306,7 +308,7 @@ async fn org_member_token_and_audit_methods_send_the_documented_requests() {
             "GET /v1/tokens/ci",
             "PATCH /v1/tokens/ci",
             "DELETE /v1/tokens/ci",
-            "GET /v1/orgs/acme/audit?action=org.&outcome=denied",
+            "GET /v1/orgs/acme/audit?action=org.&outcome=denied&since=2026-01-01T00%3A00%3A00Z",
             "GET /v1/orgs/acme/audit/a1",
         ]
     );
