@@ -17,6 +17,7 @@ pub const DEFAULT_API_URL: &str = "http://127.0.0.1:8080";
     version,
     propagate_version = true,
     max_term_width = 100,
+    arg_required_else_help = true,
     after_help = "Settings resolve from the flag, then the environment, then the profile file, then the default.\nExit codes: 0 success, 1 request refused, 2 usage error, 3 unexpected failure."
 )]
 pub struct Cli {
@@ -40,7 +41,7 @@ pub struct GlobalArgs {
     pub profile: Option<String>,
 
     /// Output format: `table` for people, `json` or `yaml` for programs
-    #[arg(short = 'o', long, global = true, help_heading = GLOBAL, value_enum, default_value_t = OutputFormat::Table)]
+    #[arg(short = 'o', long, global = true, help_heading = GLOBAL, value_enum, ignore_case = true, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 
     /// Directory of the configuration file [default: the user's config dir/satusky]

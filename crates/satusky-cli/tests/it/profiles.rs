@@ -232,7 +232,7 @@ fn json_and_yaml_print_empty_lists_as_empty_lists() {
     let out = env.run(&["profile", "list", "-o", "json"]);
     out.ok();
     assert_eq!(out.json(), json!([]));
-    let out = env.run(&["profile", "list", "-o", "yaml"]);
+    let out = env.run(&["profile", "list", "-o", "YAML"]);
     out.ok();
     assert_eq!(out.stdout.trim(), "[]");
     // Table mode says so on stderr, and stdout stays empty.
@@ -253,7 +253,8 @@ fn json_and_yaml_print_empty_lists_as_empty_lists() {
 fn usage_errors_exit_2() {
     let env = TestEnv::new();
     for args in [
-        &["bogus"][..],
+        &[][..],
+        &["bogus"],
         &["org", "switch"],
         &["-o", "xml", "profile", "list"],
         &["org", "team", "add", "bob@example.com", "--role", "emperor"],
