@@ -6,13 +6,17 @@
 //! and shape; the store in `satusky-store` persists. This crate depends on
 //! neither axum, sqlx, kube nor tonic (CI checks it).
 
+pub mod apps;
 pub mod auth;
 pub mod authz;
+pub mod bus;
 pub mod clock;
+pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod pagination;
 pub mod ratelimit;
+pub mod selector;
 pub mod services;
 pub mod store;
 pub mod validate;

@@ -16,7 +16,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use satusky_types::orgs::{Outcome, Role};
 
+use crate::apps::{
+    AppEventRecord, AppRecord, ClusterRecord, IdempotencyRecord, ReleaseRecord, SecretVersionRecord,
+};
 use crate::pagination::PageRequest;
+use satusky_types::apps::AppStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -41,6 +45,17 @@ pub mod conflict {
     pub const NAMESPACE: &str = "namespaces.name";
     pub const MEMBERSHIP: &str = "memberships";
     pub const TOKEN_NAME: &str = "api_tokens.name";
+    pub const APP_NAME: &str = "apps.name";
+    pub const RELEASE_NUMBER: &str = "releases.number";
+    pub const IDEMPOTENCY_KEY: &str = "idempotency.key";
+    pub const SECRET_VERSION: &str = "secret_versions.version";
+    pub const CLUSTER_NAME: &str = "clusters.name";
+}
+
+fn unimplemented<T>() -> StoreResult<T> {
+    Err(StoreError::Backend(
+        "this store does not implement apps yet".into(),
+    ))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,4 +250,144 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         page: &PageRequest,
     ) -> StoreResult<Vec<AuditRecord>>;
     async fn get_audit(&self, org_id: &str, id: &str) -> StoreResult<Option<AuditRecord>>;
+
+    // ---- platform administrators (operators of the installation)
+    async fn is_platform_admin(&self, _user_id: &str) -> StoreResult<bool> {
+        unimplemented()
+    }
+    async fn set_platform_admin(&self, _user_id: &str, _admin: bool) -> StoreResult<()> {
+        unimplemented()
+    }
+
+    // ---- apps
+    /// Conflict: [`conflict::APP_NAME`] (unique per organization).
+    async fn create_app(&self, _app: &AppRecord) -> StoreResult<()> {
+        unimplemented()
+    }
+    async fn get_app(&self, _org_id: &str, _name: &str) -> StoreResult<Option<AppRecord>> {
+        unimplemented()
+    }
+    async fn get_app_by_id(&self, _id: &str) -> StoreResult<Option<AppRecord>> {
+        unimplemented()
+    }
+    /// The organization's apps (deleting ones included) ordered by id.
+    async fn list_apps(&self, _org_id: &str, _page: &PageRequest) -> StoreResult<Vec<AppRecord>> {
+        unimplemented()
+    }
+    /// Every app of every organization ordered by id (the reconciler's resync).
+    async fn list_all_apps(&self, _page: &PageRequest) -> StoreResult<Vec<AppRecord>> {
+        unimplemented()
+    }
+    /// Appends a release atomically: `release.number` must be the app's
+    /// `current_release + 1` (or 1); sets `current_release`, bumps
+    /// `generation` and `updated_at`, and records the idempotency key when
+    /// given. Returns the new generation. Conflicts:
+    /// [`conflict::RELEASE_NUMBER`] (a concurrent release won),
+    /// [`conflict::IDEMPOTENCY_KEY`]. NotFound when the app is gone.
+    async fn append_release(
+        &self,
+        _release: &ReleaseRecord,
+        _idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<u64> {
+        unimplemented()
+    }
+    async fn get_release(&self, _app_id: &str, _number: u64) -> StoreResult<Option<ReleaseRecord>> {
+        unimplemented()
+    }
+    /// Newest first; `page.after` is a release number (decimal), exclusive.
+    async fn list_releases(
+        &self,
+        _app_id: &str,
+        _page: &PageRequest,
+    ) -> StoreResult<Vec<ReleaseRecord>> {
+        unimplemented()
+    }
+    async fn get_idempotency(
+        &self,
+        _app_id: &str,
+        _key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        unimplemented()
+    }
+    /// Sets `restarted_at`, bumps `generation` and `updated_at`; returns the new generation.
+    async fn restart_app(&self, _app_id: &str, _at: DateTime<Utc>) -> StoreResult<u64> {
+        unimplemented()
+    }
+    /// Replaces the observed status (stored as JSON).
+    async fn set_app_status(&self, _app_id: &str, _status: &AppStatus) -> StoreResult<()> {
+        unimplemented()
+    }
+    /// Sets `deleting` and `delete_volumes`, bumps `generation`; returns it.
+    async fn mark_app_deleting(&self, _app_id: &str, _delete_volumes: bool) -> StoreResult<u64> {
+        unimplemented()
+    }
+    /// Removes the app with its releases, idempotency keys, secret versions and events.
+    async fn delete_app(&self, _app_id: &str) -> StoreResult<()> {
+        unimplemented()
+    }
+    async fn set_app_cluster(&self, _app_id: &str, _cluster_id: Option<&str>) -> StoreResult<()> {
+        unimplemented()
+    }
+
+    // ---- app secrets (sealed)
+    /// Conflict: [`conflict::SECRET_VERSION`].
+    async fn create_secret_version(&self, _s: &SecretVersionRecord) -> StoreResult<()> {
+        unimplemented()
+    }
+    async fn get_secret_version(
+        &self,
+        _app_id: &str,
+        _version: u64,
+    ) -> StoreResult<Option<SecretVersionRecord>> {
+        unimplemented()
+    }
+    async fn latest_secret_version(
+        &self,
+        _app_id: &str,
+    ) -> StoreResult<Option<SecretVersionRecord>> {
+        unimplemented()
+    }
+
+    // ---- app events
+    /// Appends an event with `seq` = the app's last seq + 1 (ignoring the
+    /// record's `seq`), atomically; returns the assigned seq.
+    async fn append_app_event(&self, _e: &AppEventRecord) -> StoreResult<u64> {
+        unimplemented()
+    }
+    /// Events with `seq > after`, ascending, at most `limit`.
+    async fn list_app_events(
+        &self,
+        _app_id: &str,
+        _after: u64,
+        _limit: u32,
+    ) -> StoreResult<Vec<AppEventRecord>> {
+        unimplemented()
+    }
+
+    // ---- clusters
+    /// Conflict: [`conflict::CLUSTER_NAME`]. A new default clears the old default.
+    async fn create_cluster(&self, _c: &ClusterRecord) -> StoreResult<()> {
+        unimplemented()
+    }
+    async fn get_cluster(&self, _id: &str) -> StoreResult<Option<ClusterRecord>> {
+        unimplemented()
+    }
+    async fn get_cluster_by_name(&self, _name: &str) -> StoreResult<Option<ClusterRecord>> {
+        unimplemented()
+    }
+    /// Ordered by id.
+    async fn list_clusters(&self, _page: &PageRequest) -> StoreResult<Vec<ClusterRecord>> {
+        unimplemented()
+    }
+    async fn set_cluster_health(
+        &self,
+        _id: &str,
+        _health: &str,
+        _message: Option<&str>,
+    ) -> StoreResult<()> {
+        unimplemented()
+    }
+    async fn delete_cluster(&self, _id: &str) -> StoreResult<()> {
+        unimplemented()
+    }
 }

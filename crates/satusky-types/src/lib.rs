@@ -5,6 +5,7 @@
 //! environment variables. It depends on serde (and, behind the `openapi`
 //! feature, on utoipa for schema generation) and nothing else of Satusky.
 
+pub mod apps;
 pub mod env;
 pub mod error;
 pub mod identity;
