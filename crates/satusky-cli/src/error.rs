@@ -208,9 +208,6 @@ fn hints_for_code(code: ErrorCode, p: &str) -> Vec<String> {
             "enable the token again with `1ctl token enable NAME` from another login, or run `{p} auth login`"
         ),
         C::InvalidCredentials => "check the email and password".to_owned(),
-        C::Forbidden => {
-            "your role does not allow this; ask an owner or admin of the organization".to_owned()
-        }
         C::SignupDisabled => "ask an administrator of this installation for an account".to_owned(),
         C::OrgNotFound => format!("run `{p} org list` to see your organizations"),
         C::MemberNotFound | C::UserNotFound => {

@@ -42,6 +42,38 @@ use url::{Host, Url};
 
 pub use error::ClientError;
 
+/// Every route this client calls, as `(method, path template)`. Tests hold
+/// it against the methods (each is called, each call is listed) and against
+/// the server's OpenAPI document, so client and server cannot drift apart.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/auth/signup"),
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/revoke-all"),
+    ("GET", "/v1/me"),
+    ("PATCH", "/v1/me"),
+    ("POST", "/v1/me/password"),
+    ("GET", "/v1/tokens"),
+    ("POST", "/v1/tokens"),
+    ("GET", "/v1/tokens/{token}"),
+    ("PATCH", "/v1/tokens/{token}"),
+    ("DELETE", "/v1/tokens/{token}"),
+    ("GET", "/v1/orgs"),
+    ("POST", "/v1/orgs"),
+    ("GET", "/v1/orgs/{org}"),
+    ("PATCH", "/v1/orgs/{org}"),
+    ("DELETE", "/v1/orgs/{org}"),
+    ("GET", "/v1/orgs/{org}/members"),
+    ("POST", "/v1/orgs/{org}/members"),
+    ("PATCH", "/v1/orgs/{org}/members/{user}"),
+    ("DELETE", "/v1/orgs/{org}/members/{user}"),
+    ("GET", "/v1/orgs/{org}/audit"),
+    ("GET", "/v1/orgs/{org}/audit/{id}"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/v1/openapi.json"),
+];
+
 /// Every request gives up after this long.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header carrying the request id, echoed by the server.

@@ -226,3 +226,42 @@ fn a_new_user_signs_up_builds_a_team_and_automates_with_a_token() {
     let out = env.run(&["auth", "status"]);
     assert_eq!(out.code, 1, "{}", out.snapshot());
 }
+
+/// The routes the client calls are the routes the server documents.
+#[test]
+fn the_client_and_the_server_agree_on_every_route() {
+    let Some(bin) = server_binary() else {
+        eprintln!("notice: skipping the route contract test: no satusky binary next to 1ctl");
+        return;
+    };
+    let server = start_server(&bin);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let doc = rt
+        .block_on(
+            satusky_client::Client::new(&server.url, None)
+                .unwrap()
+                .openapi(),
+        )
+        .unwrap();
+    let normalize = |path: &str| {
+        path.split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut server_routes = std::collections::BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            server_routes.insert((method.to_uppercase(), normalize(path)));
+        }
+    }
+    let client_routes: std::collections::BTreeSet<_> = satusky_client::ROUTES
+        .iter()
+        .filter(|(_, p)| p.starts_with("/v1/") && *p != "/v1/openapi.json")
+        .map(|(m, p)| ((*m).to_owned(), normalize(p)))
+        .collect();
+    assert_eq!(client_routes, server_routes);
+}

@@ -327,6 +327,100 @@ async fn org_member_token_and_audit_methods_send_the_documented_requests() {
     assert_eq!(bodies[12], json!({"enabled": false}));
 }
 
+/// Whether `path` (without query) fits `template`, where `{…}` is one segment.
+fn fits(template: &str, path: &str) -> bool {
+    let t: Vec<_> = template.split('/').collect();
+    let p: Vec<_> = path.split('/').collect();
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t.starts_with('{') || t == p)
+}
+
+#[tokio::test]
+async fn every_listed_route_has_a_method_and_every_method_is_listed() {
+    let api = MockApi::start(&[]).await;
+    let anon = api.client(None);
+    let c = api.client(Some("t"));
+    let q = PageQuery::default();
+    let _ = anon
+        .signup(&SignupRequest {
+            email: "e".into(),
+            password: "p".into(),
+            name: None,
+        })
+        .await;
+    let _ = anon
+        .login(&LoginRequest {
+            email: "e".into(),
+            password: "p".into(),
+        })
+        .await;
+    let _ = c.logout().await;
+    let _ = c.revoke_all_sessions().await;
+    let _ = c.me().await;
+    let _ = c.update_me(&UpdateUserRequest { name: "n".into() }).await;
+    let _ = c
+        .change_password(&ChangePasswordRequest {
+            current_password: "a".into(),
+            new_password: "b".into(),
+        })
+        .await;
+    let _ = c.list_tokens(&q).await;
+    let _ = c
+        .create_token(&CreateTokenRequest {
+            name: "n".into(),
+            org: None,
+            expires_in_days: None,
+        })
+        .await;
+    let _ = c.get_token("t").await;
+    let _ = c.set_token_enabled("t", true).await;
+    let _ = c.delete_token("t").await;
+    let _ = c.list_orgs(&q).await;
+    let _ = c
+        .create_org(&CreateOrgRequest {
+            slug: "s".into(),
+            name: None,
+        })
+        .await;
+    let _ = c.get_org("s").await;
+    let _ = c.rename_org("s", "n").await;
+    let _ = c.delete_org("s", "s").await;
+    let _ = c.list_members("s", &q).await;
+    let _ = c.add_member("s", "e", Role::Member).await;
+    let _ = c.change_member_role("s", "u", Role::Admin).await;
+    let _ = c.remove_member("s", "u").await;
+    let _ = c.list_audit("s", &AuditQuery::default()).await;
+    let _ = c.get_audit_entry("s", "a").await;
+    let _ = c.healthz().await;
+    let _ = c.readyz().await;
+    let _ = c.openapi().await;
+
+    let calls: Vec<(String, String)> = api
+        .calls()
+        .into_iter()
+        .map(|c| {
+            let (method, rest) = c.split_once(' ').unwrap();
+            let path = rest.split('?').next().unwrap();
+            (method.to_owned(), path.to_owned())
+        })
+        .collect();
+    for (method, path) in &calls {
+        assert!(
+            satusky_client::ROUTES
+                .iter()
+                .any(|(m, t)| m == method && fits(t, path)),
+            "{method} {path} is not in ROUTES"
+        );
+    }
+    for (m, t) in satusky_client::ROUTES {
+        assert!(
+            calls
+                .iter()
+                .any(|(method, path)| m == method && fits(t, path)),
+            "no method calls {m} {t}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn ids_with_slashes_cannot_change_the_route() {
     let api = MockApi::start(&[("GET /v1/tokens/a%2F..%2Fb", 200, token())]).await;
