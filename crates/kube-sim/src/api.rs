@@ -156,6 +156,7 @@ pub fn create(
     }
     obj["kind"] = json!(rt.kind);
     obj["apiVersion"] = json!(rt.api_version());
+    strip_nulls(&mut obj);
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
@@ -311,6 +312,7 @@ where
     let mut dry: Option<Arc<Value>> = None;
     let res = state.store.modify(rt, ns, name, |old| {
         let mut new = f(old)?;
+        strip_nulls(&mut new);
         // clients cannot set or change deletionTimestamp
         for k in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
             new["metadata"][k] = old["metadata"][k].clone();
@@ -346,6 +348,18 @@ where
         Ok(Some(new))
     })?;
     Ok(dry.unwrap_or(res))
+}
+
+/// Drops `null` members recursively, as decoding into typed objects does.
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 fn validate_update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {
@@ -696,9 +710,18 @@ pub fn evict(state: &State, ns: &str, name: &str, body: &Value) -> Result<Value,
             "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
         ));
     }
+    // Only the "still being processed" answer suggests a retry delay (as eviction.go does).
     let too_many = |msg: String| {
-        ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.")
-            .with_details(json!({"causes": [{"reason": "DisruptionBudget", "message": msg}], "retryAfterSeconds": 10}))
+        let mut details = json!({"causes": [{"reason": "DisruptionBudget", "message": msg}]});
+        if msg.contains("still being processed") {
+            details["retryAfterSeconds"] = json!(10);
+        }
+        ApiError::new(
+            429,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+        )
+        .with_details(details)
     };
     let rv_precondition = pod["metadata"]["resourceVersion"]
         .as_str()

@@ -254,6 +254,8 @@ impl Sim {
         if self.addr.is_none() {
             return Ok(kube::Client::new(self.router(), "default"));
         }
+        // kube's rustls connector needs a process-wide crypto provider; one may already be set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = self.url().parse().map_err(Error::Url)?;
         let mut cfg = kube::Config::new(url);
         "default".clone_into(&mut cfg.default_namespace);

@@ -76,6 +76,16 @@ fn schema(msg: &str) -> Option<Fields> {
             (4, "stringData", K::MapStr),
             (5, "immutable", K::Bool),
         ],
+        "PodDisruptionBudget" => &[
+            (1, "metadata", K::Msg("ObjectMeta")),
+            (2, "spec", K::Msg("PodDisruptionBudgetSpec")),
+        ],
+        "PodDisruptionBudgetSpec" => &[
+            (1, "minAvailable", K::IntOrString),
+            (2, "selector", K::Msg("LabelSelector")),
+            (3, "maxUnavailable", K::IntOrString),
+            (4, "unhealthyPodEvictionPolicy", K::Str),
+        ],
         "Deployment" => &[
             (1, "metadata", K::Msg("ObjectMeta")),
             (2, "spec", K::Msg("DeploymentSpec")),

@@ -244,8 +244,13 @@ impl Store {
         }
         if !old["metadata"]["deletionTimestamp"].is_null() {
             new["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"].clone();
-            new["metadata"]["deletionGracePeriodSeconds"] =
-                old["metadata"]["deletionGracePeriodSeconds"].clone();
+            // the grace period may only shrink
+            let old_grace = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
+            let new_grace = new["metadata"]["deletionGracePeriodSeconds"].as_i64();
+            if new_grace.is_none() || new_grace > old_grace {
+                new["metadata"]["deletionGracePeriodSeconds"] =
+                    old["metadata"]["deletionGracePeriodSeconds"].clone();
+            }
             let old_f = string_set(&old["metadata"]["finalizers"]);
             if string_set(&new["metadata"]["finalizers"])
                 .iter()

@@ -1,0 +1,6 @@
+//! Integration tests: the real kubectl binary and kube-rs against kube-sim.
+
+mod api;
+mod kube_rs;
+mod kubectl;
+mod support;
