@@ -22,6 +22,9 @@ pub struct ConfigFile {
     pub active_profile: Option<String>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// Fields written by another version of 1ctl, kept as they are.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -37,6 +40,9 @@ pub struct Profile {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Fields written by another version of 1ctl, kept as they are.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// Where the configuration lives.
@@ -188,6 +194,23 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn fields_of_other_versions_survive_a_rewrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::locate(Some(dir.path().to_owned())).unwrap();
+        std::fs::write(
+            store.path(),
+            r#"{"profiles":{"a":{"token":"t","future":1}},"telemetry":false}"#,
+        )
+        .unwrap();
+        let config = store.load().unwrap();
+        store.save(&config).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["telemetry"], false);
+        assert_eq!(value["profiles"]["a"]["future"], 1);
     }
 
     #[test]

@@ -113,6 +113,9 @@ impl Client {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("satusky-client/", env!("CARGO_PKG_VERSION")))
+            // The API never redirects; following one could send the token
+            // somewhere else, or downgrade to plain http.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| ClientError::Setup { source })?;
         Ok(Self {

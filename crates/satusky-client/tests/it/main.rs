@@ -552,3 +552,14 @@ fn plain_http_to_a_remote_host_is_refused_before_any_request() {
     assert!(matches!(e, ClientError::InvalidBaseUrl { .. }));
     assert!(e.to_string().contains("use https://"), "{e}");
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let api = MockApi::start(&[("GET /v1/me", 302, Value::Null)]).await;
+    let e = api.client(Some("t")).me().await.unwrap_err();
+    assert!(
+        matches!(e, ClientError::UnexpectedStatus { status: 302, .. }),
+        "{e:?}"
+    );
+    assert_eq!(api.calls().len(), 1);
+}
