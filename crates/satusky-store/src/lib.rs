@@ -56,6 +56,13 @@ pub struct AppliedMigration {
     pub description: String,
 }
 
+impl std::fmt::Display for AppliedMigration {
+    /// `20261121000000 initial`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.version, self.description)
+    }
+}
+
 /// Opens the database `url` names, applies pending migrations and returns
 /// the store.
 ///

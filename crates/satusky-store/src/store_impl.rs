@@ -134,14 +134,18 @@ impl Backend {
         use sqlx::migrate::Migrate as _;
 
         let migrator = migrator();
+        // Under the migration lock (PostgreSQL's advisory lock; a no-op on
+        // SQLite), as `run` creates the table: replicas starting together
+        // must not race to create it.
         let before = {
             let mut conn = self.pool.acquire().await.map_err(Error::Connect)?;
-            conn.ensure_migrations_table()
-                .await
-                .map_err(Error::Migrate)?;
-            conn.list_applied_migrations()
-                .await
-                .map_err(Error::Migrate)?
+            conn.lock().await.map_err(Error::Migrate)?;
+            let listed = match conn.ensure_migrations_table().await {
+                Ok(()) => conn.list_applied_migrations().await,
+                Err(e) => Err(e),
+            };
+            conn.unlock().await.map_err(Error::Migrate)?;
+            listed.map_err(Error::Migrate)?
         };
         migrator.run(&self.pool).await.map_err(Error::Migrate)?;
         let applied: Vec<AppliedMigration> = migrator

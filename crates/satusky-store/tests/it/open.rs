@@ -114,6 +114,10 @@ async fn check_migrate(url: &str) {
     let applied = satusky_store::migrate(url).await.expect("migrate");
     assert!(!applied.is_empty());
     assert_eq!(applied[0].description, "initial");
+    assert_eq!(
+        applied[0].to_string(),
+        format!("{} initial", applied[0].version)
+    );
     let versions: Vec<i64> = applied.iter().map(|m| m.version).collect();
     let mut sorted = versions.clone();
     sorted.sort_unstable();
@@ -134,4 +138,28 @@ async fn an_unreachable_postgres_server_is_an_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_postgres_all_connect() {
+    let Some(admin) = harness::postgres_admin_url() else {
+        return;
+    };
+    let url = harness::create_postgres_database(&admin).await;
+    let connects: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { satusky_store::connect(&url).await.map(|_| ()) })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for c in connects {
+        results.push(c.await.expect("task"));
+    }
+    let applied = satusky_store::migrate(&url).await;
+    harness::drop_postgres_database(&url).await;
+    for r in results {
+        r.expect("connect while others migrate");
+    }
+    assert_eq!(applied.expect("migrate"), vec![], "migrated once");
 }
