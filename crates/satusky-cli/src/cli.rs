@@ -107,8 +107,11 @@ pub enum AuthCommand {
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// A personal token (sk_pat_…) or session token (sk_sess_…) [default: SATUSKY_TOKEN]
-    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["email", "password_stdin"])]
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["email", "password_stdin", "token_stdin"])]
     pub token: Option<String>,
+    /// Read the token from the first line of standard input (keeps it out of process lists)
+    #[arg(long, conflicts_with_all = ["email", "password_stdin"])]
+    pub token_stdin: bool,
     /// Log in with this email; the password is prompted for, or read with --password-stdin
     #[arg(long, value_name = "EMAIL")]
     pub email: Option<String>,

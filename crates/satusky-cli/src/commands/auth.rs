@@ -23,6 +23,7 @@ pub async fn run(ctx: &mut Context, cmd: AuthCommand) -> Result<(), CliError> {
 async fn login(ctx: &mut Context, args: LoginArgs) -> Result<(), CliError> {
     let LoginArgs {
         token,
+        token_stdin,
         email,
         password_stdin,
     } = args;
@@ -40,6 +41,8 @@ async fn login(ctx: &mut Context, args: LoginArgs) -> Result<(), CliError> {
         session.token
     } else if let Some(token) = token.filter(|t| !t.is_empty()) {
         token
+    } else if token_stdin {
+        prompt::stdin_lines(1)?.remove(0).trim().to_owned()
     } else if let (Some(token), Some(Source::Env)) = (ctx.token.clone(), ctx.token_source) {
         token
     } else {

@@ -47,6 +47,32 @@ fn login_with_a_token_verifies_it_and_selects_the_only_org() {
 }
 
 #[test]
+fn login_reads_the_token_from_stdin_or_the_environment() {
+    let api = MockApi::start();
+    api.on("GET", "/v1/me", 200, me("token", Some("acme")));
+    let env = TestEnv::new();
+    env.run_stdin(
+        &["--api-url", &api.url, "auth", "login", "--token-stdin"],
+        "sk_pat_stdin\n",
+    )
+    .ok();
+    assert_eq!(env.config()["profiles"]["default"]["token"], "sk_pat_stdin");
+    env.run_with(
+        &["--api-url", &api.url, "auth", "login"],
+        &[("SATUSKY_TOKEN", "sk_pat_env")],
+        None,
+    )
+    .ok();
+    assert_eq!(env.config()["profiles"]["default"]["token"], "sk_pat_env");
+    let auth: Vec<_> = api
+        .requests()
+        .into_iter()
+        .map(|r| r.authorization.unwrap())
+        .collect();
+    assert_eq!(auth, ["Bearer sk_pat_stdin", "Bearer sk_pat_env"]);
+}
+
+#[test]
 fn login_with_an_org_scoped_token_uses_that_org() {
     let api = MockApi::start();
     api.on("GET", "/v1/me", 200, me("token", Some("scoped")));
