@@ -58,13 +58,16 @@ fn start_server(bin: &PathBuf) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let server = Server {
+    let mut server = Server {
         child,
         url: format!("http://127.0.0.1:{port}"),
         _data: data,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready(port) {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("satusky serve exited before it was ready: {status}");
+        }
         assert!(
             Instant::now() < deadline,
             "satusky serve did not become ready on port {port}"
