@@ -16,23 +16,36 @@ pub enum Action {
     /// Add, change role of, or remove a member (owners only for owner roles).
     MembersManage,
     AuditRead,
+    /// See apps, releases, status, events, logs, volumes, masked secrets.
+    AppsRead,
+    /// Deploy, scale, roll back, restart, change config and secrets, delete apps.
+    AppsWrite,
+    /// Read one secret value in plain text.
+    SecretsReveal,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 9] = [
         Action::OrgRead,
         Action::OrgRename,
         Action::OrgDelete,
         Action::MembersRead,
         Action::MembersManage,
         Action::AuditRead,
+        Action::AppsRead,
+        Action::AppsWrite,
+        Action::SecretsReveal,
     ];
 
     /// The least role that may perform the action.
     pub fn min_role(self) -> Role {
         match self {
-            Action::OrgRead | Action::MembersRead => Role::Viewer,
-            Action::OrgRename | Action::MembersManage | Action::AuditRead => Role::Admin,
+            Action::OrgRead | Action::MembersRead | Action::AppsRead => Role::Viewer,
+            Action::AppsWrite => Role::Member,
+            Action::OrgRename
+            | Action::MembersManage
+            | Action::AuditRead
+            | Action::SecretsReveal => Role::Admin,
             Action::OrgDelete => Role::Owner,
         }
     }
@@ -46,6 +59,9 @@ impl Action {
             Action::MembersRead => "org.member.read",
             Action::MembersManage => "org.member.manage",
             Action::AuditRead => "org.audit.read",
+            Action::AppsRead => "app.read",
+            Action::AppsWrite => "app.write",
+            Action::SecretsReveal => "app.secret.reveal",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod authz;
 pub mod bus;
 pub mod clock;
+pub mod conditions;
 pub mod crypto;
 pub mod error;
 pub mod ids;

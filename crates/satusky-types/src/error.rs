@@ -42,6 +42,12 @@ pub enum ErrorCode {
     MemberNotFound,
     TokenNotFound,
     AuditEntryNotFound,
+    AppNotFound,
+    ReleaseNotFound,
+    SecretNotFound,
+    ConfigKeyNotFound,
+    ClusterNotFound,
+    VolumeNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -51,6 +57,16 @@ pub enum ErrorCode {
     TokenNameTaken,
     /// The last owner of an organization cannot be removed or demoted.
     LastOwner,
+    AppExists,
+    /// The app is being deleted; no more changes.
+    AppDeleting,
+    /// The app has no release yet (deploy first).
+    NoRelease,
+    /// An `Idempotency-Key` was reused for a different request.
+    IdempotencyKeyReused,
+    ClusterNameTaken,
+    /// A concurrent change won; retry.
+    Conflict,
     // 413
     PayloadTooLarge,
     // 415
@@ -80,13 +96,25 @@ impl ErrorCode {
             | C::UserNotFound
             | C::MemberNotFound
             | C::TokenNotFound
-            | C::AuditEntryNotFound => 404,
+            | C::AuditEntryNotFound
+            | C::AppNotFound
+            | C::ReleaseNotFound
+            | C::SecretNotFound
+            | C::ConfigKeyNotFound
+            | C::ClusterNotFound
+            | C::VolumeNotFound => 404,
             C::MethodNotAllowed => 405,
             C::EmailTaken
             | C::OrgSlugTaken
             | C::MemberExists
             | C::TokenNameTaken
-            | C::LastOwner => 409,
+            | C::LastOwner
+            | C::AppExists
+            | C::AppDeleting
+            | C::NoRelease
+            | C::ClusterNameTaken
+            | C::Conflict => 409,
+            C::IdempotencyKeyReused => 422,
             C::PayloadTooLarge => 413,
             C::UnsupportedMediaType => 415,
             C::RateLimited => 429,

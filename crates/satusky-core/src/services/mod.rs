@@ -1,6 +1,7 @@
 //! Services: where platform meaning lives. Each public method is one use
 //! case; it validates, authorizes, talks to the store and records audit.
 
+mod apps;
 mod identity;
 mod orgs;
 
@@ -10,7 +11,9 @@ use chrono::Duration;
 use satusky_types::orgs::Outcome;
 
 use crate::auth::Principal;
+use crate::bus::{Bus, LocalBus};
 use crate::clock::Clock;
+use crate::crypto::SecretBox;
 use crate::ratelimit::FailureLimiter;
 use crate::store::{AuditRecord, OrgRecord, Store};
 use crate::{Error, Result, ids};
@@ -29,6 +32,12 @@ pub struct ServicesConfig {
     pub login_window: Duration,
     /// A token's `last_used_at` is written at most this often.
     pub token_touch_interval: Duration,
+    /// Parent domain of generated app domains: `<app>-<org>.<apps_domain>`.
+    pub apps_domain: String,
+    /// Key sealing secrets at rest; without one, secret operations are refused.
+    pub secret_box: Option<SecretBox>,
+    /// Change notifications; a process-local bus by default.
+    pub bus: Arc<dyn Bus>,
 }
 
 impl Default for ServicesConfig {
@@ -40,6 +49,9 @@ impl Default for ServicesConfig {
             login_failures_per_address: 20,
             login_window: Duration::minutes(15),
             token_touch_interval: Duration::seconds(60),
+            apps_domain: "apps.satusky.test".to_owned(),
+            secret_box: None,
+            bus: LocalBus::new(),
         }
     }
 }
