@@ -230,7 +230,7 @@ fn a_new_user_signs_up_builds_a_team_and_automates_with_a_token() {
     assert_eq!(out.code, 1, "{}", out.snapshot());
 }
 
-/// The routes the client calls are the routes the server documents.
+/// Every route the client calls is one the server documents.
 #[test]
 fn the_client_and_the_server_agree_on_every_route() {
     let Some(bin) = server_binary() else {
@@ -266,5 +266,16 @@ fn the_client_and_the_server_agree_on_every_route() {
         .filter(|(_, p)| p.starts_with("/v1/") && *p != "/v1/openapi.json")
         .map(|(m, p)| ((*m).to_owned(), normalize(p)))
         .collect();
-    assert_eq!(client_routes, server_routes);
+    // The client never calls a route the server does not have.
+    let unknown: Vec<_> = client_routes.difference(&server_routes).collect();
+    assert!(
+        unknown.is_empty(),
+        "the client calls routes the server lacks: {unknown:?}"
+    );
+    // Server routes without a client method yet are reported, not failed, so
+    // the server can grow ahead of the client.
+    let missing: Vec<_> = server_routes.difference(&client_routes).collect();
+    if !missing.is_empty() {
+        eprintln!("notice: server routes without a satusky-client method: {missing:?}");
+    }
 }
