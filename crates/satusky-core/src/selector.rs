@@ -202,8 +202,50 @@ impl Selector {
     }
 }
 
+/// Prefix of user machine labels on Kubernetes nodes.
+pub const LABEL_PREFIX: &str = "satusky.com/";
+
+/// The node label key for a machine label key as users write it: keys with
+/// a prefix are taken as they are; the well-known short names map to the
+/// Kubernetes labels; every other bare key lives under `satusky.com/`.
+pub fn node_label_key(key: &str) -> String {
+    if key.contains('/') {
+        return key.to_owned();
+    }
+    match key {
+        "arch" => "kubernetes.io/arch".to_owned(),
+        "os" => "kubernetes.io/os".to_owned(),
+        "hostname" => "kubernetes.io/hostname".to_owned(),
+        "zone" => "topology.kubernetes.io/zone".to_owned(),
+        "region" => "topology.kubernetes.io/region".to_owned(),
+        other => format!("{LABEL_PREFIX}{other}"),
+    }
+}
+
+impl Selector {
+    /// The same selector over node label keys (see [`node_label_key`]).
+    pub fn for_nodes(&self) -> Selector {
+        Selector {
+            requirements: self
+                .requirements
+                .iter()
+                .map(|r| Requirement { key: node_label_key(&r.key), ..r.clone() })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bare_keys_map_to_node_label_keys() {
+        let s = Selector::parse("pool=gpu,zone in (a),!satusky.com/maintenance,arch").unwrap().for_nodes();
+        assert_eq!(
+            s.to_canonical(),
+            "satusky.com/pool=gpu,topology.kubernetes.io/zone in (a),!satusky.com/maintenance,kubernetes.io/arch"
+        );
+    }
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
