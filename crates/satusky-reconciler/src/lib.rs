@@ -1,0 +1,1 @@
+//! satusky-reconciler
