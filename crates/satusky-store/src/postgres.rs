@@ -79,6 +79,11 @@ async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Db>, sqlx::Er
 const LOCK_OWNERS: &str = "SELECT user_id, role FROM memberships \
      WHERE org_id = $1 AND (role = 'owner' OR user_id = $2) ORDER BY user_id FOR UPDATE";
 
+/// Not a cached prepared statement: PostgreSQL then plans every call with
+/// its actual parameters, and never settles on a generic plan that cannot
+/// know which filters are NULL or how selective the keyset bound is.
+const LIST_AUDIT_PERSISTENT: bool = false;
+
 /// Truncated to microseconds as on SQLite (PostgreSQL would round).
 fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)

@@ -107,6 +107,10 @@ async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Db>, sqlx
 const LOCK_OWNERS: &str = "SELECT user_id, role FROM memberships \
      WHERE org_id = $1 AND (role = 'owner' OR user_id = $2) ORDER BY user_id";
 
+/// SQLite plans `list_audit` the same whatever its parameters (a range of
+/// the `(org_id, id)` index), so the prepared statement is cached.
+const LIST_AUDIT_PERSISTENT: bool = true;
+
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }

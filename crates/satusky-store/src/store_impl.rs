@@ -6,12 +6,15 @@
 // The including module provides:
 // - `Backend`: the store struct, with a `pool: sqlx::Pool<Db>` field;
 // - `Db` and `Row`: its sqlx database and row types;
-// - `Ts`, `ts()` and `ts_at()`, `opt_ts_at()`: how a timestamp is stored;
+// - `ts()`, `ts_at()` and `opt_ts_at()`: how a timestamp is bound and read;
+// - `migrator()`: the dialect's embedded migrations;
 // - `begin_write()`: a transaction that holds the write lock (SQLite) or a
 //   plain one (PostgreSQL, which locks rows with `LOCK_OWNERS`);
 // - `LOCK_OWNERS`: reads (and on PostgreSQL locks) the owners of an org
 //   and the member being changed;
-// - `conflict_name()`: which conflict a unique violation is.
+// - `conflict_name()`: which conflict a unique violation is;
+// - `LIST_AUDIT_PERSISTENT`: whether `list_audit` may be a cached prepared
+//   statement.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -621,12 +624,8 @@ impl Store for Backend {
             Some(a) if a.ends_with('.') => (None, Some(a)),
             other => (other, None),
         };
-        // Not a cached prepared statement: PostgreSQL then plans every call
-        // with its actual parameters, and never settles on a generic plan
-        // that cannot know which filters are NULL or how selective the
-        // keyset bound is.
         let rows = sqlx::query(sql::LIST_AUDIT)
-            .persistent(false)
+            .persistent(LIST_AUDIT_PERSISTENT)
             .bind(org_id)
             .bind(page.after.as_deref().unwrap_or(sql::LAST_KEY))
             .bind(filter.actor.as_deref())
