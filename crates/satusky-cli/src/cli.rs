@@ -47,21 +47,30 @@ pub struct GlobalArgs {
     /// Directory of the configuration file [default: the user's config dir/satusky]
     #[arg(long, global = true, help_heading = GLOBAL, env = env::SATUSKY_CONFIG_DIR, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+}
 
-    /// Token from SATUSKY_TOKEN; overrides the profile's. Environment only, so
-    /// tokens stay out of shell history and process lists.
-    #[arg(
-        long = "token-from-env",
-        global = true,
-        hide = true,
-        env = env::SATUSKY_TOKEN,
-        hide_env_values = true
-    )]
-    pub env_token: Option<String>,
-
+/// Settings read from the environment only, never from arguments: a token
+/// on the command line would land in shell history and process lists. Parsed
+/// by clap from an empty argument list, so only the variables count.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true)]
+pub struct EnvOnly {
+    /// SATUSKY_TOKEN: overrides the profile's token.
+    #[arg(long, env = env::SATUSKY_TOKEN, hide_env_values = true)]
+    pub token: Option<String>,
     /// NO_COLOR: any non-empty value turns colours off.
-    #[arg(long = "no-color-env", global = true, hide = true, env = "NO_COLOR")]
+    #[arg(long, env = "NO_COLOR")]
     pub no_color: Option<String>,
+}
+
+impl EnvOnly {
+    pub fn read() -> Result<Self, clap::Error> {
+        Self::try_parse_from(std::iter::empty::<String>())
+    }
+
+    pub fn no_color(&self) -> bool {
+        self.no_color.as_deref().is_some_and(|v| !v.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -364,5 +373,6 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+        super::EnvOnly::command().debug_assert();
     }
 }

@@ -7,7 +7,7 @@ use clap::parser::ValueSource;
 use satusky_client::Client;
 use serde::Serialize;
 
-use crate::cli::{DEFAULT_API_URL, GlobalArgs};
+use crate::cli::{DEFAULT_API_URL, EnvOnly, GlobalArgs};
 use crate::config::{ConfigFile, ConfigStore, DEFAULT_PROFILE, Profile};
 use crate::error::{CliError, ErrorContext};
 use crate::output::Printer;
@@ -48,16 +48,14 @@ fn from_clap(source: Option<ValueSource>) -> Source {
 }
 
 impl Context {
-    pub fn resolve(global: GlobalArgs, sources: &Sources) -> Result<Self, CliError> {
+    pub fn resolve(global: GlobalArgs, envs: EnvOnly, sources: &Sources) -> Result<Self, CliError> {
         let GlobalArgs {
             api_url,
             profile,
             output,
             config_dir,
-            env_token,
-            no_color,
         } = global;
-        let printer = Printer::new(output, no_color.is_some_and(|v| !v.is_empty()));
+        let printer = Printer::new(output, envs.no_color());
         let store = ConfigStore::locate(config_dir)?;
         let config = store.load()?;
 
@@ -80,7 +78,7 @@ impl Context {
                 None => (DEFAULT_API_URL.to_owned(), Source::Default),
             },
         };
-        let (token, token_source) = match env_token.filter(|t| !t.is_empty()) {
+        let (token, token_source) = match envs.token.filter(|t| !t.is_empty()) {
             Some(t) => (Some(t), Some(Source::Env)),
             None => match stored.and_then(|p| p.token.clone()) {
                 Some(t) => (Some(t), Some(Source::Profile)),

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, EnvOnly};
 use crate::context::{Context, Sources};
 use crate::error::{CliError, ErrorContext, ExitStatus, Rendered};
 
@@ -34,13 +34,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
-    let no_color = cli
-        .global
-        .no_color
-        .as_deref()
-        .is_some_and(|v| !v.is_empty());
+    let envs = match EnvOnly::read() {
+        Ok(envs) => envs,
+        Err(e) => return clap_exit(&e),
+    };
+    let no_color = envs.no_color();
 
-    let mut ctx = match Context::resolve(cli.global, &sources) {
+    let mut ctx = match Context::resolve(cli.global, envs, &sources) {
         Ok(ctx) => ctx,
         Err(e) => {
             let fallback = ErrorContext {

@@ -261,6 +261,8 @@ fn usage_errors_exit_2() {
         &["token", "create", "ci", "--expires", "0"],
         &["audit", "list", "--since", "yesterday"],
         &["auth", "login", "--token", "t", "--email", "a@b.c"],
+        // Tokens are not arguments outside `auth login`: use SATUSKY_TOKEN.
+        &["org", "list", "--token", "t"],
     ] {
         let out = env.run(args);
         assert_eq!(out.code, 2, "{args:?}: {}", out.snapshot());
