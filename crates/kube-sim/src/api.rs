@@ -218,7 +218,9 @@ pub fn create(
     }
     meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
     meta["creationTimestamp"] = json!(now());
-    meta["generation"] = json!(1);
+    if !(rt.group.is_empty() && rt.kind == "Pod") {
+        meta["generation"] = json!(1);
+    }
     let seq = state.seq.fetch_add(1, Ordering::Relaxed);
     defaults::on_create(rt, &mut obj, seq)?;
     if rt.kind == "CustomResourceDefinition" {

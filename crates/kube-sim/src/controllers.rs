@@ -190,6 +190,8 @@ struct Timers {
     tainted: HashMap<String, Instant>,
     /// node name → last heartbeat.
     heartbeat: HashMap<String, Instant>,
+    /// Last garbage collection.
+    last_gc: Option<Instant>,
     /// pod uid: events already emitted (reason).
     events: HashSet<(String, &'static str)>,
 }
@@ -222,7 +224,10 @@ fn pass(st: &State, t: &mut Timers) -> Result<(), ApiError> {
     daemonsets(st)?;
     statefulsets(st)?;
     disruption(st)?;
-    gc(st);
+    if t.last_gc.is_none_or(|l| l.elapsed() >= st.cfg.tick * 5) {
+        t.last_gc = Some(Instant::now());
+        gc(st);
+    }
     namespaces(st)?;
     pvcs(st)?;
     gateways(st)?;
@@ -408,6 +413,9 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
             })
             .map(|d| d.with_timezone(&Utc));
         let fresh = alive || renew.is_some_and(|r| Utc::now() - r < grace);
+        if !node_needs_update(&node, fresh) {
+            continue;
+        }
         st.store.modify(&nodes_rt, "", &n, |old| {
             let mut new = old.clone();
             let ready_now = condition(old, "Ready").is_some_and(|c| c["status"] == "True");
@@ -555,6 +563,29 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         );
     }
     Ok(())
+}
+
+/// Whether the node's Ready condition or its lifecycle taints must change.
+fn node_needs_update(node: &Value, fresh: bool) -> bool {
+    let ready_now = condition(node, "Ready").is_some_and(|c| c["status"] == "True");
+    if fresh != ready_now {
+        return true;
+    }
+    let taints = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let want = [
+        (
+            "node.kubernetes.io/unschedulable",
+            "NoSchedule",
+            node["spec"]["unschedulable"] == true,
+        ),
+        ("node.kubernetes.io/not-ready", "NoSchedule", !fresh),
+        ("node.kubernetes.io/not-ready", "NoExecute", !fresh),
+    ];
+    want.iter()
+        .any(|(key, effect, on)| *on != taints.iter().any(|x| taint_key(x) == (*key, *effect)))
 }
 
 /// Whether a toleration matches a taint.
@@ -1015,16 +1046,16 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
             .cloned()
             .unwrap_or_default();
         let behaviours: Vec<Behaviour> = containers.iter().map(|c| behaviour(&pod, c)).collect();
-        let host_ip = st
-            .store
-            .get(&nodes_rt, "", node_name)
-            .and_then(|n| {
-                n["status"]["addresses"][0]["address"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
         if phase == "Pending" {
+            let host_ip = st
+                .store
+                .get(&nodes_rt, "", node_name)
+                .and_then(|n| {
+                    n["status"]["addresses"][0]["address"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
             if pod["status"]["containerStatuses"].is_null() {
                 // ContainerCreating
                 st.store.modify(&pods_rt, &ns, &pname, |old| {
@@ -1158,8 +1189,12 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         }
         // Running: readiness, crash loops, periodic logs
         let since = *t.running.entry(pid.clone()).or_insert_with(Instant::now);
-        if since.elapsed() >= st.cfg.pod_ready_delay {
-            let all_ready = behaviours.iter().all(|b| *b == Behaviour::Normal);
+        let all_ready = behaviours.iter().all(|b| *b == Behaviour::Normal);
+        let want = if all_ready { "True" } else { "False" };
+        let settled = ["Ready", "ContainersReady"]
+            .iter()
+            .all(|ty| condition(&pod, ty).is_some_and(|c| c["status"] == want));
+        if !settled && since.elapsed() >= st.cfg.pod_ready_delay {
             st.store.modify(&pods_rt, &ns, &pname, |old| {
                 let mut new = old.clone();
                 if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
@@ -1256,11 +1291,15 @@ fn active(p: &Value) -> bool {
     !deleting(p) && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
 }
 
-fn owned_pods(all: &[Arc<Value>], owner_uid: &str) -> Vec<Arc<Value>> {
-    all.iter()
-        .filter(|p| controller_uid(p) == Some(owner_uid))
-        .cloned()
-        .collect()
+/// Pods by the uid of their controller.
+fn pods_by_controller(all: &[Arc<Value>]) -> HashMap<String, Vec<Arc<Value>>> {
+    let mut out: HashMap<String, Vec<Arc<Value>>> = HashMap::new();
+    for p in all {
+        if let Some(u) = controller_uid(p) {
+            out.entry(u.to_owned()).or_default().push(p.clone());
+        }
+    }
+    out
 }
 
 fn create_pod(
@@ -1316,12 +1355,12 @@ fn replicasets(st: &State) -> Result<(), ApiError> {
     if rss.is_empty() {
         return Ok(());
     }
-    let all_pods = st.store.list(&pods_rt, None).items;
+    let by_owner = pods_by_controller(&st.store.list(&pods_rt, None).items);
     for rs in rss {
         if deleting(&rs) {
             continue;
         }
-        let pods = owned_pods(&all_pods, uid(&rs));
+        let pods = by_owner.get(uid(&rs)).cloned().unwrap_or_default();
         let mut live: Vec<&Arc<Value>> = pods.iter().filter(|p| active(p)).collect();
         let want = i64_at(&rs["spec"]["replicas"]);
         let have = live.len() as i64;
@@ -1735,14 +1774,14 @@ fn daemonsets(st: &State) -> Result<(), ApiError> {
     let pods_rt = rt(st, "v1/pods")?;
     let nodes_rt = rt(st, "v1/nodes")?;
     let nodes = st.store.list(&nodes_rt, None).items;
-    let all_pods = st.store.list(&pods_rt, None).items;
+    let by_owner = pods_by_controller(&st.store.list(&pods_rt, None).items);
     for ds in dss {
         if deleting(&ds) {
             continue;
         }
         let mut template = ds["spec"]["template"].clone();
         template["spec"]["tolerations"] = daemon_tolerations(&template);
-        let pods = owned_pods(&all_pods, uid(&ds));
+        let pods = by_owner.get(uid(&ds)).cloned().unwrap_or_default();
         let mut desired = 0;
         let mut current = 0;
         let mut ready = 0;
@@ -2486,6 +2525,7 @@ fn endpoints(st: &State) -> Result<(), ApiError> {
         return Ok(());
     }
     let ep_rt = rt(st, "v1/endpoints")?;
+    let slice_rt = rt(st, "discovery.k8s.io/v1/endpointslices")?;
     let pods_rt = rt(st, "v1/pods")?;
     for s in services {
         let Some(sel) = s["spec"]["selector"].as_object().filter(|m| !m.is_empty()) else {
@@ -2532,6 +2572,37 @@ fn endpoints(st: &State) -> Result<(), ApiError> {
         } else {
             json!([subset])
         };
+        let slice_endpoints: Vec<Value> = pods
+            .iter()
+            .map(|p| {
+                let r = pod_ready(p);
+                json!({"addresses": [p["status"]["podIP"]], "nodeName": p["spec"]["nodeName"],
+                    "conditions": {"ready": r, "serving": r, "terminating": false},
+                    "targetRef": {"kind": "Pod", "namespace": ns, "name": name(p), "uid": uid(p)}})
+            })
+            .collect();
+        let slice_name = format!("{}-sim", name(&s));
+        let slice_ports = json!(ports);
+        match st.store.get(&slice_rt, ns, &slice_name) {
+            None => {
+                let body = json!({"metadata": {"name": slice_name, "namespace": ns,
+                    "labels": {"kubernetes.io/service-name": name(&s), "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                    "ownerReferences": owner_ref(&s, &svc_rt)},
+                    "addressType": "IPv4", "endpoints": slice_endpoints, "ports": slice_ports});
+                match api::create(st, &slice_rt, ns, body, &opts(), "endpointslice-controller") {
+                    Ok(_)
+                    | Err(ApiError {
+                        code: 409 | 403 | 404,
+                        ..
+                    }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Some(es) => set_status_with(st, &slice_rt, &es, |n| {
+                n["endpoints"] = json!(slice_endpoints);
+                n["ports"] = slice_ports;
+            })?,
+        }
         match st.store.get(&ep_rt, ns, name(&s)) {
             None => {
                 let body = json!({"metadata": {"name": name(&s), "namespace": ns, "labels": s["metadata"]["labels"]}, "subsets": subsets});

@@ -660,6 +660,19 @@ impl WatchOut {
     }
 }
 
+impl WatchOut {
+    /// A watch line for a stored event, serializing its object once for all watchers.
+    fn event_line(&mut self, ty: &str, ev: &Event) -> Bytes {
+        if self.table {
+            return self.line(ty, &ev.object);
+        }
+        let obj = ev
+            .json
+            .get_or_init(|| serde_json::to_string(&*ev.object).unwrap_or_default());
+        Bytes::from(format!("{{\"type\":\"{ty}\",\"object\":{obj}}}\n"))
+    }
+}
+
 fn transition(f: &Filter, ev: &Event) -> Option<&'static str> {
     let now = f.matches(&ev.object);
     match ev.kind {
@@ -733,7 +746,7 @@ fn watch(
     } else {
         for ev in &past {
             if let Some(ty) = transition(&filter, ev) {
-                first.push(enc.line(ty, &ev.object));
+                first.push(enc.event_line(ty, ev));
             }
             last_rv = last_rv.max(ev.rv);
         }
@@ -775,7 +788,7 @@ fn watch(
                             if ev.resource != store_key || ev.rv <= last_rv { continue; }
                             last_rv = ev.rv;
                             if let Some(ty) = transition(&filter, &ev)
-                                && tx.send(Ok(enc.line(ty, &ev.object))).await.is_err() { return; }
+                                && tx.send(Ok(enc.event_line(ty, &ev))).await.is_err() { return; }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
                             let _ = tx.send(Ok(enc.line("ERROR", &expired(last_rv)))).await;

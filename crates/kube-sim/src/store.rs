@@ -39,6 +39,8 @@ pub struct Event {
     /// The state before this change (for selector transitions).
     pub prev: Option<Arc<Value>>,
     pub rv: u64,
+    /// The object serialized once, shared by every watcher.
+    pub json: std::sync::OnceLock<String>,
 }
 
 type ObjKey = (String, String);
@@ -266,11 +268,16 @@ impl Store {
         }
         strip_nulls_meta(&mut new);
         new["metadata"]["generation"] = old["metadata"]["generation"].clone();
+        if new["metadata"]["generation"].is_null() {
+            if let Some(m) = new["metadata"].as_object_mut() {
+                m.remove("generation");
+            }
+        }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         if same_ignoring_times(&old, &new) {
             return Ok(old);
         }
-        if spec_changed(&old, &new) {
+        if spec_changed(&old, &new) && !old["metadata"]["generation"].is_null() {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(1);
             new["metadata"]["generation"] = json!(g + 1);
         }
@@ -359,6 +366,7 @@ impl Store {
             object,
             prev,
             rv,
+            json: std::sync::OnceLock::new(),
         });
         let hist = inner.history.entry(rt.key()).or_default();
         hist.push_back(ev.clone());
