@@ -268,10 +268,10 @@ impl Store {
         }
         strip_nulls_meta(&mut new);
         new["metadata"]["generation"] = old["metadata"]["generation"].clone();
-        if new["metadata"]["generation"].is_null() {
-            if let Some(m) = new["metadata"].as_object_mut() {
-                m.remove("generation");
-            }
+        if new["metadata"]["generation"].is_null()
+            && let Some(m) = new["metadata"].as_object_mut()
+        {
+            m.remove("generation");
         }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         if same_ignoring_times(&old, &new) {
