@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use satusky_core::Services;
 
-use crate::handlers::{audit, auth, health, members, orgs, tokens};
+use crate::handlers::{apps, audit, auth, health, members, orgs, tokens};
 use crate::{error, extract, telemetry};
 
 /// Settings of the HTTP layer.
@@ -57,7 +57,36 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(members::change_role).delete(members::remove),
         )
         .route("/orgs/{org}/audit", get(audit::list))
-        .route("/orgs/{org}/audit/{id}", get(audit::get));
+        .route("/orgs/{org}/audit/{id}", get(audit::get))
+        .route("/orgs/{org}/apps", get(apps::list).post(apps::create))
+        .route(
+            "/orgs/{org}/apps/{app}",
+            get(apps::get).delete(apps::delete),
+        )
+        .route("/orgs/{org}/apps/{app}/deploy", post(apps::deploy))
+        .route("/orgs/{org}/apps/{app}/releases", get(apps::releases))
+        .route(
+            "/orgs/{org}/apps/{app}/releases/{number}",
+            get(apps::release),
+        )
+        .route("/orgs/{org}/apps/{app}/rollback", post(apps::rollback))
+        .route("/orgs/{org}/apps/{app}/restart", post(apps::restart))
+        .route("/orgs/{org}/apps/{app}/scale", post(apps::scale))
+        .route(
+            "/orgs/{org}/apps/{app}/env",
+            get(apps::env).patch(apps::change_env),
+        )
+        .route(
+            "/orgs/{org}/apps/{app}/secrets",
+            get(apps::secrets).patch(apps::change_secrets),
+        )
+        .route(
+            "/orgs/{org}/apps/{app}/secrets/{key}",
+            get(apps::reveal_secret),
+        )
+        .route("/orgs/{org}/apps/{app}/volumes", get(apps::volumes))
+        .route("/orgs/{org}/apps/{app}/events", get(apps::events))
+        .route("/orgs/{org}/apps/{app}/events/ws", get(apps::events_ws));
 
     // Install the metrics recorder before the first request is counted.
     let _ = telemetry::handle();

@@ -229,7 +229,10 @@ impl Selector {
             requirements: self
                 .requirements
                 .iter()
-                .map(|r| Requirement { key: node_label_key(&r.key), ..r.clone() })
+                .map(|r| Requirement {
+                    key: node_label_key(&r.key),
+                    ..r.clone()
+                })
                 .collect(),
         }
     }
@@ -239,7 +242,9 @@ impl Selector {
 mod tests {
     #[test]
     fn bare_keys_map_to_node_label_keys() {
-        let s = Selector::parse("pool=gpu,zone in (a),!satusky.com/maintenance,arch").unwrap().for_nodes();
+        let s = Selector::parse("pool=gpu,zone in (a),!satusky.com/maintenance,arch")
+            .unwrap()
+            .for_nodes();
         assert_eq!(
             s.to_canonical(),
             "satusky.com/pool=gpu,topology.kubernetes.io/zone in (a),!satusky.com/maintenance,kubernetes.io/arch"

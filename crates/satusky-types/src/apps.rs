@@ -426,6 +426,7 @@ pub struct AppEvent {
 /// Query of `DELETE /v1/orgs/{org}/apps/{app}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct DeleteAppQuery {
     /// Also delete the app's volumes (their data is lost).
@@ -436,6 +437,7 @@ pub struct DeleteAppQuery {
 /// Query of the events list and stream.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Return events with `seq > from` (default 0: from the start).

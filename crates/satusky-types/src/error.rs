@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// Email and password do not match.
     InvalidCredentials,
+    /// The current password given to a password change is wrong.
+    InvalidCurrentPassword,
     /// The token has expired.
     TokenExpired,
     /// The token has been disabled by its owner.
@@ -77,6 +79,9 @@ pub enum ErrorCode {
     Internal,
     // 503
     Unavailable,
+    /// A code this client does not know yet (sent by a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -90,7 +95,7 @@ impl ErrorCode {
             | C::InvalidCursor
             | C::ConfirmationRequired => 400,
             C::Unauthenticated | C::InvalidCredentials | C::TokenExpired | C::TokenDisabled => 401,
-            C::Forbidden | C::SignupDisabled => 403,
+            C::Forbidden | C::SignupDisabled | C::InvalidCurrentPassword => 403,
             C::RouteNotFound
             | C::OrgNotFound
             | C::UserNotFound
@@ -118,7 +123,7 @@ impl ErrorCode {
             C::PayloadTooLarge => 413,
             C::UnsupportedMediaType => 415,
             C::RateLimited => 429,
-            C::Internal => 500,
+            C::Internal | C::Unknown => 500,
             C::Unavailable => 503,
         }
     }

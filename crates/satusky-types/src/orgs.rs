@@ -83,6 +83,7 @@ pub struct RenameOrgRequest {
 /// Query of `DELETE /v1/orgs/{org}`: the slug must be repeated as `confirm`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct DeleteOrgQuery {
     #[serde(default)]
@@ -169,6 +170,7 @@ pub struct AuditEntry {
 /// Filters of `GET /v1/orgs/{org}/audit`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]

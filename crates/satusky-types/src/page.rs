@@ -20,6 +20,7 @@ pub struct Page<T> {
 /// Query parameters of every list endpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Page size, 1 to 1000 (default 50).

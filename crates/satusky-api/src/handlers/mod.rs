@@ -1,5 +1,6 @@
 //! Handlers: parse, call one service, shape the answer. No SQL, no business rules.
 
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod health;

@@ -136,7 +136,7 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
         json!({"current_password": "wrong one!!", "new_password": "a brand new secret"}),
     )
     .await
-    .err(403, "forbidden");
+    .err(403, "invalid_current_password");
     app.post(
         "/v1/me/password",
         &a,

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, reason = "test helpers panic on setup failure")]
+
 //! Integration tests of the API: the real router over a real SQLite store,
 //! driven with `oneshot` requests.
 

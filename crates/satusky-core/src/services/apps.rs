@@ -981,3 +981,47 @@ fn next_spec(current: Option<&AppSpec>, change: &Change<'_>, name: &str) -> Resu
     }
     Ok(spec)
 }
+
+impl Services {
+    /// The plain environment of the current release.
+    pub async fn app_env(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let a = self.authorize(ctx, org, Action::AppsRead).await?;
+        let app = self.find_app(&a.org, name).await?;
+        let Some(n) = app.current_release else {
+            return Ok(BTreeMap::new());
+        };
+        Ok(self
+            .inner
+            .store
+            .get_release(&app.id, n)
+            .await?
+            .map(|r| r.spec.env)
+            .unwrap_or_default())
+    }
+
+    /// The volumes of the current release.
+    pub async fn app_volumes(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+    ) -> Result<Vec<satusky_types::apps::Volume>> {
+        let a = self.authorize(ctx, org, Action::AppsRead).await?;
+        let app = self.find_app(&a.org, name).await?;
+        let Some(n) = app.current_release else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .inner
+            .store
+            .get_release(&app.id, n)
+            .await?
+            .map(|r| r.spec.volumes)
+            .unwrap_or_default())
+    }
+}

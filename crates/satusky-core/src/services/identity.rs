@@ -271,7 +271,10 @@ impl Services {
     pub async fn change_password(&self, ctx: &Ctx, current: &str, new: &str) -> Result<()> {
         let user = self.current_user(ctx).await?;
         if !auth::verify_password(current, &user.password_hash) {
-            return Err(Error::forbidden("the current password is wrong"));
+            return Err(Error::new(
+                ErrorCode::InvalidCurrentPassword,
+                "the current password is wrong",
+            ));
         }
         validate::password("new_password", new)?;
         self.inner
