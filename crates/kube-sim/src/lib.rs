@@ -28,6 +28,7 @@ mod server;
 pub mod state;
 pub mod store;
 mod table;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub enum Error {
     Kubeconfig(#[source] std::io::Error),
     #[error("building a kube client")]
     Client(#[source] kube::Error),
+    #[error("setting up TLS")]
+    Tls(#[source] tls::TlsError),
     #[error("parsing the server URL")]
     Url(#[source] http::uri::InvalidUri),
     #[error("changing the cluster")]
@@ -70,6 +73,7 @@ impl KubeSim {
 pub struct Builder {
     cfg: Config,
     listen: SocketAddr,
+    tls: bool,
 }
 
 impl Default for Builder {
@@ -77,6 +81,7 @@ impl Default for Builder {
         Self {
             cfg: Config::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
         }
     }
 }
@@ -97,6 +102,12 @@ impl Builder {
     /// Address to listen on (default `127.0.0.1:0`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Serve HTTPS with a generated CA (written into the kubeconfig) instead of plain HTTP.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
         self
     }
 
@@ -179,12 +190,18 @@ impl Builder {
             state,
             addr: None,
             server: None,
+            tls: None,
         })
     }
 
     /// Builds the cluster and serves it over HTTP.
     pub async fn start(self) -> Result<Sim, Error> {
         let listen = self.listen;
+        let identity = if self.tls {
+            Some(tls::identity().map_err(Error::Tls)?)
+        } else {
+            None
+        };
         let mut sim = self.build()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -192,16 +209,34 @@ impl Builder {
         let addr = listener.local_addr().map_err(Error::Bind)?;
         let app = router(sim.state.clone());
         let mut stop = sim.state.shutdown.subscribe();
-        let server = tokio::spawn(async move {
-            let res = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let server = match &identity {
+            Some(id) => {
+                let listener = tls::TlsListener {
+                    tcp: listener,
+                    acceptor: tokio_rustls::TlsAcceptor::from(id.server.clone()),
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                    {
+                        tracing::error!(error = %e, "kube-sim server failed");
+                    }
                 })
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "kube-sim server failed");
             }
-        });
+            None => tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "kube-sim server failed");
+                }
+            }),
+        };
+        sim.tls = identity;
         sim.addr = Some(addr);
         sim.server = Some(server);
         tracing::info!(url = %format!("http://{addr}"), "kube-sim listening");
@@ -214,12 +249,16 @@ pub struct Sim {
     state: Arc<State>,
     addr: Option<SocketAddr>,
     server: Option<tokio::task::JoinHandle<()>>,
+    tls: Option<tls::Identity>,
 }
 
 impl Sim {
-    /// The base URL (`http://127.0.0.1:PORT`), when serving HTTP.
+    /// The base URL (`http://127.0.0.1:PORT`, or `https://` with TLS), when serving.
     pub fn url(&self) -> String {
-        self.addr.map(|a| format!("http://{a}")).unwrap_or_default()
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        self.addr
+            .map(|a| format!("{scheme}://{a}"))
+            .unwrap_or_default()
     }
 
     pub fn addr(&self) -> Option<SocketAddr> {
@@ -238,8 +277,15 @@ impl Sim {
             Some(t) => format!("    token: {t}\n"),
             None => "    username: kube-sim\n".to_owned(),
         };
+        let ca = self.tls.as_ref().map_or_else(String::new, |t| {
+            use base64::Engine;
+            format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(&t.ca_pem)
+            )
+        });
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n    server: {}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: kube-sim\n  user:\n{user}",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-sim\n  cluster:\n{ca}    server: {}\ncontexts:\n- name: kube-sim\n  context:\n    cluster: kube-sim\n    user: kube-sim\n    namespace: default\ncurrent-context: kube-sim\nusers:\n- name: kube-sim\n  user:\n{user}",
             self.url()
         )
     }
@@ -261,6 +307,9 @@ impl Sim {
         "default".clone_into(&mut cfg.default_namespace);
         if let Some(t) = &self.state.cfg.token {
             cfg.auth_info.token = Some(t.clone().into());
+        }
+        if let Some(t) = &self.tls {
+            cfg.root_cert = Some(vec![t.ca_der.clone()]);
         }
         kube::Client::try_from(cfg).map_err(Error::Client)
     }

@@ -23,6 +23,9 @@ struct Args {
     /// Require this bearer token from clients.
     #[arg(long)]
     token: Option<String>,
+    /// Serve HTTPS with a generated CA (written into the kubeconfig).
+    #[arg(long)]
+    tls: bool,
     /// Delay from scheduling to Running, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pod_start_delay_ms: u64,
@@ -42,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         nodes,
         kubeconfig,
         token,
+        tls,
         pod_start_delay_ms,
         heartbeat_ms,
     } = Args::parse();
@@ -49,7 +53,8 @@ async fn main() -> anyhow::Result<()> {
         .listen(listen)
         .nodes(nodes)
         .pod_start_delay(Duration::from_millis(pod_start_delay_ms))
-        .heartbeat(Duration::from_millis(heartbeat_ms));
+        .heartbeat(Duration::from_millis(heartbeat_ms))
+        .tls(tls);
     if let Some(t) = token {
         builder = builder.token(t);
     }

@@ -628,3 +628,25 @@ async fn delete_namespace_removes_its_content() {
         ""
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_bearer_token_work_for_kubectl_and_kube_rs() {
+    let t = TestSim::with(crate::support::fast().tls(true).token("s3cret")).await;
+    assert!(t.sim.url().starts_with("https://127.0.0.1:"));
+    let nodes = t.ok(&["get", "nodes", "-o", "name"]).await;
+    assert_eq!(nodes.lines().count(), 3, "{nodes}");
+    let api: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(t.client());
+    assert_eq!(
+        api.list(&kube::api::ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    let err = t.fails(&["get", "nodes", "--token", "wrong"]).await;
+    assert!(
+        err.contains("Unauthorized") || err.contains("provide credentials"),
+        "{err}"
+    );
+}
