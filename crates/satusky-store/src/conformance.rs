@@ -23,6 +23,8 @@
 //! lowercased on write; a foreign key to a missing user or organization is
 //! [`StoreError::NotFound`]; `touch_token` of a missing token is `NotFound`.
 
+mod apps;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -35,6 +37,8 @@ use satusky_core::store::{
 };
 use satusky_types::orgs::{Outcome, Role};
 use satusky_types::page::MAX_LIMIT;
+
+pub use apps::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
 /// function in this module.
@@ -71,6 +75,19 @@ macro_rules! conformance_suite {
             audit_pages_hold_up_to_the_maximum_limit,
             audit_filters_by_actor_action_outcome_and_time,
             timestamps_round_trip_at_microsecond_precision,
+            platform_admins_are_set_and_cleared,
+            apps_round_trip_and_names_are_unique_per_org,
+            apps_list_in_id_order_across_pages,
+            releases_append_in_order_and_bump_the_generation,
+            releases_list_newest_first_across_pages,
+            concurrent_release_appends_let_exactly_one_win,
+            restarting_and_deleting_an_app_bump_its_generation,
+            deleting_an_app_removes_its_releases_secrets_and_events,
+            deleting_an_org_deletes_its_apps,
+            secret_versions_are_unique_and_the_latest_wins,
+            app_events_get_consecutive_seqs_per_app,
+            concurrent_app_events_get_distinct_seqs,
+            clusters_round_trip_with_one_default,
         }
     };
 }

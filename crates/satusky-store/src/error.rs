@@ -38,6 +38,38 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "api_tokens.user_id, api_tokens.name",
         conflict::TOKEN_NAME,
     ),
+    (
+        "apps_org_id_name_key",
+        "apps.org_id, apps.name",
+        conflict::APP_NAME,
+    ),
+    (
+        "releases_pkey",
+        "releases.app_id, releases.number",
+        conflict::RELEASE_NUMBER,
+    ),
+    (
+        "idempotency_pkey",
+        "idempotency.app_id, idempotency.key",
+        conflict::IDEMPOTENCY_KEY,
+    ),
+    (
+        "secret_versions_pkey",
+        "secret_versions.app_id, secret_versions.version",
+        conflict::SECRET_VERSION,
+    ),
+    ("clusters_name_key", "clusters.name", conflict::CLUSTER_NAME),
+    // Two concurrent new defaults: the loser may retry.
+    (
+        "clusters_one_default_idx",
+        "clusters.is_default",
+        "clusters.is_default",
+    ),
+    (
+        "app_events_pkey",
+        "app_events.app_id, app_events.seq",
+        "app_events.seq",
+    ),
     // Caller-chosen ids and secret hashes: not expected to collide, but named
     // precisely if they ever do.
     ("users_pkey", "users.id", "users.id"),
@@ -55,6 +87,8 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ),
     ("orgs_pkey", "orgs.id", "orgs.id"),
     ("audit_pkey", "audit.id", "audit.id"),
+    ("apps_pkey", "apps.id", "apps.id"),
+    ("clusters_pkey", "clusters.id", "clusters.id"),
 ];
 
 /// The conflict a PostgreSQL unique violation is, by constraint name.

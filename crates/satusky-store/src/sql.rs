@@ -163,3 +163,132 @@ pub(crate) const LAST_KEY: &str = "\u{7f}";
 
 pub(crate) const TOKEN_COLUMNS: usize = 10;
 pub(crate) const ORG_COLUMNS: usize = 5;
+
+// ---- platform administrators
+
+pub(crate) const IS_PLATFORM_ADMIN: &str = "SELECT platform_admin FROM users WHERE id = $1";
+pub(crate) const SET_PLATFORM_ADMIN: &str = "UPDATE users SET platform_admin = $2 WHERE id = $1";
+
+// ---- apps
+
+macro_rules! app_cols {
+    () => {
+        "p.id, p.org_id, p.name, p.environment, p.generation, p.current_release, \
+         p.restarted_at, p.cluster_id, p.status, p.deleting, p.delete_volumes, p.created_at, \
+         p.updated_at"
+    };
+}
+macro_rules! release_cols {
+    () => {
+        "r.app_id, r.number, r.spec, r.cause, r.rollback_of, r.author_id, r.author_email, \
+         r.created_at"
+    };
+}
+macro_rules! cluster_cols {
+    () => {
+        "c.id, c.name, c.region, c.zone, c.sealed_kubeconfig, c.is_default, c.priority, \
+         c.health, c.health_message, c.created_at"
+    };
+}
+
+pub(crate) const CREATE_APP: &str = "INSERT INTO apps (id, org_id, name, environment, \
+     generation, current_release, restarted_at, cluster_id, status, deleting, delete_volumes, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub(crate) const GET_APP: &str = concat!(
+    "SELECT ",
+    app_cols!(),
+    " FROM apps p WHERE p.org_id = $1 AND p.name = $2"
+);
+pub(crate) const GET_APP_BY_ID: &str =
+    concat!("SELECT ", app_cols!(), " FROM apps p WHERE p.id = $1");
+/// `$2` is the key to continue after ('' for the first page).
+pub(crate) const LIST_APPS: &str = concat!(
+    "SELECT ",
+    app_cols!(),
+    " FROM apps p WHERE p.org_id = $1 AND p.id > $2 ORDER BY p.id LIMIT $3"
+);
+/// `$1` is the key to continue after ('' for the first page).
+pub(crate) const LIST_ALL_APPS: &str = concat!(
+    "SELECT ",
+    app_cols!(),
+    " FROM apps p WHERE p.id > $1 ORDER BY p.id LIMIT $2"
+);
+/// Compare-and-set of the current release (`$4` is the number before the new
+/// one, 0 for none): on PostgreSQL a concurrent append waits for the row
+/// lock, then no longer matches.
+pub(crate) const ADVANCE_RELEASE: &str = "UPDATE apps SET current_release = $2, \
+     generation = generation + 1, updated_at = $3 \
+     WHERE id = $1 AND COALESCE(current_release, 0) = $4 RETURNING generation";
+pub(crate) const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE id = $1";
+pub(crate) const INSERT_RELEASE: &str = "INSERT INTO releases (app_id, number, spec, cause, \
+     rollback_of, author_id, author_email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency (app_id, key, \
+     request_hash, release, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const GET_RELEASE: &str = concat!(
+    "SELECT ",
+    release_cols!(),
+    " FROM releases r WHERE r.app_id = $1 AND r.number = $2"
+);
+/// Newest first, strictly below `$2`.
+pub(crate) const LIST_RELEASES: &str = concat!(
+    "SELECT ",
+    release_cols!(),
+    " FROM releases r WHERE r.app_id = $1 AND r.number < $2 ORDER BY r.number DESC LIMIT $3"
+);
+pub(crate) const GET_IDEMPOTENCY: &str = "SELECT i.app_id, i.key, i.request_hash, i.release, \
+     i.created_at FROM idempotency i WHERE i.app_id = $1 AND i.key = $2";
+pub(crate) const RESTART_APP: &str = "UPDATE apps SET restarted_at = $2, \
+     generation = generation + 1, updated_at = $2 WHERE id = $1 RETURNING generation";
+pub(crate) const SET_APP_STATUS: &str = "UPDATE apps SET status = $2 WHERE id = $1";
+pub(crate) const MARK_APP_DELETING: &str = "UPDATE apps SET deleting = $2, \
+     delete_volumes = $3, generation = generation + 1 WHERE id = $1 RETURNING generation";
+/// Releases, idempotency keys, secret versions and events go by
+/// `ON DELETE CASCADE`.
+pub(crate) const DELETE_APP: &str = "DELETE FROM apps WHERE id = $1";
+pub(crate) const SET_APP_CLUSTER: &str = "UPDATE apps SET cluster_id = $2 WHERE id = $1";
+
+// ---- app secrets
+
+pub(crate) const CREATE_SECRET_VERSION: &str = "INSERT INTO secret_versions (app_id, version, \
+     sealed, created_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const GET_SECRET_VERSION: &str = "SELECT s.app_id, s.version, s.sealed, \
+     s.created_at FROM secret_versions s WHERE s.app_id = $1 AND s.version = $2";
+pub(crate) const LATEST_SECRET_VERSION: &str = "SELECT s.app_id, s.version, s.sealed, \
+     s.created_at FROM secret_versions s WHERE s.app_id = $1 ORDER BY s.version DESC LIMIT 1";
+
+// ---- app events
+
+/// Takes the next seq under the app's row lock.
+pub(crate) const NEXT_EVENT_SEQ: &str = "UPDATE apps SET last_event_seq = last_event_seq + 1 \
+     WHERE id = $1 RETURNING last_event_seq";
+pub(crate) const INSERT_APP_EVENT: &str = "INSERT INTO app_events (app_id, seq, kind, message, \
+     release, at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const LIST_APP_EVENTS: &str = "SELECT e.app_id, e.seq, e.kind, e.message, e.release, \
+     e.at FROM app_events e WHERE e.app_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3";
+
+// ---- clusters
+
+pub(crate) const CLEAR_DEFAULT_CLUSTER: &str =
+    "UPDATE clusters SET is_default = $1 WHERE is_default = $2";
+pub(crate) const CREATE_CLUSTER: &str = "INSERT INTO clusters (id, name, region, zone, \
+     sealed_kubeconfig, is_default, priority, health, health_message, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub(crate) const GET_CLUSTER: &str = concat!(
+    "SELECT ",
+    cluster_cols!(),
+    " FROM clusters c WHERE c.id = $1"
+);
+pub(crate) const GET_CLUSTER_BY_NAME: &str = concat!(
+    "SELECT ",
+    cluster_cols!(),
+    " FROM clusters c WHERE c.name = $1"
+);
+/// `$1` is the key to continue after ('' for the first page).
+pub(crate) const LIST_CLUSTERS: &str = concat!(
+    "SELECT ",
+    cluster_cols!(),
+    " FROM clusters c WHERE c.id > $1 ORDER BY c.id LIMIT $2"
+);
+pub(crate) const SET_CLUSTER_HEALTH: &str =
+    "UPDATE clusters SET health = $2, health_message = $3 WHERE id = $1";
+pub(crate) const DELETE_CLUSTER: &str = "DELETE FROM clusters WHERE id = $1";

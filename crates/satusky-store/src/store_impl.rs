@@ -18,12 +18,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use satusky_core::apps::{
+    AppEventRecord, AppRecord, ClusterRecord, IdempotencyRecord, ReleaseRecord, SecretVersionRecord,
+};
 use satusky_core::pagination::PageRequest;
 use satusky_core::store::{
     AuditFilter, AuditRecord, MemberRow, MembershipRecord, OrgRecord, SessionRecord, Store,
-    StoreError, StoreResult, TokenRecord, UserRecord,
+    StoreError, StoreResult, TokenRecord, UserRecord, conflict,
 };
+use satusky_types::apps::{AppSpec, AppStatus, ReleaseCause};
 use satusky_types::orgs::{Outcome, Role};
+use sqlx::types::Json;
 
 use crate::error::{backend, map_sqlx};
 use crate::sql;
@@ -116,6 +121,103 @@ fn audit_at(row: &Row) -> StoreResult<AuditRecord> {
         request_id: col(row, 6)?,
         outcome: outcome_at(row, 7)?,
         at: ts_at(row, 8)?,
+    })
+}
+
+/// A counter as stored (BIGINT / INTEGER).
+fn int(n: u64) -> StoreResult<i64> {
+    i64::try_from(n).map_err(backend)
+}
+
+fn opt_int(n: Option<u64>) -> StoreResult<Option<i64>> {
+    n.map(int).transpose()
+}
+
+fn u64_at(row: &Row, i: usize) -> StoreResult<u64> {
+    u64::try_from(col::<i64>(row, i)?).map_err(backend)
+}
+
+fn opt_u64_at(row: &Row, i: usize) -> StoreResult<Option<u64>> {
+    col::<Option<i64>>(row, i)?
+        .map(|n| u64::try_from(n).map_err(backend))
+        .transpose()
+}
+
+fn app_at(row: &Row) -> StoreResult<AppRecord> {
+    Ok(AppRecord {
+        id: col(row, 0)?,
+        org_id: col(row, 1)?,
+        name: col(row, 2)?,
+        environment: col(row, 3)?,
+        generation: u64_at(row, 4)?,
+        current_release: opt_u64_at(row, 5)?,
+        restarted_at: opt_ts_at(row, 6)?,
+        cluster_id: col(row, 7)?,
+        status: col::<Json<AppStatus>>(row, 8)?.0,
+        deleting: col(row, 9)?,
+        delete_volumes: col(row, 10)?,
+        created_at: ts_at(row, 11)?,
+        updated_at: ts_at(row, 12)?,
+    })
+}
+
+fn release_at(row: &Row) -> StoreResult<ReleaseRecord> {
+    Ok(ReleaseRecord {
+        app_id: col(row, 0)?,
+        number: u64_at(row, 1)?,
+        spec: col::<Json<AppSpec>>(row, 2)?.0,
+        cause: col::<String>(row, 3)?
+            .parse::<ReleaseCause>()
+            .map_err(backend)?,
+        rollback_of: opt_u64_at(row, 4)?,
+        author_id: col(row, 5)?,
+        author_email: col(row, 6)?,
+        created_at: ts_at(row, 7)?,
+    })
+}
+
+fn idempotency_at(row: &Row) -> StoreResult<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        app_id: col(row, 0)?,
+        key: col(row, 1)?,
+        request_hash: col(row, 2)?,
+        release: u64_at(row, 3)?,
+        created_at: ts_at(row, 4)?,
+    })
+}
+
+fn secret_version_at(row: &Row) -> StoreResult<SecretVersionRecord> {
+    Ok(SecretVersionRecord {
+        app_id: col(row, 0)?,
+        version: u64_at(row, 1)?,
+        sealed: col(row, 2)?,
+        created_at: ts_at(row, 3)?,
+    })
+}
+
+fn app_event_at(row: &Row) -> StoreResult<AppEventRecord> {
+    Ok(AppEventRecord {
+        app_id: col(row, 0)?,
+        seq: u64_at(row, 1)?,
+        kind: col(row, 2)?,
+        message: col(row, 3)?,
+        release: opt_u64_at(row, 4)?,
+        at: ts_at(row, 5)?,
+    })
+}
+
+fn cluster_at(row: &Row) -> StoreResult<ClusterRecord> {
+    Ok(ClusterRecord {
+        id: col(row, 0)?,
+        name: col(row, 1)?,
+        region: col(row, 2)?,
+        zone: col(row, 3)?,
+        sealed_kubeconfig: col(row, 4)?,
+        is_default: col(row, 5)?,
+        priority: col(row, 6)?,
+        health: col(row, 7)?,
+        health_message: col(row, 8)?,
+        created_at: ts_at(row, 9)?,
     })
 }
 
@@ -649,5 +751,412 @@ impl Store for Backend {
             .await
             .map_err(map)?;
         row.map(|r| audit_at(&r)).transpose()
+    }
+
+    // ---- platform administrators
+
+    async fn is_platform_admin(&self, user_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(sql::IS_PLATFORM_ADMIN)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(row
+            .map(|r| col::<bool>(&r, 0))
+            .transpose()?
+            .unwrap_or(false))
+    }
+
+    async fn set_platform_admin(&self, user_id: &str, admin: bool) -> StoreResult<()> {
+        let done = sqlx::query(sql::SET_PLATFORM_ADMIN)
+            .bind(user_id)
+            .bind(admin)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    // ---- apps
+
+    async fn create_app(&self, app: &AppRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_APP)
+            .bind(&app.id)
+            .bind(&app.org_id)
+            .bind(&app.name)
+            .bind(&app.environment)
+            .bind(int(app.generation)?)
+            .bind(opt_int(app.current_release)?)
+            .bind(app.restarted_at.map(ts))
+            .bind(app.cluster_id.as_deref())
+            .bind(Json(&app.status))
+            .bind(app.deleting)
+            .bind(app.delete_volumes)
+            .bind(ts(app.created_at))
+            .bind(ts(app.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_app(&self, org_id: &str, name: &str) -> StoreResult<Option<AppRecord>> {
+        let row = sqlx::query(sql::GET_APP)
+            .bind(org_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(app_at).transpose()
+    }
+
+    async fn get_app_by_id(&self, id: &str) -> StoreResult<Option<AppRecord>> {
+        let row = sqlx::query(sql::GET_APP_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(app_at).transpose()
+    }
+
+    async fn list_apps(&self, org_id: &str, page: &PageRequest) -> StoreResult<Vec<AppRecord>> {
+        let rows = sqlx::query(sql::LIST_APPS)
+            .bind(org_id)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(app_at).collect()
+    }
+
+    async fn list_all_apps(&self, page: &PageRequest) -> StoreResult<Vec<AppRecord>> {
+        let rows = sqlx::query(sql::LIST_ALL_APPS)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(app_at).collect()
+    }
+
+    async fn append_release(
+        &self,
+        release: &ReleaseRecord,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<u64> {
+        let previous = release
+            .number
+            .checked_sub(1)
+            .ok_or(StoreError::Conflict(conflict::RELEASE_NUMBER))?;
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        let advanced = sqlx::query(sql::ADVANCE_RELEASE)
+            .bind(&release.app_id)
+            .bind(int(release.number)?)
+            .bind(ts(release.created_at))
+            .bind(int(previous)?)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?;
+        let Some(advanced) = advanced else {
+            let row = sqlx::query(sql::APP_EXISTS)
+                .bind(&release.app_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map)?;
+            return Err(if count_at(&row, 0)? == 0 {
+                StoreError::NotFound
+            } else {
+                StoreError::Conflict(conflict::RELEASE_NUMBER)
+            });
+        };
+        let generation = u64_at(&advanced, 0)?;
+        sqlx::query(sql::INSERT_RELEASE)
+            .bind(&release.app_id)
+            .bind(int(release.number)?)
+            .bind(Json(&release.spec))
+            .bind(release.cause.as_str())
+            .bind(opt_int(release.rollback_of)?)
+            .bind(release.author_id.as_deref())
+            .bind(release.author_email.as_deref())
+            .bind(ts(release.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        if let Some(idem) = idempotency {
+            sqlx::query(sql::INSERT_IDEMPOTENCY)
+                .bind(&idem.app_id)
+                .bind(&idem.key)
+                .bind(&idem.request_hash)
+                .bind(int(idem.release)?)
+                .bind(ts(idem.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)?;
+        Ok(generation)
+    }
+
+    async fn get_release(&self, app_id: &str, number: u64) -> StoreResult<Option<ReleaseRecord>> {
+        let row = sqlx::query(sql::GET_RELEASE)
+            .bind(app_id)
+            .bind(int(number)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(release_at).transpose()
+    }
+
+    async fn list_releases(
+        &self,
+        app_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<ReleaseRecord>> {
+        // A cursor that is not a release number (forged) lists nothing.
+        let before = match page.after.as_deref() {
+            None => i64::MAX,
+            Some(after) => match after.parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => return Ok(Vec::new()),
+            },
+        };
+        let rows = sqlx::query(sql::LIST_RELEASES)
+            .bind(app_id)
+            .bind(before)
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(release_at).collect()
+    }
+
+    async fn get_idempotency(
+        &self,
+        app_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let row = sqlx::query(sql::GET_IDEMPOTENCY)
+            .bind(app_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(idempotency_at).transpose()
+    }
+
+    async fn restart_app(&self, app_id: &str, at: DateTime<Utc>) -> StoreResult<u64> {
+        let row = sqlx::query(sql::RESTART_APP)
+            .bind(app_id)
+            .bind(ts(at))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+            .ok_or(StoreError::NotFound)?;
+        u64_at(&row, 0)
+    }
+
+    async fn set_app_status(&self, app_id: &str, status: &AppStatus) -> StoreResult<()> {
+        let done = sqlx::query(sql::SET_APP_STATUS)
+            .bind(app_id)
+            .bind(Json(status))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn mark_app_deleting(&self, app_id: &str, delete_volumes: bool) -> StoreResult<u64> {
+        let row = sqlx::query(sql::MARK_APP_DELETING)
+            .bind(app_id)
+            .bind(true)
+            .bind(delete_volumes)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+            .ok_or(StoreError::NotFound)?;
+        u64_at(&row, 0)
+    }
+
+    async fn delete_app(&self, app_id: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::DELETE_APP)
+            .bind(app_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn set_app_cluster(&self, app_id: &str, cluster_id: Option<&str>) -> StoreResult<()> {
+        let done = sqlx::query(sql::SET_APP_CLUSTER)
+            .bind(app_id)
+            .bind(cluster_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    // ---- app secrets
+
+    async fn create_secret_version(&self, s: &SecretVersionRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_SECRET_VERSION)
+            .bind(&s.app_id)
+            .bind(int(s.version)?)
+            .bind(&s.sealed)
+            .bind(ts(s.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_secret_version(
+        &self,
+        app_id: &str,
+        version: u64,
+    ) -> StoreResult<Option<SecretVersionRecord>> {
+        let row = sqlx::query(sql::GET_SECRET_VERSION)
+            .bind(app_id)
+            .bind(int(version)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(secret_version_at).transpose()
+    }
+
+    async fn latest_secret_version(
+        &self,
+        app_id: &str,
+    ) -> StoreResult<Option<SecretVersionRecord>> {
+        let row = sqlx::query(sql::LATEST_SECRET_VERSION)
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(secret_version_at).transpose()
+    }
+
+    // ---- app events
+
+    async fn append_app_event(&self, e: &AppEventRecord) -> StoreResult<u64> {
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        let row = sqlx::query(sql::NEXT_EVENT_SEQ)
+            .bind(&e.app_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?
+            .ok_or(StoreError::NotFound)?;
+        let seq = u64_at(&row, 0)?;
+        sqlx::query(sql::INSERT_APP_EVENT)
+            .bind(&e.app_id)
+            .bind(int(seq)?)
+            .bind(&e.kind)
+            .bind(&e.message)
+            .bind(opt_int(e.release)?)
+            .bind(ts(e.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        Ok(seq)
+    }
+
+    async fn list_app_events(
+        &self,
+        app_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<AppEventRecord>> {
+        let rows = sqlx::query(sql::LIST_APP_EVENTS)
+            .bind(app_id)
+            .bind(int(after)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(app_event_at).collect()
+    }
+
+    // ---- clusters
+
+    async fn create_cluster(&self, c: &ClusterRecord) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        if c.is_default {
+            sqlx::query(sql::CLEAR_DEFAULT_CLUSTER)
+                .bind(false)
+                .bind(true)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        sqlx::query(sql::CREATE_CLUSTER)
+            .bind(&c.id)
+            .bind(&c.name)
+            .bind(&c.region)
+            .bind(&c.zone)
+            .bind(&c.sealed_kubeconfig)
+            .bind(c.is_default)
+            .bind(c.priority)
+            .bind(&c.health)
+            .bind(c.health_message.as_deref())
+            .bind(ts(c.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        tx.commit().await.map_err(map)
+    }
+
+    async fn get_cluster(&self, id: &str) -> StoreResult<Option<ClusterRecord>> {
+        let row = sqlx::query(sql::GET_CLUSTER)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(cluster_at).transpose()
+    }
+
+    async fn get_cluster_by_name(&self, name: &str) -> StoreResult<Option<ClusterRecord>> {
+        let row = sqlx::query(sql::GET_CLUSTER_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(cluster_at).transpose()
+    }
+
+    async fn list_clusters(&self, page: &PageRequest) -> StoreResult<Vec<ClusterRecord>> {
+        let rows = sqlx::query(sql::LIST_CLUSTERS)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(cluster_at).collect()
+    }
+
+    async fn set_cluster_health(
+        &self,
+        id: &str,
+        health: &str,
+        message: Option<&str>,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(sql::SET_CLUSTER_HEALTH)
+            .bind(id)
+            .bind(health)
+            .bind(message)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn delete_cluster(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query(sql::DELETE_CLUSTER)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
     }
 }
