@@ -1,0 +1,152 @@
+//! The machine's side of SideroLink: `Provision`, then the management API served on
+//! the link; a dropped link takes the API away until the machine provisions again.
+//!
+//! No WireGuard device is created: the "link" is the machine's loopback API port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use satusky_proto::sidero::link::ProvisionRequest;
+use satusky_proto::sidero::link::provision_service_client::ProvisionServiceClient;
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::transport::{ClientTlsConfig, Endpoint};
+
+use crate::config::SiderolinkApi;
+use crate::machine::{ProvisionInfo, ProvisionStatus, Shared, wireguard_key};
+
+async fn provision_once(shared: &Shared, api: &SiderolinkApi) -> ProvisionStatus {
+    let timeout = shared.config.timings.provision_timeout;
+    let endpoint = match Endpoint::from_shared(api.endpoint.clone()) {
+        Ok(e) => e.connect_timeout(timeout).timeout(timeout),
+        Err(e) => {
+            return ProvisionStatus::Unreachable {
+                message: format!("invalid SideroLink endpoint: {e}"),
+            };
+        }
+    };
+    let endpoint = if api.endpoint.starts_with("https://") {
+        match endpoint.tls_config(ClientTlsConfig::new()) {
+            Ok(e) => e,
+            Err(e) => {
+                return ProvisionStatus::Unreachable {
+                    message: format!("TLS setup failed: {e}"),
+                };
+            }
+        }
+    } else {
+        endpoint
+    };
+    let channel = match endpoint.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            return ProvisionStatus::Unreachable {
+                message: format!("connect failed: {e}"),
+            };
+        }
+    };
+    let mut client = ProvisionServiceClient::new(channel);
+    let mut req = tonic::Request::new(ProvisionRequest {
+        node_uuid: shared.uuid.clone(),
+        node_public_key: wireguard_key(),
+        join_token: api.join_token.clone(),
+        node_unique_token: None,
+        talos_version: Some(shared.config.talos_version.clone()),
+        wireguard_over_grpc: api.grpc_tunnel.then_some(true),
+    });
+    req.set_timeout(timeout);
+    match client.provision(req).await {
+        Ok(resp) => {
+            let r = resp.into_inner();
+            ProvisionStatus::Provisioned(ProvisionInfo {
+                node_address_prefix: r.node_address_prefix,
+                server_address: r.server_address,
+                server_endpoints: r.server_endpoint,
+                server_public_key: r.server_public_key,
+            })
+        }
+        Err(status) if status.code() == tonic::Code::Unavailable => ProvisionStatus::Unreachable {
+            message: status.message().to_owned(),
+        },
+        Err(status) => ProvisionStatus::Refused {
+            code: status.code(),
+            message: status.message().to_owned(),
+        },
+    }
+}
+
+/// Provisions (retrying until admitted), serves the API, and handles link drops,
+/// until `cancel` flips.
+pub(crate) async fn link_loop(
+    shared: Arc<Shared>,
+    mut drops: mpsc::UnboundedReceiver<Duration>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    loop {
+        if let Some(api) = shared.config.siderolink.clone() {
+            loop {
+                let status = tokio::select! {
+                    s = provision_once(&shared, &api) => s,
+                    _ = cancel.wait_for(|c| *c) => return,
+                };
+                let ok = matches!(status, ProvisionStatus::Provisioned(_));
+                match &status {
+                    ProvisionStatus::Refused { code, message } => {
+                        tracing::warn!(machine.id = %shared.uuid, ?code, %message, "provisioning refused");
+                    }
+                    ProvisionStatus::Unreachable { message } => {
+                        tracing::debug!(machine.id = %shared.uuid, %message, "provisioning server unreachable");
+                    }
+                    _ => {}
+                }
+                shared.set_provision(status);
+                if ok {
+                    shared.logs.kernel(
+                        "user",
+                        "warning",
+                        "[talos] siderolink connection established",
+                    );
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(shared.config.timings.provision_retry) => {}
+                    _ = cancel.wait_for(|c| *c) => return,
+                }
+            }
+        }
+
+        shared.lock().link_up = true;
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = crate::api::serve(shared.clone(), stop_rx);
+        tokio::pin!(server);
+        let mut server_ended = false;
+        let dropped = tokio::select! {
+            r = &mut server => {
+                if let Err(e) = r {
+                    tracing::error!(machine.id = %shared.uuid, error = %e, "Talos API server failed");
+                }
+                server_ended = true;
+                None
+            }
+            d = drops.recv() => d,
+            _ = cancel.wait_for(|c| *c) => None,
+        };
+        if server_ended {
+            let _ = cancel.wait_for(|c| *c).await;
+        }
+        shared.lock().link_up = false;
+        shared.api_gen.send_modify(|g| *g += 1);
+        let _ = stop_tx.send(());
+        if !server_ended {
+            let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
+        }
+
+        let Some(down_for) = dropped else { return };
+        shared
+            .logs
+            .kernel("user", "warning", "[talos] siderolink peer is down");
+        tokio::select! {
+            () = tokio::time::sleep(down_for) => {}
+            _ = cancel.wait_for(|c| *c) => return,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests for `talos-sim`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::many_single_char_names,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod fake_kube;
+mod support;
+
+mod api;
+mod kubelet;
+mod provisioning;

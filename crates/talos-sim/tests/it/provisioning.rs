@@ -1,0 +1,184 @@
+use std::time::Duration;
+
+use talos_sim::{Fleet, ProvisionStatus, Stage, Timings};
+
+use crate::support::{GOOD_TOKEN, Provisioner, Sink, serve_provisioner, serve_sink};
+
+const T: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn machines_provision_with_their_own_uuid_and_join_token() {
+    let p = Provisioner::default();
+    let addr = serve_provisioner(p.clone()).await;
+    let fleet = Fleet::builder()
+        .machines(2)
+        .siderolink_endpoint(format!("grpc://{addr}?jointoken={GOOD_TOKEN}"))
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    for m in fleet.machines() {
+        let st = m
+            .wait_for_provision(|s| matches!(s, ProvisionStatus::Provisioned(_)), T)
+            .await
+            .unwrap();
+        let ProvisionStatus::Provisioned(info) = st else {
+            unreachable!()
+        };
+        assert!(info.node_address_prefix.ends_with("/64"));
+        m.wait_for_stage(Stage::Running, T).await.unwrap();
+    }
+    let reqs = p.requests.lock().unwrap().clone();
+    let mut uuids: Vec<_> = reqs.iter().map(|r| r.node_uuid.clone()).collect();
+    uuids.sort();
+    uuids.dedup();
+    assert_eq!(uuids.len(), 2);
+    assert!(
+        reqs.iter()
+            .all(|r| r.talos_version.as_deref() == Some("v1.13.0"))
+    );
+    assert!(
+        reqs.iter().all(|r| base64_len(&r.node_public_key) == 32),
+        "WireGuard keys are 32 bytes, base64"
+    );
+    fleet.stop().await;
+}
+
+fn base64_len(s: &str) -> usize {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_or(0, |v| v.len())
+}
+
+#[tokio::test]
+async fn a_refused_machine_records_the_status_and_keeps_retrying() {
+    let p = Provisioner::default();
+    let addr = serve_provisioner(p.clone()).await;
+    let fleet = Fleet::builder()
+        .siderolink_endpoint(format!("grpc://{addr}"))
+        .join_token("wrong")
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let m = fleet.machine(0);
+    let st = m
+        .wait_for_provision(|s| matches!(s, ProvisionStatus::Refused { .. }), T)
+        .await
+        .unwrap();
+    assert!(matches!(
+        st,
+        ProvisionStatus::Refused {
+            code: tonic::Code::PermissionDenied,
+            ..
+        }
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(p.requests.lock().unwrap().len() >= 2, "retries");
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_uuid_fault_sends_the_same_uuid_twice() {
+    let p = Provisioner::default();
+    let addr = serve_provisioner(p.clone()).await;
+    let fleet = Fleet::builder()
+        .machines(2)
+        .duplicate_uuid(1, 0)
+        .siderolink_endpoint(format!("grpc://{addr}?jointoken={GOOD_TOKEN}"))
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(fleet.machine(0).uuid(), fleet.machine(1).uuid());
+    assert_ne!(fleet.machine(0).hostname(), fleet.machine(1).hostname());
+    fleet.wait_for_stage(Stage::Running, T).await.unwrap();
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn reboot_events_reach_the_sink_with_sink_type_urls() {
+    let sink = Sink::default();
+    let sink_addr = serve_sink(sink.clone()).await;
+    let fleet = Fleet::builder()
+        .event_sink(sink_addr.to_string())
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let m = fleet.machine(0);
+    m.wait_for_stage(Stage::Running, T).await.unwrap();
+    m.reboot();
+    m.wait_for_stage(Stage::Rebooting, T).await.unwrap();
+    m.wait_for_stage(Stage::Running, T).await.unwrap();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let evs = sink.events.lock().unwrap().clone();
+        let urls: Vec<_> = evs
+            .iter()
+            .filter_map(|e| e.data.as_ref().map(|d| d.type_url.clone()))
+            .collect();
+        let rebooting = evs.iter().any(|e| {
+            e.data.as_ref().is_some_and(|d| {
+                d.type_url == "type.googleapis.com/machine.SequenceEvent"
+                    && String::from_utf8_lossy(&d.value).contains("reboot")
+            })
+        });
+        let runs = urls
+            .iter()
+            .filter(|u| *u == "type.googleapis.com/machine.MachineStatusEvent")
+            .count();
+        if rebooting && runs >= 4 {
+            assert!(
+                urls.iter()
+                    .all(|u| u.starts_with("type.googleapis.com/machine."))
+            );
+            let mut ids: Vec<_> = evs.iter().map(|e| e.id.clone()).collect();
+            let n = ids.len();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), n, "ids are unique");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "events: {urls:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn link_drop_takes_the_api_away_and_the_machine_provisions_again() {
+    let p = Provisioner::default();
+    let addr = serve_provisioner(p.clone()).await;
+    let fleet = Fleet::builder()
+        .siderolink_endpoint(format!("grpc://{addr}?jointoken={GOOD_TOKEN}"))
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let m = fleet.machine(0);
+    m.wait_for_provision(|s| matches!(s, ProvisionStatus::Provisioned(_)), T)
+        .await
+        .unwrap();
+    m.wait_for_stage(Stage::Running, T).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = p.requests.lock().unwrap().len();
+    m.drop_link(Duration::from_millis(300));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        tokio::net::TcpStream::connect(m.api_addr()).await.is_err(),
+        "API unreachable while the link is down"
+    );
+    let deadline = tokio::time::Instant::now() + T;
+    while p.requests.lock().unwrap().len() == before {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = tokio::time::Instant::now() + T;
+    while tokio::net::TcpStream::connect(m.api_addr()).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fleet.stop().await;
+}
