@@ -163,3 +163,13 @@ async fn replicas_starting_together_on_postgres_all_connect() {
     }
     assert_eq!(applied.expect("migrate"), vec![], "migrated once");
 }
+
+/// What a set but unreachable `SATUSKY_TEST_POSTGRES_URL` does to every
+/// PostgreSQL test: it fails, it is never skipped.
+#[tokio::test]
+#[should_panic(
+    expected = "SATUSKY_TEST_POSTGRES_URL is set but the test database cannot be created"
+)]
+async fn an_unreachable_test_server_fails_the_postgres_tests() {
+    harness::create_postgres_database("postgres://postgres@127.0.0.1:1/postgres").await;
+}
