@@ -19,9 +19,18 @@
 //! satusky_store::conformance_suite!(on_my_store);
 //! ```
 //!
-//! Behaviour the trait leaves open and these functions pin down: emails are
-//! lowercased on write; a foreign key to a missing user or organization is
-//! [`StoreError::NotFound`]; `touch_token` of a missing token is `NotFound`.
+//! Behaviour the trait leaves open and these functions pin down:
+//! - emails are lowercased on write;
+//! - a reference to a missing user, organization or app (creating a session,
+//!   token, membership, org, app, secret version or event) is
+//!   [`StoreError::NotFound`], and so are `touch_token`,
+//!   `set_platform_admin`, `set_app_status`, `set_app_cluster` and
+//!   `set_cluster_health` of a missing row;
+//! - `create_org` reports a taken slug before a reserved namespace;
+//! - deleting an organization deletes its apps;
+//! - `append_release` with number 0 is a `RELEASE_NUMBER` conflict, and
+//!   `list_releases` after a cursor that is not a number lists nothing;
+//! - `is_platform_admin` of an unknown user is `false`.
 
 mod apps;
 
