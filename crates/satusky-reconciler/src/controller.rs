@@ -1,0 +1,572 @@
+//! The loop: which app to look at when, and one level-triggered pass per app.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::{Stream, StreamExt as _};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::WatchStreamExt as _;
+use kube::runtime::watcher;
+use satusky_core::Services;
+use satusky_core::apps::DesiredApp;
+use satusky_core::bus::Notice;
+use satusky_core::pagination::PageRequest;
+use satusky_types::apps::{AppPhase, AppStatus, ReplicaStatus};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::backoff::Backoff;
+use crate::config::ReconcilerConfig;
+use crate::error::Error;
+use crate::kinds::Kind;
+use crate::kube_io::KubeIo;
+use crate::labels;
+use crate::lease::LeaseLock;
+use crate::render::render;
+use crate::source::AppSource;
+use crate::stats::Stats;
+use crate::status::{self, Observed};
+
+/// Applies every app's desired state to Kubernetes and reports what runs.
+///
+/// Wire it into a server with [`Reconciler::new`] and spawn
+/// [`Reconciler::run`] with the server's shutdown signal.
+pub struct Reconciler {
+    source: Arc<dyn AppSource>,
+    client: Client,
+    cfg: Arc<ReconcilerConfig>,
+    stats: Arc<Stats>,
+}
+
+/// What a pass asks for: when to look again (besides notices and watches).
+type PassResult = Result<Option<Duration>, Error>;
+
+impl Reconciler {
+    pub fn new(services: Services, client: Client, config: ReconcilerConfig) -> Self {
+        Self::with_source(Arc::new(services), client, config)
+    }
+
+    /// A reconciler fed by any [`AppSource`].
+    pub fn with_source(
+        source: Arc<dyn AppSource>,
+        client: Client,
+        config: ReconcilerConfig,
+    ) -> Self {
+        Self {
+            source,
+            client,
+            cfg: Arc::new(config),
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    /// Counters of this reconciler (shared; keep the `Arc` to read them
+    /// while it runs).
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Runs until `shutdown` completes: holds the lease when it can and,
+    /// while it does, reconciles apps on notices, watch events, requeues and
+    /// the periodic resync. On shutdown, finishes the passes under way and
+    /// releases the lease.
+    #[tracing::instrument(skip_all, fields(holder = %self.cfg.lease.holder_identity))]
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let cfg = self.cfg.clone();
+        let (leader_tx, mut leader_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let lease = LeaseLock::new(self.client.clone(), cfg.lease.clone(), cfg.call_timeout);
+        let lease_task = tokio::spawn(lease.run(leader_tx, stop_rx, self.stats.clone()));
+        let worker = Arc::new(Worker {
+            source: self.source.clone(),
+            kube: KubeIo::new(
+                self.client.clone(),
+                cfg.clone(),
+                leader_rx.clone(),
+                self.stats.clone(),
+            ),
+            cfg: cfg.clone(),
+            memory: Mutex::new(HashMap::new()),
+        });
+        let mut bus = Some(self.source.subscribe());
+        let (trigger_tx, mut triggers) = mpsc::channel::<String>(1024);
+        let watches = spawn_watches(&self.client, &trigger_tx);
+        let mut resync = tokio::time::interval(cfg.resync_period);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut queue = Queue::default();
+        let mut backoff = Backoff::new(cfg.backoff);
+        let mut tasks: JoinSet<(String, PassResult)> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+        tokio::pin!(shutdown);
+        loop {
+            let leader = *leader_rx.borrow();
+            if leader {
+                let busy: HashSet<String> = running.values().cloned().collect();
+                let room = cfg.concurrency.max(1).saturating_sub(running.len());
+                for id in queue.pop_ready(Instant::now(), &busy, room) {
+                    let w = worker.clone();
+                    let span = tracing::info_span!("reconcile", app.id = %id);
+                    let app = id.clone();
+                    let handle = tasks.spawn(
+                        async move {
+                            let r = w.reconcile(&app).await;
+                            (app, r)
+                        }
+                        .instrument(span),
+                    );
+                    running.insert(handle.id(), id);
+                }
+            }
+            let busy: HashSet<String> = running.values().cloned().collect();
+            let next = if leader { queue.next_due(&busy) } else { None };
+            tokio::select! {
+                () = &mut shutdown => break,
+                changed = leader_rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if *leader_rx.borrow() {
+                        self.resync(&mut queue).await;
+                    }
+                }
+                notice = recv(bus.as_mut()) => match notice {
+                    Ok(Notice::AppChanged { app_id }) => queue.push(app_id, Instant::now()),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "change notices were dropped; resyncing");
+                        self.resync(&mut queue).await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => bus = None,
+                },
+                Some(id) = triggers.recv() => queue.push(id, Instant::now()),
+                _ = resync.tick() => {
+                    if leader {
+                        self.resync(&mut queue).await;
+                    }
+                }
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let (task, outcome) = match joined {
+                        Ok((task, (_, r))) => (task, r),
+                        Err(e) => {
+                            tracing::error!(error = &e as &dyn std::error::Error, "a reconcile pass panicked");
+                            (e.id(), Err(Error::NotLeader))
+                        }
+                    };
+                    if let Some(id) = running.remove(&task) {
+                        self.stats.pass();
+                        self.settle(&mut queue, &mut backoff, id, outcome);
+                    }
+                }
+                () = sleep_until(next) => {}
+            }
+        }
+        // Shutdown: no new passes; let the running ones finish, then give up the lease.
+        let grace = cfg.call_timeout.saturating_mul(2);
+        let _ = tokio::time::timeout(grace, async {
+            while tasks.join_next().await.is_some() {
+                self.stats.pass();
+            }
+        })
+        .await;
+        tasks.abort_all();
+        for w in watches {
+            w.abort();
+        }
+        let _ = stop_tx.send(true);
+        let _ = lease_task.await;
+        tracing::info!("reconciler stopped");
+    }
+
+    fn settle(&self, queue: &mut Queue, backoff: &mut Backoff, id: String, outcome: PassResult) {
+        let now = Instant::now();
+        match outcome {
+            Ok(requeue) => {
+                backoff.succeeded(&id);
+                if let Some(after) = requeue {
+                    queue.push(id, now + after);
+                }
+            }
+            Err(Error::NotLeader) => queue.push(id, now),
+            Err(e) => {
+                self.stats.error(e.category());
+                let delay = backoff.failed(&id);
+                tracing::warn!(
+                    app.id = %id,
+                    category = e.category(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = &e as &dyn std::error::Error,
+                    "reconcile failed"
+                );
+                queue.push(id, now + delay);
+            }
+        }
+    }
+
+    /// Queues every app.
+    async fn resync(&self, queue: &mut Queue) {
+        let mut page = PageRequest::first(500);
+        loop {
+            let ids = match self.source.app_ids(&page).await {
+                Ok(p) => p,
+                Err(source) => {
+                    let e = Error::ListApps(source);
+                    self.stats.error(e.category());
+                    tracing::warn!(error = &e as &dyn std::error::Error, "resync failed");
+                    return;
+                }
+            };
+            let now = Instant::now();
+            for id in ids.items {
+                queue.push(id, now);
+            }
+            match ids.next_cursor {
+                Some(c) => match PageRequest::parse(Some(500), Some(&c)) {
+                    Ok(p) => page = p,
+                    Err(_) => return,
+                },
+                None => return,
+            }
+        }
+    }
+}
+
+async fn recv(
+    bus: Option<&mut broadcast::Receiver<Notice>>,
+) -> Result<Notice, broadcast::error::RecvError> {
+    match bus {
+        Some(b) => b.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Apps due for a pass, each at most once.
+#[derive(Debug, Default)]
+struct Queue {
+    due: HashMap<String, Instant>,
+}
+
+impl Queue {
+    /// Asks for a pass at `at`, or sooner if one was already asked.
+    fn push(&mut self, id: String, at: Instant) {
+        let e = self.due.entry(id).or_insert(at);
+        if at < *e {
+            *e = at;
+        }
+    }
+
+    fn next_due(&self, busy: &HashSet<String>) -> Option<Instant> {
+        self.due
+            .iter()
+            .filter(|(id, _)| !busy.contains(*id))
+            .map(|(_, at)| *at)
+            .min()
+    }
+
+    fn pop_ready(&mut self, now: Instant, busy: &HashSet<String>, limit: usize) -> Vec<String> {
+        let mut ready: Vec<(Instant, String)> = self
+            .due
+            .iter()
+            .filter(|(id, at)| **at <= now && !busy.contains(*id))
+            .map(|(id, at)| (*at, id.clone()))
+            .collect();
+        ready.sort();
+        ready.truncate(limit);
+        for (_, id) in &ready {
+            self.due.remove(id);
+        }
+        ready.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+/// Watches everything we manage (and the pods of our apps); every change
+/// queues the app it belongs to. This is how drift gets repaired.
+fn spawn_watches(client: &Client, tx: &mpsc::Sender<String>) -> Vec<tokio::task::JoinHandle<()>> {
+    let wc = watcher::Config::default().labels(&labels::managed_selector());
+    let mut tasks = Vec::new();
+    for kind in Kind::APP_OWNED {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        let stream = watcher(api, wc.clone()).default_backoff().touched_objects();
+        tasks.push(tokio::spawn(forward(stream, tx.clone(), kind.as_str())));
+    }
+    let pods: Api<Pod> = Api::all(client.clone());
+    let stream = watcher(pods, wc).default_backoff().touched_objects();
+    tasks.push(tokio::spawn(forward(stream, tx.clone(), "Pod")));
+    tasks
+}
+
+async fn forward<K: kube::Resource>(
+    stream: impl Stream<Item = Result<K, watcher::Error>>,
+    tx: mpsc::Sender<String>,
+    kind: &'static str,
+) {
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(obj) => {
+                if let Some(id) = obj
+                    .meta()
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::APP_ID))
+                    && tx.send(id.clone()).await.is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(
+                    k8s.kind = kind,
+                    error = &e as &dyn std::error::Error,
+                    "watch interrupted; retrying"
+                );
+            }
+        }
+    }
+}
+
+/// What the reconciler remembers of an app between passes (in memory only:
+/// a restart re-derives it, at worst repeating an event).
+#[derive(Debug, Default)]
+struct Memory {
+    observed_generation: u64,
+    degraded: Option<String>,
+    pods: BTreeMap<String, ReplicaStatus>,
+}
+
+struct Worker {
+    source: Arc<dyn AppSource>,
+    kube: KubeIo,
+    cfg: Arc<ReconcilerConfig>,
+    memory: Mutex<HashMap<String, Memory>>,
+}
+
+impl Worker {
+    async fn reconcile(&self, app_id: &str) -> PassResult {
+        if !self.kube.is_leader() {
+            return Err(Error::NotLeader);
+        }
+        let desired =
+            self.source
+                .desired_app(app_id)
+                .await
+                .map_err(|source| Error::ReadDesired {
+                    app_id: app_id.to_owned(),
+                    source,
+                })?;
+        let Some(d) = desired else {
+            self.forget(app_id);
+            return Ok(None);
+        };
+        if d.deleting {
+            return self.delete(&d).await;
+        }
+        if d.release == 0 {
+            // Created but never deployed: nothing to run yet.
+            return Ok(None);
+        }
+        self.apply(&d).await
+    }
+
+    fn forget(&self, app_id: &str) {
+        if let Ok(mut m) = self.memory.lock() {
+            m.remove(app_id);
+        }
+    }
+
+    async fn apply(&self, d: &DesiredApp) -> PassResult {
+        let ns = d.namespace.as_str();
+        let rendered = render(d, &self.cfg).map_err(|source| Error::Render {
+            app_id: d.app_id.clone(),
+            source,
+        })?;
+        for c in &rendered.org {
+            self.kube.apply(ns, c).await?;
+        }
+        let mut deployment_uid = None;
+        for c in &rendered.app {
+            let obj = self.kube.apply(ns, c).await?;
+            if c.kind == Kind::Deployment {
+                deployment_uid = obj.metadata.uid;
+            }
+        }
+        // Orphans: labelled children this pass did not apply. Volumes stay
+        // until the app is deleted with its volumes.
+        let applied: HashSet<(Kind, &str)> = rendered
+            .app
+            .iter()
+            .map(|c| (c.kind, c.name.as_str()))
+            .collect();
+        let selector = labels::app_selector(&d.app_id);
+        for kind in Kind::APP_OWNED {
+            if kind == Kind::PersistentVolumeClaim {
+                continue;
+            }
+            for obj in self.kube.list(kind, ns, &selector).await? {
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                if applied.contains(&(kind, name.as_str()))
+                    || obj.metadata.deletion_timestamp.is_some()
+                {
+                    continue;
+                }
+                self.kube.delete(kind, ns, &name).await?;
+                tracing::info!(k8s.namespace = ns, k8s.kind = %kind, k8s.name = %name, "deleted an object the app no longer needs");
+            }
+        }
+        let status = self.observe(d, deployment_uid.as_deref()).await?;
+        Ok(match status.phase {
+            AppPhase::Available => None,
+            AppPhase::Degraded => Some(self.cfg.degraded_requeue),
+            _ => Some(self.cfg.progress_requeue),
+        })
+    }
+
+    /// Reads what runs, records the status, tells the user what changed.
+    async fn observe(
+        &self,
+        d: &DesiredApp,
+        deployment_uid: Option<&str>,
+    ) -> Result<AppStatus, Error> {
+        let ns = d.namespace.as_str();
+        let selector = labels::app_selector(&d.app_id);
+        let deployment = self.kube.get_deployment(ns, &d.app_name).await?;
+        let replica_sets = self.kube.list_replica_sets(ns, &selector).await?;
+        let pods = self.kube.list_pods(ns, &selector).await?;
+        let (last_generation, last_degraded, last_pods) = {
+            let m = self.memory.lock().ok();
+            let e = m.as_ref().and_then(|m| m.get(&d.app_id));
+            (
+                e.map_or(0, |e| e.observed_generation),
+                e.and_then(|e| e.degraded.clone()),
+                e.map(|e| e.pods.clone()).unwrap_or_default(),
+            )
+        };
+        let status = status::derive(
+            d,
+            &Observed {
+                deployment: deployment.as_ref(),
+                replica_sets: &replica_sets,
+                pods: &pods,
+            },
+            last_generation,
+            Utc::now(),
+        );
+        for msg in status::pod_changes(&last_pods, &status.replicas)
+            .into_iter()
+            .take(10)
+        {
+            self.source
+                .record_event(&d.app_id, "pod.changed", msg, Some(d.release))
+                .await;
+        }
+        let degraded = (status.phase == AppPhase::Degraded)
+            .then(|| status.reason.clone())
+            .flatten();
+        if let Some(reason) = &degraded
+            && last_degraded.as_ref() != Some(reason)
+        {
+            let uid =
+                deployment_uid.or(deployment.as_ref().and_then(|d| d.metadata.uid.as_deref()));
+            let message = status.message.clone().unwrap_or_default();
+            match self
+                .kube
+                .warn_on_deployment(ns, &d.app_name, uid, reason, &message)
+                .await
+            {
+                Ok(()) => {}
+                Err(Error::NotLeader) => return Err(Error::NotLeader),
+                Err(e) => {
+                    tracing::warn!(app.id = %d.app_id, error = &e as &dyn std::error::Error, "failed to record a Kubernetes event");
+                }
+            }
+        }
+        self.source
+            .record_status(&d.app_id, status.clone())
+            .await
+            .map_err(|source| Error::RecordStatus {
+                app_id: d.app_id.clone(),
+                source,
+            })?;
+        if let Ok(mut m) = self.memory.lock() {
+            let e = m.entry(d.app_id.clone()).or_default();
+            e.observed_generation = status.observed_generation;
+            e.degraded = degraded;
+            e.pods = status
+                .replicas
+                .iter()
+                .map(|r| (r.pod.clone(), r.clone()))
+                .collect();
+        }
+        Ok(status)
+    }
+
+    /// Deletes every object the app owns (volumes only when asked), waits
+    /// until they are gone, then removes the app record.
+    async fn delete(&self, d: &DesiredApp) -> PassResult {
+        let ns = d.namespace.as_str();
+        let selector = labels::app_selector(&d.app_id);
+        let mut remaining = Vec::new();
+        for kind in Kind::APP_OWNED {
+            if kind == Kind::PersistentVolumeClaim && !d.delete_volumes {
+                continue;
+            }
+            for obj in self.kube.list(kind, ns, &selector).await? {
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                if obj.metadata.deletion_timestamp.is_none() {
+                    self.kube.delete(kind, ns, &name).await?;
+                }
+                remaining.push(format!("{kind}/{name}"));
+            }
+        }
+        // The Deployment's dependents go with it, asynchronously.
+        for rs in self.kube.list_replica_sets(ns, &selector).await? {
+            remaining.push(format!(
+                "ReplicaSet/{}",
+                rs.metadata.name.unwrap_or_default()
+            ));
+        }
+        for pod in self.kube.list_pods(ns, &selector).await? {
+            remaining.push(format!("Pod/{}", pod.metadata.name.unwrap_or_default()));
+        }
+        if remaining.is_empty() {
+            self.source
+                .finalize_app_deletion(&d.app_id)
+                .await
+                .map_err(|source| Error::FinalizeDeletion {
+                    app_id: d.app_id.clone(),
+                    source,
+                })?;
+            self.forget(&d.app_id);
+            tracing::info!(app.id = %d.app_id, k8s.namespace = ns, "app deleted");
+            return Ok(None);
+        }
+        let status = AppStatus {
+            phase: AppPhase::Deleting,
+            message: Some(format!("waiting for {} objects to go", remaining.len())),
+            observed_generation: d.generation,
+            ..AppStatus::default()
+        };
+        self.source
+            .record_status(&d.app_id, status)
+            .await
+            .map_err(|source| Error::RecordStatus {
+                app_id: d.app_id.clone(),
+                source,
+            })?;
+        tracing::debug!(app.id = %d.app_id, remaining = %remaining.join(","), "waiting for deleted objects to go");
+        Ok(Some(self.cfg.progress_requeue))
+    }
+}

@@ -1,0 +1,53 @@
+//! Where desired state comes from and observed state goes: the
+//! reconciler's side of [`Services`]. A trait so the loop can be driven by
+//! something other than a full store (tools, tests).
+
+use async_trait::async_trait;
+use satusky_core::Services;
+use satusky_core::apps::DesiredApp;
+use satusky_core::bus::Notice;
+use satusky_core::pagination::PageRequest;
+use satusky_types::apps::AppStatus;
+use satusky_types::page::Page;
+use tokio::sync::broadcast;
+
+#[async_trait]
+pub trait AppSource: Send + Sync + 'static {
+    /// The app's desired state, or `None` when it no longer exists.
+    async fn desired_app(&self, app_id: &str) -> satusky_core::Result<Option<DesiredApp>>;
+    /// Every app id, a page at a time.
+    async fn app_ids(&self, page: &PageRequest) -> satusky_core::Result<Page<String>>;
+    async fn record_status(&self, app_id: &str, status: AppStatus) -> satusky_core::Result<()>;
+    async fn record_event(&self, app_id: &str, kind: &str, message: String, release: Option<u64>);
+    /// Removes the app record once every object is gone.
+    async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()>;
+    /// Change notifications (`Notice::AppChanged`).
+    fn subscribe(&self) -> broadcast::Receiver<Notice>;
+}
+
+#[async_trait]
+impl AppSource for Services {
+    async fn desired_app(&self, app_id: &str) -> satusky_core::Result<Option<DesiredApp>> {
+        Services::desired_app(self, app_id).await
+    }
+
+    async fn app_ids(&self, page: &PageRequest) -> satusky_core::Result<Page<String>> {
+        Services::app_ids(self, page).await
+    }
+
+    async fn record_status(&self, app_id: &str, status: AppStatus) -> satusky_core::Result<()> {
+        Services::record_status(self, app_id, status).await
+    }
+
+    async fn record_event(&self, app_id: &str, kind: &str, message: String, release: Option<u64>) {
+        Services::record_event(self, app_id, kind, message, release).await;
+    }
+
+    async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()> {
+        Services::finalize_app_deletion(self, app_id).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.bus().subscribe()
+    }
+}
