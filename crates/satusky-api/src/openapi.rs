@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{apps, audit, auth, members, orgs, tokens};
+use crate::handlers::{apps, audit, auth, clusters, members, orgs, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use crate::handlers::{apps, audit, auth, members, orgs, tokens};
         orgs::list, orgs::create, orgs::get, orgs::rename, orgs::delete,
         members::list, members::add, members::change_role, members::remove,
         audit::list, audit::get,
+        clusters::list, clusters::register, clusters::delete, clusters::zones,
         apps::list, apps::create, apps::get, apps::delete, apps::deploy, apps::releases,
         apps::release, apps::rollback, apps::restart, apps::scale, apps::env, apps::change_env,
         apps::secrets, apps::change_secrets, apps::reveal_secret, apps::volumes, apps::events,

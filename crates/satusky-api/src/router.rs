@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use satusky_core::Services;
 
-use crate::handlers::{apps, audit, auth, health, members, orgs, tokens};
+use crate::handlers::{apps, audit, auth, clusters, health, members, orgs, tokens};
 use crate::{error, extract, telemetry};
 
 /// Settings of the HTTP layer.
@@ -46,6 +46,9 @@ pub fn router(state: AppState) -> Router {
                 .patch(tokens::set_enabled)
                 .delete(tokens::delete),
         )
+        .route("/clusters", get(clusters::list).post(clusters::register))
+        .route("/clusters/{name}", axum::routing::delete(clusters::delete))
+        .route("/zones", get(clusters::zones))
         .route("/orgs", get(orgs::list).post(orgs::create))
         .route(
             "/orgs/{org}",

@@ -28,6 +28,12 @@ pub const SATUSKY_LOG: &str = "SATUSKY_LOG";
 pub const SATUSKY_LOG_FORMAT: &str = "SATUSKY_LOG_FORMAT";
 /// NATS URL for cross-replica coordination; unset means an in-process bus.
 pub const SATUSKY_NATS_URL: &str = "SATUSKY_NATS_URL";
+/// Base64 of the 32-byte key that seals secrets at rest.
+pub const SATUSKY_SECRET_KEY: &str = "SATUSKY_SECRET_KEY";
+/// File holding the base64 secret key (alternative to `SATUSKY_SECRET_KEY`).
+pub const SATUSKY_SECRET_KEY_FILE: &str = "SATUSKY_SECRET_KEY_FILE";
+/// Parent domain of generated app domains.
+pub const SATUSKY_APPS_DOMAIN: &str = "SATUSKY_APPS_DOMAIN";
 /// PostgreSQL URL used by the test suites; when set, PostgreSQL tests run and must pass.
 pub const SATUSKY_TEST_POSTGRES_URL: &str = "SATUSKY_TEST_POSTGRES_URL";
 
@@ -49,6 +55,12 @@ pub const ALL: &[(&str, &str)] = &[
     (SATUSKY_LOG, "tracing filter"),
     (SATUSKY_LOG_FORMAT, "text or json logs"),
     (SATUSKY_NATS_URL, "NATS URL for coordination"),
+    (SATUSKY_SECRET_KEY, "base64 key sealing secrets at rest"),
+    (SATUSKY_SECRET_KEY_FILE, "file holding the secret key"),
+    (
+        SATUSKY_APPS_DOMAIN,
+        "parent domain of generated app domains",
+    ),
     (
         SATUSKY_TEST_POSTGRES_URL,
         "PostgreSQL URL for the test suites",

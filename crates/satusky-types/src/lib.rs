@@ -6,6 +6,7 @@
 //! feature, on utoipa for schema generation) and nothing else of Satusky.
 
 pub mod apps;
+pub mod clusters;
 pub mod env;
 pub mod error;
 pub mod identity;

@@ -87,6 +87,43 @@ pub struct ApiArgs {
     /// Session lifetime, in hours.
     #[arg(long, env = env::SATUSKY_SESSION_TTL_HOURS, default_value_t = 24 * 7)]
     pub session_ttl_hours: u32,
+    /// Parent domain of generated app domains (`<app>-<org>.<domain>`).
+    #[arg(long, env = env::SATUSKY_APPS_DOMAIN, default_value = "apps.satusky.test")]
+    pub apps_domain: String,
+    /// Base64 of the 32-byte key that seals secrets at rest. Without a key
+    /// (or key file), secret operations are refused.
+    #[arg(long, env = env::SATUSKY_SECRET_KEY, hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// File holding the base64 secret key.
+    #[arg(long, env = env::SATUSKY_SECRET_KEY_FILE, conflicts_with = "secret_key")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+impl ApiArgs {
+    pub fn for_dev(secret_key_file: PathBuf) -> Self {
+        Self {
+            signup_enabled: true,
+            max_body_bytes: 1024 * 1024,
+            session_ttl_hours: 24 * 7,
+            apps_domain: "apps.satusky.test".to_owned(),
+            secret_key: None,
+            secret_key_file: Some(secret_key_file),
+        }
+    }
+
+    /// The configured secret key, if any.
+    pub fn secret_box(&self) -> anyhow::Result<Option<satusky_core::crypto::SecretBox>> {
+        let key = match (&self.secret_key, &self.secret_key_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the secret key file {}", path.display()))?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(
+            satusky_core::crypto::SecretBox::from_base64(&key)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -98,6 +135,25 @@ pub struct ServeArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Make an existing account a platform administrator (manages clusters).
+    Grant {
+        email: String,
+        /// Take the role away instead.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -31,11 +31,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     };
     let dir = store_args.data_dir("dev")?;
     let url = format!("sqlite://{}", dir.join("satusky.db").display());
-    let api = ApiArgs {
-        signup_enabled: true,
-        max_body_bytes: 1024 * 1024,
-        session_ttl_hours: 24 * 7,
-    };
+    let key_file = dir.join("secret.key");
+    if !key_file.exists() {
+        write_private(
+            &key_file,
+            satusky_core::crypto::SecretBox::generate_key().as_bytes(),
+        )?;
+    }
+    let api = ApiArgs::for_dev(key_file);
     let services = serve::services(&url, &api).await?;
     let creds = ensure_admin(&services, &dir).await?;
 
@@ -104,6 +107,7 @@ async fn ensure_admin(services: &Services, dir: &Path) -> anyhow::Result<DevAdmi
             .create_user(DEV_EMAIL, &password, Some("Dev Admin"))
             .await?;
     }
+    services.grant_platform_admin(DEV_EMAIL, true).await?;
     let session = services
         .login(DEV_EMAIL, &password, "satusky-dev")
         .await

@@ -34,6 +34,8 @@ enum Command {
     Dev(config::DevArgs),
     /// Apply pending database migrations and exit.
     Migrate(config::StoreArgs),
+    /// Operator commands run on the server's store.
+    Admin(config::AdminArgs),
 }
 
 #[tokio::main]
@@ -44,6 +46,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Admin(args) => admin(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +55,27 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+async fn admin(args: config::AdminArgs) -> anyhow::Result<()> {
+    let url = args.store.database_url()?;
+    let store = satusky_store::connect(&url).await?;
+    let services = satusky_core::Services::new(
+        store,
+        std::sync::Arc::new(satusky_core::clock::SystemClock),
+        satusky_core::ServicesConfig::default(),
+    );
+    match args.command {
+        config::AdminCommand::Grant { email, revoke } => {
+            services
+                .grant_platform_admin(&email, !revoke)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let verb = if revoke { "is no longer" } else { "is now" };
+            println!("{email} {verb} a platform administrator");
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(args: config::StoreArgs) -> anyhow::Result<()> {

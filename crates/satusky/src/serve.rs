@@ -28,9 +28,17 @@ pub async fn services(url: &str, api: &ApiArgs) -> anyhow::Result<Services> {
     let store = satusky_store::connect(url)
         .await
         .with_context(|| format!("cannot open the store at {}", redact(url)))?;
+    let secret_box = api.secret_box()?;
+    if secret_box.is_none() {
+        tracing::warn!(
+            "no secret key configured (--secret-key or --secret-key-file): app secrets and clusters are unavailable"
+        );
+    }
     let config = ServicesConfig {
         signup_enabled: api.signup_enabled,
         session_ttl: chrono::Duration::hours(i64::from(api.session_ttl_hours)),
+        apps_domain: api.apps_domain.clone(),
+        secret_box,
         ..ServicesConfig::default()
     };
     Ok(Services::new(store, Arc::new(SystemClock), config))

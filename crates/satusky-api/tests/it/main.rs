@@ -5,8 +5,10 @@
 
 mod support;
 
+mod apps;
 mod auth;
 mod bad_input;
+mod clusters;
 mod matrix;
 mod orgs;
 mod platform;

@@ -30,6 +30,7 @@ const ACTORS: [Actor; 6] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Min {
     Viewer,
+    Member,
     Admin,
     Owner,
 }
@@ -46,6 +47,7 @@ fn rank(a: Actor) -> u8 {
 fn needed(m: Min) -> u8 {
     match m {
         Min::Viewer => 0,
+        Min::Member => 1,
         Min::Admin => 2,
         Min::Owner => 3,
     }
@@ -105,6 +107,38 @@ fn endpoints() -> Vec<Endpoint> {
             None,
             Min::Admin,
         ),
+        e(Method::GET, "/v1/orgs/{org}/apps", None, Min::Viewer),
+        e(
+            Method::GET,
+            "/v1/orgs/{org}/apps/web/releases",
+            None,
+            Min::Viewer,
+        ),
+        e(
+            Method::POST,
+            "/v1/orgs/{org}/apps/web/deploy",
+            Some(json!({"image": "nginx:2"})),
+            Min::Member,
+        ),
+        e(
+            Method::PATCH,
+            "/v1/orgs/{org}/apps/web/env",
+            Some(json!({"set": {"A": "1"}})),
+            Min::Member,
+        ),
+        e(
+            Method::GET,
+            "/v1/orgs/{org}/apps/web/secrets",
+            None,
+            Min::Viewer,
+        ),
+        e(
+            Method::GET,
+            "/v1/orgs/{org}/apps/web/secrets/API_KEY",
+            None,
+            Min::Admin,
+        ),
+        e(Method::DELETE, "/v1/orgs/{org}/apps/web", None, Min::Member),
     ]
 }
 
@@ -146,6 +180,20 @@ async fn every_org_endpoint_allows_denies_or_hides_exactly_by_role() {
                 .await;
             app.add_member(&owner, &slug, "extra@example.com", "viewer")
                 .await;
+            app.post(
+                &format!("/v1/orgs/{slug}/apps/web/deploy"),
+                &owner,
+                json!({"image": "nginx:1", "create": true}),
+            )
+            .await
+            .ok();
+            app.patch(
+                &format!("/v1/orgs/{slug}/apps/web/secrets"),
+                &owner,
+                json!({"set": {"API_KEY": "k"}}),
+            )
+            .await
+            .ok();
             let audit_id = app
                 .get(&format!("/v1/orgs/{slug}/audit?limit=1"), &owner)
                 .await

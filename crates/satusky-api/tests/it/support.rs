@@ -69,11 +69,32 @@ impl TestApp {
         Self::with_config(ServicesConfig::default(), ApiConfig::default()).await
     }
 
+    /// Serves the router on a loopback port (for WebSockets); returns `host:port`.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr.to_string()
+    }
+
+    /// Makes an existing account a platform administrator.
+    pub async fn grant_admin(&self, email: &str) {
+        self.services
+            .grant_platform_admin(email, true)
+            .await
+            .unwrap();
+    }
+
     pub async fn with_config(services_config: ServicesConfig, api: ApiConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = satusky_store::connect(&url).await.unwrap();
         let clock = ManualClock::new(chrono::Utc::now());
+        let services_config = ServicesConfig {
+            secret_box: Some(satusky_core::crypto::SecretBox::new(&[7u8; 32])),
+            ..services_config
+        };
         let services = Services::new(store, Arc::new(clock.clone()), services_config);
         let router = router(AppState {
             services: services.clone(),

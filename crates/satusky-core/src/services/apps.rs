@@ -210,6 +210,12 @@ impl Services {
         let app = match self.inner.store.get_app(&a.org.id, name).await? {
             Some(app) => app,
             None if req.create => {
+                // Refuse a bad first release before creating anything.
+                validate_app_name(name)?;
+                validate_spec(&next_spec(None, &Change::Deploy(req), name)?)?;
+                if req.zone.is_some() {
+                    self.place(req.zone.as_deref()).await?;
+                }
                 let created = self.insert_app(&a, name, req.environment.as_deref()).await;
                 self.audited(ctx, &a.org, "app.create", &format!("app:{name}"), created)
                     .await?
@@ -349,6 +355,11 @@ impl Services {
             };
             let spec = next_spec(current.as_ref().map(|r| &r.spec), change, &app.name)?;
             validate_spec(&spec)?;
+            // Place the app on a cluster at its first release (by zone, default, priority).
+            let placement = match &app.cluster_id {
+                None => self.place(spec.zone.as_deref()).await?,
+                Some(_) => None,
+            };
             let number = app.current_release.unwrap_or(0) + 1;
             let now = self.inner.clock.now();
             let release = ReleaseRecord {
@@ -373,12 +384,16 @@ impl Services {
             });
             match store.append_release(&release, idem.as_ref()).await {
                 Ok(generation) => {
-                    let app = AppRecord {
+                    let mut app = AppRecord {
                         generation,
                         current_release: Some(number),
                         updated_at: now,
                         ..app
                     };
+                    if let Some(cluster) = placement {
+                        store.set_app_cluster(&app.id, Some(&cluster.id)).await?;
+                        app.cluster_id = Some(cluster.id);
+                    }
                     return Ok((app, release));
                 }
                 Err(StoreError::Conflict(c)) if c == conflict::RELEASE_NUMBER => {}
@@ -623,7 +638,7 @@ impl Services {
 
     // ---- secrets
 
-    fn secret_box(&self) -> Result<&crate::crypto::SecretBox> {
+    pub(crate) fn secret_box(&self) -> Result<&crate::crypto::SecretBox> {
         self.inner.config.secret_box.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorCode::Unavailable,

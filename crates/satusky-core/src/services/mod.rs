@@ -2,6 +2,7 @@
 //! case; it validates, authorizes, talks to the store and records audit.
 
 mod apps;
+mod clusters;
 mod identity;
 mod orgs;
 
