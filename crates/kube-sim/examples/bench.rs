@@ -131,6 +131,28 @@ async fn fanout(
     Ok(latencies)
 }
 
+/// Creates a 10-replica Deployment in `default` and waits until it is available.
+async fn rollout(sim: &kube_sim::Sim, name: &str) -> anyhow::Result<Duration> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let api: Api<Deployment> = Api::default_namespaced(sim.client()?);
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": name},
+        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}))?;
+    let start = Instant::now();
+    api.create(&PostParams::default(), &d).await?;
+    loop {
+        let d = api.get(name).await?;
+        if d.status.and_then(|s| s.available_replicas) == Some(10) {
+            return Ok(start.elapsed());
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_mins(5),
+            "rollout of {name} took over 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let nodes = arg("--nodes", 5_000);
@@ -141,10 +163,24 @@ async fn main() -> anyhow::Result<()> {
         "kube-sim bench: {nodes} nodes, {pods} pods, {watchers} watchers (debug builds are several times slower than release)"
     );
 
+    let controllers = std::env::args().any(|a| a == "--controllers");
+    let rollout_floor = if controllers {
+        let small = kube_sim::KubeSim::builder()
+            .nodes(3)
+            .tick(Duration::from_millis(50))
+            .start()
+            .await?;
+        let t = rollout(&small, "floor-rollout").await?;
+        small.shutdown().await;
+        Some(t)
+    } else {
+        None
+    };
     let rss_start = rss_bytes();
     let sim = kube_sim::KubeSim::builder()
         .nodes(0)
-        .controllers(false)
+        .controllers(controllers)
+        .tick(Duration::from_millis(50))
         .history(1000)
         .start()
         .await?;
@@ -206,6 +242,38 @@ async fn main() -> anyhow::Result<()> {
     let client = sim.client()?;
     let all: Api<Pod> = Api::all(client.clone());
     let floor_api: Api<Pod> = Api::namespaced(client.clone(), "floor");
+    if let Some(floor) = rollout_floor {
+        let start = Instant::now();
+        let pods_api: Api<Pod> = Api::namespaced(client.clone(), "bench");
+        loop {
+            let running = pods_api
+                .list(
+                    &ListParams::default()
+                        .fields("status.phase=Running")
+                        .limit(1),
+                )
+                .await?;
+            let remaining =
+                running.metadata.remaining_item_count.unwrap_or(0) + running.items.len() as i64;
+            if remaining as usize >= pods {
+                break;
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_mins(10),
+                "pods not running after 600 s ({remaining})"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        println!(
+            "controllers: the kubelet brought {pods} pods to Running in {:.2?}",
+            start.elapsed()
+        );
+        let at_scale = rollout(&sim, "scale-rollout").await?;
+        println!(
+            "controllers: a 10-replica Deployment becomes available in {at_scale:.2?} among {pods} pods; floor (3-node empty cluster) {floor:.2?}; ratio {:.1}x",
+            at_scale.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
     let (floor_t, floor_n) = list_latency(&floor_api, "app=floor", 20).await?;
     let (list_t, list_n) = list_latency(&all, "app=app-0", 20).await?;
     println!(

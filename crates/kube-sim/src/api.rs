@@ -512,15 +512,15 @@ fn apply_existing(
         apply::apply(old, applied, &req).map_err(|conflicts| {
             let causes: Vec<Value> = conflicts
                 .iter()
-                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\"", c.manager), "field": c.field}))
+                .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager), "field": c.field}))
                 .collect();
             let msg = if conflicts.len() == 1 {
-                format!("Apply failed with 1 conflict: conflict with \"{}\": {}", conflicts[0].manager, conflicts[0].field)
+                format!("Apply failed with 1 conflict: conflict with {}: {}", conflicts[0].manager, conflicts[0].field)
             } else {
                 format!(
                     "Apply failed with {} conflicts: {}",
                     conflicts.len(),
-                    conflicts.iter().map(|c| format!("conflict with \"{}\": {}", c.manager, c.field)).collect::<Vec<_>>().join("\n")
+                    conflicts.iter().map(|c| format!("conflict with {}: {}", c.manager, c.field)).collect::<Vec<_>>().join("\n")
                 )
             };
             ApiError::new(409, "Conflict", msg).with_details(json!({"name": name, "group": rt.group, "kind": rt.plural, "causes": causes}))

@@ -327,6 +327,7 @@ pub fn write_entries(obj: &mut Value, entries: &[Entry]) {
 /// A field owned by another manager with a different value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
+    /// `"alice"` for an Apply manager, `"kubectl" using apps/v1` for an Update manager.
     pub manager: String,
     pub field: String,
 }
@@ -396,8 +397,13 @@ pub fn apply(
                 e.fields.remove(p);
             }
         } else {
+            let who = if e.operation == "Update" {
+                format!("\"{}\" using {}", e.manager, e.api_version)
+            } else {
+                format!("\"{}\"", e.manager)
+            };
             conflicts.extend(clashing.iter().map(|p| Conflict {
-                manager: e.manager.clone(),
+                manager: who.clone(),
                 field: path_string(p),
             }));
         }
@@ -555,7 +561,7 @@ mod tests {
         assert_eq!(
             err,
             vec![Conflict {
-                manager: "a".into(),
+                manager: "\"a\"".into(),
                 field: ".spec.replicas".into()
             }]
         );

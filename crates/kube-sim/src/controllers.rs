@@ -190,6 +190,8 @@ struct Timers {
     tainted: HashMap<String, Instant>,
     /// node name → last heartbeat.
     heartbeat: HashMap<String, Instant>,
+    /// Where the scheduler's next node search starts.
+    sched_offset: usize,
     /// Last garbage collection.
     last_gc: Option<Instant>,
     /// pod uid: events already emitted (reason).
@@ -702,14 +704,32 @@ fn scheduler(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         info.pod_labels
             .push((namespace(p).to_owned(), p["metadata"]["labels"].clone()));
     }
+    let names: Vec<String> = infos.keys().cloned().collect();
+    let total = names.len();
+    // like kube-scheduler's percentageOfNodesToScore: stop after enough feasible nodes
+    let to_find = if total <= 100 {
+        total
+    } else {
+        let pct = (50 - total as i64 / 125).max(5) as usize;
+        (total * pct / 100).max(100)
+    };
     for pod in pending {
-        let total = infos.len();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut best: Option<(i64, String)> = None;
-        for (n, info) in &infos {
+        let mut feasible = 0;
+        let start = t.sched_offset % total.max(1);
+        let mut evaluated = 0;
+        for i in 0..total {
+            if feasible >= to_find {
+                break;
+            }
+            evaluated += 1;
+            let n = &names[(start + i) % total];
+            let Some(info) = infos.get(n) else { continue };
             if let Err(r) = fits(pod, info, &infos) {
                 *reasons.entry(r).or_default() += 1;
             } else {
+                feasible += 1;
                 let s = score(pod, info, &infos);
                 if best
                     .as_ref()
@@ -719,6 +739,7 @@ fn scheduler(st: &State, t: &mut Timers) -> Result<(), ApiError> {
                 }
             }
         }
+        t.sched_offset = (start + evaluated) % total.max(1);
         let (pns, pname) = (namespace(pod).to_owned(), name(pod).to_owned());
         if let Some((_, node)) = best {
             st.store.modify(&pods_rt, &pns, &pname, |old| {

@@ -54,6 +54,16 @@ struct Inner {
     compacted: HashMap<String, u64>,
     /// Every watch older than this is expired (forced compaction).
     global_compacted: u64,
+    /// Live events, one channel per resource so a busy kind cannot lag watchers of another.
+    channels: HashMap<String, broadcast::Sender<Arc<Event>>>,
+}
+
+impl Inner {
+    fn channel(&mut self, resource: &str) -> &broadcast::Sender<Arc<Event>> {
+        self.channels
+            .entry(resource.to_owned())
+            .or_insert_with(|| broadcast::channel(1 << 14).0)
+    }
 }
 
 /// Now as RFC 3339 with seconds.
@@ -64,7 +74,6 @@ pub fn now() -> String {
 /// The shared object store.
 pub struct Store {
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Arc<Event>>,
     /// Woken on every write; controllers wait on it.
     pub changed: Notify,
     pub registry: Registry,
@@ -82,13 +91,11 @@ pub struct Listed {
 
 impl Store {
     pub fn new(registry: Registry, history_limit: usize) -> Self {
-        let (tx, _) = broadcast::channel(1 << 16);
         Self {
             inner: Mutex::new(Inner {
                 rv: 1,
                 ..Inner::default()
             }),
-            tx,
             changed: Notify::new(),
             registry,
             history_limit,
@@ -144,8 +151,8 @@ impl Store {
     /// Subscribes to live events and returns the retained events after `rv` for `resource`.
     /// Fails with 410 when `rv` is older than the retained history.
     pub fn watch_from(&self, resource: &str, rv: Option<u64>) -> Result<WatchStart, ApiError> {
-        let inner = self.lock();
-        let rx = self.tx.subscribe();
+        let mut inner = self.lock();
+        let rx = inner.channel(resource).subscribe();
         let Some(rv) = rv else {
             return Ok((Vec::new(), rx, inner.rv));
         };
@@ -377,7 +384,7 @@ impl Store {
         if let Some(d) = dropped {
             inner.compacted.insert(rt.key(), d);
         }
-        let _ = self.tx.send(ev);
+        let _ = inner.channel(&rt.key()).send(ev);
     }
 
     /// Namespaces currently holding objects of any namespaced kind: `(resource key, count)`.
