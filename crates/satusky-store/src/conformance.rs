@@ -756,6 +756,13 @@ pub async fn org_slugs_and_namespaces_conflict_without_side_effects(store: Arc<d
         "rolled back"
     );
 
+    // Both taken by a live organization: the slug is what the user chose.
+    let both = OrgRecord {
+        namespace: acme.namespace.clone(),
+        ..org("acme")
+    };
+    assert_conflict(store.create_org(&both, &u.id).await, conflict::ORG_SLUG);
+
     let orgs = store
         .list_user_orgs(&u.id, &all())
         .await

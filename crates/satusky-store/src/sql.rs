@@ -101,6 +101,7 @@ pub(crate) const DELETE_TOKEN: &str = "DELETE FROM api_tokens WHERE user_id = $1
 
 pub(crate) const CREATE_ORG: &str =
     "INSERT INTO orgs (id, slug, name, namespace, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const SLUG_TAKEN: &str = "SELECT COUNT(*) FROM orgs WHERE slug = $1";
 pub(crate) const RESERVE_NAMESPACE: &str =
     "INSERT INTO namespaces (name, reserved_at) VALUES ($1, $2)";
 pub(crate) const NAMESPACE_RESERVED: &str = "SELECT COUNT(*) FROM namespaces WHERE name = $1";

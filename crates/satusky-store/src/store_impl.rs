@@ -272,6 +272,26 @@ impl Backend {
         Ok(applied)
     }
 
+    /// When both the slug and the namespace of a new org are taken by a live
+    /// org, the databases differ in which unique index fails first: report
+    /// the slug, which is what the user chose.
+    async fn org_conflict(&self, err: StoreError, slug: &str) -> StoreError {
+        if !matches!(err, StoreError::Conflict(c) if c == conflict::NAMESPACE) {
+            return err;
+        }
+        match sqlx::query(sql::SLUG_TAKEN)
+            .bind(slug)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map)
+            .and_then(|row| count_at(&row, 0))
+        {
+            Ok(n) if n > 0 => StoreError::Conflict(conflict::ORG_SLUG),
+            Ok(_) => err,
+            Err(e) => e,
+        }
+    }
+
     /// The last-owner rule shared by `set_member_role` and `remove_member`:
     /// in one write transaction, reads (and on PostgreSQL locks) the org's
     /// owners and the member, refuses to leave the org without an owner,
@@ -540,17 +560,21 @@ impl Store for Backend {
 
     async fn create_org(&self, org: &OrgRecord, owner_id: &str) -> StoreResult<()> {
         let mut tx = begin_write(&self.pool).await.map_err(map)?;
-        // The org first, so that a taken slug wins over a reserved namespace
-        // (the foreign key to `namespaces` is deferred to commit).
-        sqlx::query(sql::CREATE_ORG)
+        // The org first, so that a taken slug wins over a namespace reserved
+        // by a deleted org (the foreign key to `namespaces` is deferred to
+        // commit).
+        let inserted = sqlx::query(sql::CREATE_ORG)
             .bind(&org.id)
             .bind(&org.slug)
             .bind(&org.name)
             .bind(&org.namespace)
             .bind(ts(org.created_at))
             .execute(&mut *tx)
-            .await
-            .map_err(map)?;
+            .await;
+        if let Err(e) = inserted {
+            drop(tx);
+            return Err(self.org_conflict(map(e), &org.slug).await);
+        }
         sqlx::query(sql::RESERVE_NAMESPACE)
             .bind(&org.namespace)
             .bind(ts(org.created_at))
