@@ -15,6 +15,7 @@ pub mod conditions;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod machines;
 pub mod pagination;
 pub mod ratelimit;
 pub mod selector;

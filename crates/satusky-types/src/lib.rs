@@ -10,6 +10,7 @@ pub mod clusters;
 pub mod env;
 pub mod error;
 pub mod identity;
+pub mod machines;
 pub mod orgs;
 pub mod page;
 

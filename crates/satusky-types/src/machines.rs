@@ -1,0 +1,305 @@
+//! Bring-your-own machines: join tokens, the machine fleet, labels,
+//! operations (cordon, drain, reboot, shutdown, decommission), health,
+//! metrics and events.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a machine is in its life. See `satusky_core::machines::MachineState`
+/// for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MachineState {
+    /// Provisioned through SideroLink with an organization's join token; not yet accepted.
+    Discovered,
+    /// Accepted by its organization; waiting to join Kubernetes.
+    Claimed,
+    /// A schedulable Kubernetes node.
+    Joined,
+    /// A node we cordoned.
+    Cordoned,
+    /// Being drained (pods evicted honouring disruption budgets).
+    Draining,
+    Rebooting,
+    ShuttingDown,
+    PoweredOff,
+    /// Being drained, reset through Talos and removed.
+    Decommissioning,
+    /// Gone from Kubernetes and the link; history kept.
+    Decommissioned,
+    /// Removed by force while unreachable: its disks must be wiped out of band.
+    NeedsWipe,
+}
+
+impl MachineState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineState::Discovered => "discovered",
+            MachineState::Claimed => "claimed",
+            MachineState::Joined => "joined",
+            MachineState::Cordoned => "cordoned",
+            MachineState::Draining => "draining",
+            MachineState::Rebooting => "rebooting",
+            MachineState::ShuttingDown => "shutting_down",
+            MachineState::PoweredOff => "powered_off",
+            MachineState::Decommissioning => "decommissioning",
+            MachineState::Decommissioned => "decommissioned",
+            MachineState::NeedsWipe => "needs_wipe",
+        }
+    }
+}
+
+impl std::str::FromStr for MachineState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "discovered" => MachineState::Discovered,
+            "claimed" => MachineState::Claimed,
+            "joined" => MachineState::Joined,
+            "cordoned" => MachineState::Cordoned,
+            "draining" => MachineState::Draining,
+            "rebooting" => MachineState::Rebooting,
+            "shutting_down" => MachineState::ShuttingDown,
+            "powered_off" => MachineState::PoweredOff,
+            "decommissioning" => MachineState::Decommissioning,
+            "decommissioned" => MachineState::Decommissioned,
+            "needs_wipe" => MachineState::NeedsWipe,
+            other => return Err(format!("unknown machine state `{other}`")),
+        })
+    }
+}
+
+/// Who may see a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// The member who claimed it and the organization's admins.
+    Owner,
+    /// Every member of the owning organization.
+    #[default]
+    Organization,
+    /// Every organization, read-only outside the owner.
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Owner => "owner",
+            Visibility::Organization => "organization",
+            Visibility::Public => "public",
+        }
+    }
+}
+
+impl std::str::FromStr for Visibility {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "owner" => Visibility::Owner,
+            "organization" => Visibility::Organization,
+            "public" => Visibility::Public,
+            other => {
+                return Err(format!(
+                    "unknown visibility `{other}` (owner, organization or public)"
+                ));
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Hardware {
+    pub arch: String,
+    pub cpu_cores: u32,
+    pub memory_bytes: u64,
+    #[serde(default)]
+    pub gpus: u32,
+    #[serde(default)]
+    pub disks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Link {
+    pub connected: bool,
+    /// Overlay (SideroLink) address.
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Machine {
+    pub id: String,
+    pub name: String,
+    /// SMBIOS UUID as reported; not unique on its own.
+    pub uuid: String,
+    /// Owning organization slug.
+    pub org: String,
+    pub state: MachineState,
+    pub visibility: Visibility,
+    /// User labels (stored without the `satusky.com/` prefix).
+    pub labels: BTreeMap<String, String>,
+    /// Read-only facts: arch, cpu, memory, gpu, zone, ….
+    pub system_labels: BTreeMap<String, String>,
+    pub hardware: Hardware,
+    pub zone: String,
+    pub link: Link,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// True when the caller's organization may operate it.
+    pub operable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateJoinTokenRequest {
+    pub name: String,
+    /// Lifetime in hours (1 to 8760); default 24.
+    #[serde(default)]
+    pub expires_in_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinToken {
+    pub id: String,
+    pub name: String,
+    pub org: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new join token; `token` is shown once, with the kernel arguments to boot with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JoinTokenCreated {
+    pub join_token: JoinToken,
+    pub token: String,
+    pub kernel_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LabelsChange {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub unset: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VisibilityRequest {
+    pub visibility: Visibility,
+}
+
+/// Query of machine lists: a label selector over machine labels.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct MachineQuery {
+    /// Kubernetes label-selector grammar, e.g. `pool=gpu,zone in (a,b),!maintenance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// Give up after this many seconds (default 300); the node stays cordoned and the report says what blocked.
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+    /// Also evict pods using emptyDir volumes (their data is lost).
+    #[serde(default)]
+    pub delete_emptydir_data: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PowerRequest {
+    /// Skip the drain.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DecommissionRequest {
+    /// Remove even when unreachable; the machine is then marked `needs_wipe`.
+    #[serde(default)]
+    pub force: bool,
+    /// Also wipe user disks (never by default).
+    #[serde(default)]
+    pub wipe_user_disks: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineEvent {
+    pub seq: u64,
+    pub kind: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a pod is still on a draining node.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DrainBlocker {
+    pub namespace: String,
+    pub pod: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DrainReport {
+    /// `running`, `completed`, `timed_out` or `failed`.
+    pub phase: String,
+    pub evicted: u32,
+    pub remaining: u32,
+    #[serde(default)]
+    pub blockers: Vec<DrainBlocker>,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One sample of machine telemetry, in SI units.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineMetrics {
+    pub at: DateTime<Utc>,
+    pub cpu_percent: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub load1: f64,
+    pub net_rx_bytes_per_sec: f64,
+    pub net_tx_bytes_per_sec: f64,
+    pub disk_read_bytes_per_sec: f64,
+    pub disk_write_bytes_per_sec: f64,
+}
