@@ -229,14 +229,25 @@ mod tests {
     async fn the_scenario_measures_the_api_and_both_floors() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("b.db").display());
-        let args = Args { requests: 8, concurrency: 2, items: 25, postgres: None, json: true };
+        let args = Args {
+            requests: 8,
+            concurrency: 2,
+            items: 25,
+            postgres: None,
+            json: true,
+        };
         let rows = scenario(&url, &args).await.unwrap();
         let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names.len(), 3);
-        assert!(names[0].contains("store") && names[1].contains("no-op") && names[2].contains("API"));
+        assert!(
+            names[0].contains("store") && names[1].contains("no-op") && names[2].contains("API")
+        );
         for r in &rows {
             assert_eq!(r.samples, 8);
-            assert!(r.p50_ms > 0.0 && r.p99_ms >= r.p50_ms && r.requests_per_sec > 0.0, "{r:?}");
+            assert!(
+                r.p50_ms > 0.0 && r.p99_ms >= r.p50_ms && r.requests_per_sec > 0.0,
+                "{r:?}"
+            );
         }
     }
 }

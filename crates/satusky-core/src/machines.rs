@@ -92,7 +92,10 @@ pub type Transition = (MachineState, Vec<Effect>);
 
 /// The transition function. Whether a cordon is ours is the runner's
 /// business: `UncordonIfOurs` consults the machine's `cordoned_by_us`.
-#[expect(clippy::match_same_arms, reason = "one arm per edge keeps the transition table readable")]
+#[expect(
+    clippy::match_same_arms,
+    reason = "one arm per edge keeps the transition table readable"
+)]
 pub fn on(state: MachineState, event: MachineEvent) -> Result<Transition, InvalidTransition> {
     use Effect as F;
     use MachineEvent as E;
