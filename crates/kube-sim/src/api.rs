@@ -22,6 +22,8 @@ pub struct WriteOpts {
     pub dry_run: bool,
     pub field_manager: Option<String>,
     pub force: bool,
+    /// Record no `managedFields` entry (a server-side apply that creates records its own).
+    pub skip_managed_fields: bool,
 }
 
 /// Options of a delete.
@@ -229,16 +231,18 @@ pub fn create(
             {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "lastTransitionTime": now(), "message": "the initial names have been accepted"}],
             "acceptedNames": obj["spec"]["names"].clone(), "storedVersions": []});
     }
-    let manager = default_manager(opts, user_agent);
-    apply::record_update(
-        None,
-        &mut obj,
-        &manager,
-        "",
-        &rt.api_version(),
-        &now(),
-        rt.has_sub("status"),
-    );
+    if !opts.skip_managed_fields {
+        let manager = default_manager(opts, user_agent);
+        apply::record_update(
+            None,
+            &mut obj,
+            &manager,
+            "",
+            &rt.api_version(),
+            &now(),
+            rt.has_sub("status"),
+        );
+    }
     if opts.dry_run {
         return Ok(Arc::new(obj));
     }
@@ -448,6 +452,7 @@ pub fn patch(
                 obj,
                 &WriteOpts {
                     field_manager: Some(manager.clone()),
+                    skip_managed_fields: true,
                     ..opts.clone()
                 },
                 user_agent,

@@ -86,6 +86,25 @@ fn schema(msg: &str) -> Option<Fields> {
             (3, "maxUnavailable", K::IntOrString),
             (4, "unhealthyPodEvictionPolicy", K::Str),
         ],
+        "Service" => &[
+            (1, "metadata", K::Msg("ObjectMeta")),
+            (2, "spec", K::Msg("ServiceSpec")),
+        ],
+        "ServiceSpec" => &[
+            (1, "ports", K::RepMsg("ServicePort")),
+            (2, "selector", K::MapStr),
+            (3, "clusterIP", K::Str),
+            (4, "type", K::Str),
+            (5, "externalIPs", K::RepStr),
+            (7, "sessionAffinity", K::Str),
+        ],
+        "ServicePort" => &[
+            (1, "name", K::Str),
+            (2, "protocol", K::Str),
+            (3, "port", K::Int),
+            (4, "targetPort", K::IntOrString),
+            (5, "nodePort", K::Int),
+        ],
         "Deployment" => &[
             (1, "metadata", K::Msg("ObjectMeta")),
             (2, "spec", K::Msg("DeploymentSpec")),

@@ -257,6 +257,7 @@ async fn route(
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: q.get("fieldManager").cloned(),
         force: is_true(q.get("force")),
+        skip_managed_fields: false,
     };
     let table_fmt = header_str(h, header::ACCEPT).contains("as=Table");
     let include_object = q.get("includeObject").is_some_and(|v| v == "Object");
@@ -714,14 +715,9 @@ fn watch(
         ),
     };
     let initial = send_initial.unwrap_or(start_rv.is_none());
-    let (past, mut rx, _) = st.store.watch_from(
-        &rt.key(),
-        if initial {
-            None
-        } else {
-            Some(start_rv.unwrap_or(0))
-        },
-    )?;
+    let (past, mut rx, _) = st
+        .store
+        .watch_from(&rt.key(), if initial { None } else { start_rv })?;
     let mut signals = st.faults.watch_tx.subscribe();
     let mut shutdown = st.shutdown.subscribe();
     let (tx, out_rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);

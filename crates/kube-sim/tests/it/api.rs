@@ -587,3 +587,48 @@ async fn crds_are_served_generically() {
     let out = t.ok(&["get", "widgets", "-o", "name"]).await;
     assert_eq!(out.trim(), "widget.example.test/w");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_creates_shares_and_prunes_fields() {
+    let t = TestSim::start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client());
+    let pp = PatchParams::apply("ops");
+    let first = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "ssa", "labels": {"a": "1", "b": "2"}}, "data": {"x": "1", "y": "2"}});
+    let created = api.patch("ssa", &pp, &Patch::Apply(&first)).await.unwrap();
+    let mf = created.metadata.managed_fields.unwrap();
+    assert_eq!(mf.len(), 1);
+    assert_eq!(mf[0].manager.as_deref(), Some("ops"));
+    assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
+    // a second manager applying the same value shares ownership
+    let shared = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"y": "2"}});
+    api.patch("ssa", &PatchParams::apply("other"), &Patch::Apply(&shared))
+        .await
+        .unwrap();
+    let second = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "ssa", "labels": {"a": "1"}}, "data": {"x": "1"}});
+    let pruned = api.patch("ssa", &pp, &Patch::Apply(&second)).await.unwrap();
+    let labels = pruned.metadata.labels.unwrap();
+    assert!(
+        labels.contains_key("a") && !labels.contains_key("b"),
+        "{labels:?}"
+    );
+    let data = pruned.data.unwrap();
+    assert_eq!(data.get("x").map(String::as_str), Some("1"));
+    assert_eq!(
+        data.get("y").map(String::as_str),
+        Some("2"),
+        "still owned by other"
+    );
+    // re-applying the same configuration is a no-op
+    let again = api.patch("ssa", &pp, &Patch::Apply(&second)).await.unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        pruned.metadata.resource_version
+    );
+    // apply without a field manager is refused
+    let r = api
+        .patch("ssa", &PatchParams::default(), &Patch::Apply(&second))
+        .await;
+    assert!(r.is_err());
+}

@@ -148,6 +148,28 @@ async fn create_from_files_and_generators() {
         "--replicas=2",
     ])
     .await;
+    t.ok(&[
+        "-n",
+        "team",
+        "create",
+        "service",
+        "clusterip",
+        "svc",
+        "--tcp=80:8080",
+    ])
+    .await;
+    let svc = t
+        .ok(&[
+            "-n",
+            "team",
+            "get",
+            "svc",
+            "svc",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort} {.spec.clusterIP}",
+        ])
+        .await;
+    assert!(svc.starts_with("8080 10.96."), "{svc}");
     let f = t.manifest("web.yaml", DEPLOYMENT);
     t.ok(&["-n", "team", "create", "-f", &f]).await;
     let err = t.fails(&["-n", "team", "create", "-f", &f]).await;
