@@ -56,7 +56,8 @@ pub struct FleetBuilder {
     seed: u64,
     maintenance: bool,
     duplicate_uuids: Vec<(usize, usize)>,
-    bind_ip: IpAddr,
+    bind_ip: Option<IpAddr>,
+    per_machine_loopback: bool,
 }
 
 impl std::fmt::Debug for FleetBuilder {
@@ -87,7 +88,8 @@ impl Default for FleetBuilder {
             seed: 0x7a10_5eed,
             maintenance: false,
             duplicate_uuids: Vec::new(),
-            bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            bind_ip: None,
+            per_machine_loopback: cfg!(target_os = "linux"),
         }
     }
 }
@@ -163,10 +165,29 @@ impl FleetBuilder {
         self
     }
 
-    /// IP the machine APIs listen on (default `127.0.0.1`).
+    /// One IP for every machine API (overrides per-machine loopback addresses).
     pub fn bind_ip(mut self, ip: IpAddr) -> Self {
-        self.bind_ip = ip;
+        self.bind_ip = Some(ip);
         self
+    }
+
+    /// Give machine `i` its own loopback address `127.10.x.y` for its API and its
+    /// outgoing connections (default on Linux, where all of 127.0.0.0/8 is local);
+    /// otherwise every machine uses `127.0.0.1`.
+    pub fn per_machine_loopback(mut self, on: bool) -> Self {
+        self.per_machine_loopback = on;
+        self
+    }
+
+    fn machine_ip(&self, i: usize) -> (IpAddr, Option<IpAddr>) {
+        if let Some(ip) = self.bind_ip {
+            return (ip, None);
+        }
+        if self.per_machine_loopback && i < 250 * 250 {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 10, (i / 250) as u8, (i % 250 + 2) as u8));
+            return (ip, Some(ip));
+        }
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), None)
     }
 
     /// Creates the machines and powers them on.
@@ -177,6 +198,8 @@ impl FleetBuilder {
     pub async fn start(self) -> Result<Fleet, SimError> {
         let pki = Pki::generate()?;
         let ca_pem = pki.ca_pem();
+        let ips: Vec<(IpAddr, Option<IpAddr>)> =
+            (0..self.count).map(|i| self.machine_ip(i)).collect();
         let mut siderolink = self.siderolink;
         if let (Some(s), Some(t)) = (siderolink.as_mut(), self.join_token) {
             s.join_token = Some(t);
@@ -221,19 +244,19 @@ impl FleetBuilder {
         let mut machines = Vec::with_capacity(self.count);
         let mut tasks = Vec::new();
         for (i, ((hw, hostname, seed), uuid)) in plans.into_iter().zip(uuids).enumerate() {
-            let probe = std::net::TcpListener::bind(SocketAddr::new(self.bind_ip, 0)).map_err(
-                |source| SimError::Bind {
-                    addr: SocketAddr::new(self.bind_ip, 0),
-                    source,
-                },
-            )?;
+            let (ip, source_ip) = ips[i];
+            let any_port = SocketAddr::new(ip, 0);
+            let probe = std::net::TcpListener::bind(any_port).map_err(|source| SimError::Bind {
+                addr: any_port,
+                source,
+            })?;
             let api_addr = probe.local_addr().map_err(|source| SimError::Bind {
-                addr: SocketAddr::new(self.bind_ip, 0),
+                addr: any_port,
                 source,
             })?;
             drop(probe);
             let server_identity =
-                pki.issue_server(&hostname, &[self.bind_ip, IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
+                pki.issue_server(&hostname, &[ip, IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
             let (tx, rx) = mpsc::unbounded_channel();
             let shared = Arc::new(Shared {
                 index: i,
@@ -243,6 +266,7 @@ impl FleetBuilder {
                 hostname,
                 hardware: hw,
                 api_addr,
+                source_ip,
                 server_identity,
                 ca_pem: ca_pem.clone(),
                 config: config.clone(),

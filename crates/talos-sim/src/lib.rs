@@ -34,6 +34,7 @@ mod kubelet;
 mod logs;
 pub mod machine;
 mod metrics;
+mod net;
 pub mod pki;
 mod siderolink;
 mod sink;

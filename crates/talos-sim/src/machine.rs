@@ -127,6 +127,8 @@ pub(crate) struct Shared {
     pub hostname: String,
     pub hardware: Hardware,
     pub api_addr: SocketAddr,
+    /// Source address of outgoing connections (per-machine loopback), if any.
+    pub source_ip: Option<std::net::IpAddr>,
     pub server_identity: Identity,
     pub ca_pem: String,
     pub config: Arc<SimConfig>,
@@ -232,6 +234,27 @@ impl Machine {
     /// SideroLink is connected.
     pub fn api_addr(&self) -> SocketAddr {
         self.shared.api_addr
+    }
+
+    /// The machine's own address: its API listens there and, with per-machine
+    /// loopback addresses, its event sink and provisioning calls come from it. The
+    /// stand-in for its SideroLink overlay address.
+    pub fn management_ip(&self) -> std::net::IpAddr {
+        self.shared.api_addr.ip()
+    }
+
+    /// The overlay address handed out by the last successful `Provision`, if any.
+    pub fn overlay_address(&self) -> Option<String> {
+        match &self.shared.lock().provision {
+            ProvisionStatus::Provisioned(info) => Some(
+                info.node_address_prefix
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            _ => None,
+        }
     }
 
     /// PEM certificate of its API server (signed by the fleet CA).

@@ -36,7 +36,7 @@ async fn provision_once(shared: &Shared, api: &SiderolinkApi) -> ProvisionStatus
     } else {
         endpoint
     };
-    let channel = match endpoint.connect().await {
+    let channel = match crate::net::connect_from(endpoint, shared.source_ip).await {
         Ok(c) => c,
         Err(e) => {
             return ProvisionStatus::Unreachable {

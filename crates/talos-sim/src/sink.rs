@@ -2,6 +2,7 @@
 //! `EventsSinkController`: plaintext gRPC, one `Publish` per event, the whole backlog
 //! on first connect, resume after the last acknowledged id, drain before shutdown.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +13,12 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::machine::Shared;
 
-async fn connect(addr: &str) -> Option<EventSinkServiceClient<Channel>> {
+async fn connect(addr: &str, source: Option<IpAddr>) -> Option<EventSinkServiceClient<Channel>> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .ok()?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10));
-    endpoint
-        .connect()
+    crate::net::connect_from(endpoint, source)
         .await
         .ok()
         .map(EventSinkServiceClient::new)
@@ -54,7 +54,7 @@ pub(crate) async fn publish_loop(
         let mut failed = false;
         for ev in pending {
             if client.is_none() {
-                client = connect(&addr).await;
+                client = connect(&addr, shared.source_ip).await;
             }
             let Some(c) = client.as_mut() else {
                 failed = true;

@@ -95,6 +95,7 @@ async fn a_machine_with_a_valid_signed_token_is_provisioned_in_the_overlay_prefi
         .unwrap()
         .unwrap();
     assert_eq!(note.request.node_uuid, m.uuid());
+    assert_eq!(note.request.peer_addr.unwrap().ip(), m.management_ip());
     assert_eq!(note.node_address, node);
     assert_eq!(note.admission.token_id.as_deref(), Some("default"));
     assert_eq!(

@@ -49,7 +49,8 @@ async fn a_reboot_through_the_talos_api_produces_events_in_the_sink() {
             } if saw_rebooting => saw_running_again = true,
             _ => {}
         }
-        assert!(ev.peer.is_some());
+        // The machine is identified by the source address of its events.
+        assert_eq!(ev.peer.unwrap().ip(), m.management_ip());
     }
     fleet.stop().await;
 }

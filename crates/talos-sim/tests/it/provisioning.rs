@@ -182,3 +182,24 @@ async fn link_drop_takes_the_api_away_and_the_machine_provisions_again() {
     }
     fleet.stop().await;
 }
+
+#[tokio::test]
+async fn each_machine_has_its_own_management_address() {
+    let fleet = Fleet::builder()
+        .machines(3)
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let mut ips: Vec<_> = fleet.machines().iter().map(|m| m.management_ip()).collect();
+    ips.sort();
+    ips.dedup();
+    if cfg!(target_os = "linux") {
+        assert_eq!(ips.len(), 3);
+    }
+    for m in fleet.machines() {
+        assert_eq!(m.api_addr().ip(), m.management_ip());
+        assert!(m.management_ip().is_loopback());
+    }
+    fleet.stop().await;
+}
