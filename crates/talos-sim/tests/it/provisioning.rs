@@ -191,7 +191,11 @@ async fn each_machine_has_its_own_management_address() {
         .start()
         .await
         .unwrap();
-    let mut ips: Vec<_> = fleet.machines().iter().map(|m| m.management_ip()).collect();
+    let mut ips: Vec<_> = fleet
+        .machines()
+        .iter()
+        .map(talos_sim::Machine::management_ip)
+        .collect();
     ips.sort();
     ips.dedup();
     if cfg!(target_os = "linux") {
