@@ -98,6 +98,15 @@ impl Reconciler {
         let mut bus = Some(self.source.subscribe());
         let (trigger_tx, mut triggers) = mpsc::channel::<String>(1024);
         let watches = spawn_watches(&self.client, &trigger_tx);
+        // Dropping `run` (an aborted task) must not leave the lease renewed
+        // or watches running.
+        let _guard = AbortOnDrop(
+            watches
+                .iter()
+                .map(tokio::task::JoinHandle::abort_handle)
+                .chain([lease_task.abort_handle()])
+                .collect(),
+        );
         let mut resync = tokio::time::interval(cfg.resync_period);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut queue = Queue::default();
@@ -233,6 +242,16 @@ impl Reconciler {
                 },
                 None => return,
             }
+        }
+    }
+}
+
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
         }
     }
 }

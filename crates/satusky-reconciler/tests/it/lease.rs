@@ -1,0 +1,80 @@
+//! The leader Lease: one writer at a time; hand-over on stop and after a crash.
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::Api;
+
+use crate::support::{TestCluster, app};
+
+#[tokio::test]
+async fn with_two_reconcilers_only_the_lease_holder_writes() {
+    let c = TestCluster::start().await;
+    let r1 = c.reconciler("r1");
+    r1.wait_leader().await;
+    let r2 = c.reconciler("r2");
+    c.source.put(app("app-1", "web", "ghcr.io/acme/web:1", 2));
+    c.wait_available("app-1", 1).await;
+    r1.passes(1).await;
+    assert!(r1.stats.snapshot().writes > 0);
+    let s2 = r2.stats.snapshot();
+    assert_eq!(
+        (s2.writes, s2.passes, s2.lease_acquisitions),
+        (0, 0, 0),
+        "{s2:?}"
+    );
+    let leases: Api<Lease> = Api::namespaced(c.client.clone(), "satusky-system");
+    let l = leases.get("satusky-reconciler").await.unwrap();
+    assert_eq!(l.spec.unwrap().holder_identity.as_deref(), Some("r1"));
+
+    // r1 stops and releases: r2 takes over at once and applies the next change.
+    r1.stop().await;
+    r2.wait_leader().await;
+    c.source
+        .change("app-1", |d| d.spec.image = "ghcr.io/acme/web:2".into());
+    c.wait_available("app-1", 2).await;
+    assert!(r2.stats.snapshot().writes > 0);
+    let l = leases.get("satusky-reconciler").await.unwrap();
+    assert_eq!(l.spec.unwrap().holder_identity.as_deref(), Some("r2"));
+    r2.stop().await;
+}
+
+#[tokio::test]
+async fn a_crashed_holders_lease_is_taken_over_after_it_expires() {
+    let c = TestCluster::start().await;
+    let r1 = c.reconciler("r1");
+    r1.wait_leader().await;
+    let r2 = c.reconciler("r2");
+    r1.crash();
+    let started = std::time::Instant::now();
+    r2.wait_leader().await;
+    // Not before the 2 s lease ran out (minus the time r1 had renewed it).
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    c.source.put(app("app-1", "web", "ghcr.io/acme/web:1", 1));
+    c.wait_available("app-1", 1).await;
+    r2.stop().await;
+}
+
+#[tokio::test]
+async fn a_reconciler_stopped_mid_deploy_is_succeeded_without_duplicates() {
+    let c = TestCluster::with(|b| b.pod_start_delay(std::time::Duration::from_millis(600))).await;
+    let r1 = c.reconciler("r1");
+    c.source.put(app("app-1", "web", "ghcr.io/acme/web:1", 3));
+    c.wait_status("app-1", "a rollout under way", |s| {
+        s.phase == satusky_types::apps::AppPhase::Progressing
+    })
+    .await;
+    r1.stop().await;
+    let r2 = c.reconciler("r2");
+    c.wait_available("app-1", 1).await;
+    assert_eq!(
+        c.owned("org-acme", "app-1").await,
+        crate::support::objects(&[
+            ("Deployment", "web"),
+            ("Service", "web"),
+            ("HTTPRoute", "web"),
+            ("PodDisruptionBudget", "web"),
+        ])
+    );
+    assert_eq!(c.replica_sets("org-acme", "app-1").await.len(), 1);
+    assert_eq!(c.pods("org-acme", "app-1").await.len(), 3);
+    r2.stop().await;
+}
