@@ -99,6 +99,21 @@ pub enum Command {
     Token(TokenCommand),
     /// Read an organization's audit log
     Audit(AuditArgs),
+    /// Write a commented satusky.toml for the app in this directory
+    Init(InitArgs),
+    /// Deploy an image: a new release of the app (created by its first deploy)
+    Deploy(Box<DeployArgs>),
+    /// Deployed apps: status, releases, rollback, scaling, events
+    App(AppArgs),
+    /// An app's plain environment variables (each change is a new release)
+    #[command(visible_alias = "env")]
+    Config(ConfigArgs),
+    /// An app's secrets, sealed at rest (each change is a new release)
+    #[command(visible_alias = "secrets")]
+    Secret(SecretArgs),
+    /// An app's persistent volumes
+    #[command(visible_alias = "volume")]
+    Volumes(VolumesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,6 +366,325 @@ pub struct AuditListArgs {
     pub all: bool,
 }
 
+/// Which app and organization an app command acts on.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Organization slug [default: the profile's organization]
+    #[arg(long, global = true, value_name = "SLUG")]
+    pub org: Option<String>,
+    /// App name [default: the APP argument, else [app].name of satusky.toml]
+    #[arg(long = "app", global = true, value_name = "APP")]
+    pub app: Option<String>,
+    /// The satusky.toml to read [app].name from: NAME for satusky.NAME.toml, or a PATH ending in .toml
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub config: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// App name [default: the directory's name]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Image to deploy, written as [app].image
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Container port
+    #[arg(long, default_value_t = 8080, value_name = "PORT")]
+    pub port: u16,
+    /// Write satusky.NAME.toml instead, seeded from satusky.toml when there is one
+    #[arg(long, value_name = "NAME")]
+    pub config: Option<String>,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+const DEPLOY_APP: &str = "App";
+const DEPLOY_RES: &str = "Resources";
+const DEPLOY_ROLL: &str = "Rollout";
+const DEPLOY_STORAGE: &str = "Storage";
+const DEPLOY_SCALE: &str = "Autoscaling and disruption budget";
+const DEPLOY_PLACE: &str = "Placement";
+const DEPLOY_WAIT: &str = "Waiting";
+
+/// `1ctl deploy`. Each setting is taken from the flag when it is given on
+/// the command line, else from satusky.toml, else it keeps the app's current
+/// value (on a first deploy: the default shown).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each setting comes from the flag when it is given on the command line, then satusky.toml, then the app's current release; a first deploy uses the defaults shown.\n--machine-label SEL (all must match), --machine-label-any SEL (one must match) and --machine-tag EXPR are older forms of --machine-selector, translated into one label selector: `a=1` and `b` stay as they are, several --machine-label are joined with `,`, --machine-label-any `k=v1` `k=v2` becomes `k in (v1,v2)`, a tag `gpu & (region=kul | region=bki)` becomes `gpu,region in (kul,bki)`; a bare tag means the label exists.\nExit codes: 0 deployed (with --wait: available), 1 refused, degraded or timed out, 2 usage error, 3 unexpected failure."
+)]
+pub struct DeployArgs {
+    /// Organization slug [default: the profile's organization]
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
+    /// The satusky.toml to use: NAME for satusky.NAME.toml, or a PATH ending in .toml [default: satusky.toml in this directory or above]
+    #[arg(long, value_name = "NAME|PATH")]
+    pub config: Option<String>,
+    /// Image to deploy, e.g. ghcr.io/acme/web:1.2.3 [default: [app].image]
+    #[arg(long, value_name = "IMAGE", help_heading = DEPLOY_APP)]
+    pub image: Option<String>,
+    /// App name [default: [app].name]
+    #[arg(long, value_name = "NAME", help_heading = DEPLOY_APP)]
+    pub name: Option<String>,
+    /// Container port; repeat for more (the first is public)
+    #[arg(long = "port", value_name = "PORT", default_value = "8080", help_heading = DEPLOY_APP)]
+    pub ports: Vec<u16>,
+    /// Environment variable, repeatable; merged over [env] and the app's current variables
+    #[arg(long = "env", value_name = "KEY=VALUE", help_heading = DEPLOY_APP)]
+    pub env: Vec<String>,
+    /// Free-form environment label of a new app (production, staging, …)
+    #[arg(long, value_name = "NAME", help_heading = DEPLOY_APP)]
+    pub environment: Option<String>,
+    /// Number of replicas
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = DEPLOY_RES)]
+    pub replicas: u32,
+    /// Guaranteed CPU
+    #[arg(long, value_name = "CPU", default_value = "250m", help_heading = DEPLOY_RES)]
+    pub cpu_request: String,
+    /// CPU ceiling
+    #[arg(long, value_name = "CPU", default_value = "1", help_heading = DEPLOY_RES)]
+    pub cpu_limit: String,
+    /// Memory request, and limit unless --memory-limit is given
+    #[arg(long, value_name = "MEM", default_value = "256Mi", help_heading = DEPLOY_RES)]
+    pub memory: String,
+    /// Memory limit [default: --memory]
+    #[arg(long, value_name = "MEM", help_heading = DEPLOY_RES)]
+    pub memory_limit: Option<String>,
+    /// HTTP path probed for readiness and liveness
+    #[arg(long, value_name = "PATH", help_heading = DEPLOY_ROLL)]
+    pub health_path: Option<String>,
+    /// How replicas are replaced: rolling or recreate
+    #[arg(long, value_enum, ignore_case = true, default_value_t = StrategyArg::Rolling, help_heading = DEPLOY_ROLL)]
+    pub strategy: StrategyArg,
+    /// Extra replicas during a rolling update (count or percentage)
+    #[arg(long, value_name = "N|P%", default_value = "25%", help_heading = DEPLOY_ROLL)]
+    pub rolling_max_surge: String,
+    /// Replicas that may be unavailable during a rolling update (count or percentage)
+    #[arg(long, value_name = "N|P%", default_value = "25%", help_heading = DEPLOY_ROLL)]
+    pub rolling_max_unavailable: String,
+    /// Size of a persistent volume, e.g. 1Gi (with --volume-mount)
+    #[arg(long, value_name = "SIZE", requires = "volume_mount", help_heading = DEPLOY_STORAGE)]
+    pub volume_size: Option<String>,
+    /// Where the volume is mounted, e.g. /data (with --volume-size)
+    #[arg(long, value_name = "PATH", requires = "volume_size", help_heading = DEPLOY_STORAGE)]
+    pub volume_mount: Option<String>,
+    /// Scale between --hpa-min and --hpa-max replicas on CPU use
+    #[arg(long, help_heading = DEPLOY_SCALE)]
+    pub hpa: bool,
+    /// Fewest replicas when autoscaling
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = DEPLOY_SCALE)]
+    pub hpa_min: u32,
+    /// Most replicas when autoscaling
+    #[arg(long, value_name = "N", default_value_t = 10, help_heading = DEPLOY_SCALE)]
+    pub hpa_max: u32,
+    /// Target average CPU use, percent of the request
+    #[arg(long, value_name = "PERCENT", default_value_t = 80, help_heading = DEPLOY_SCALE)]
+    pub hpa_cpu: u32,
+    /// Replicas kept during voluntary disruptions (count or percentage)
+    #[arg(long, value_name = "N|P%", conflicts_with = "pdb_max_unavailable", help_heading = DEPLOY_SCALE)]
+    pub pdb_min_available: Option<String>,
+    /// Replicas that may be down during voluntary disruptions (count or percentage)
+    #[arg(long, value_name = "N|P%", help_heading = DEPLOY_SCALE)]
+    pub pdb_max_unavailable: Option<String>,
+    /// Zone to run in, e.g. my-kul-1b
+    #[arg(long, value_name = "ZONE", help_heading = DEPLOY_PLACE)]
+    pub zone: Option<String>,
+    /// Label selector over machine labels, e.g. `pool=gpu,zone in (a,b),!maintenance`; "" removes it
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["machine_label", "machine_label_any", "machine_tag"], help_heading = DEPLOY_PLACE)]
+    pub machine_selector: Option<String>,
+    /// Older form: a selector every machine must match (repeatable)
+    #[arg(long, value_name = "SEL", help_heading = DEPLOY_PLACE)]
+    pub machine_label: Vec<String>,
+    /// Older form: selectors of which one must match (repeatable)
+    #[arg(long, value_name = "SEL", help_heading = DEPLOY_PLACE)]
+    pub machine_label_any: Vec<String>,
+    /// Older form: a tag expression such as `gpu & (region=kul | region=bki)`
+    #[arg(long, value_name = "EXPR", help_heading = DEPLOY_PLACE)]
+    pub machine_tag: Option<String>,
+    /// Wait until the new release is available, showing progress on stderr
+    #[arg(long, short = 'w', help_heading = DEPLOY_WAIT)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 90s, 5m, 1h
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration, help_heading = DEPLOY_WAIT)]
+    pub timeout: std::time::Duration,
+    /// Makes retries of this deploy safe [default: a new UUID for each run]
+    #[arg(long, value_name = "KEY", help_heading = DEPLOY_WAIT)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    Rolling,
+    Recreate,
+}
+
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: AppCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// List the organization's apps
+    #[command(visible_alias = "ls")]
+    List,
+    /// Show an app: release, domain and status
+    Get {
+        /// App name [default: --app, else [app].name of satusky.toml]
+        name: Option<String>,
+    },
+    /// Show an app's observed status, replica by replica
+    Status { name: Option<String> },
+    /// Delete an app and everything it runs; its volumes only with --delete-volumes
+    #[command(visible_aliases = ["rm", "destroy"])]
+    Delete {
+        name: Option<String>,
+        /// Also delete the app's volumes and their data
+        #[arg(long)]
+        delete_volumes: bool,
+        /// Do not ask to type the app's name again
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Restart every replica (rolling; no new release)
+    Restart { name: Option<String> },
+    /// List an app's releases, newest first
+    Releases { name: Option<String> },
+    /// Make a new release copying an earlier one
+    Rollback {
+        name: Option<String>,
+        /// Release to go back to [default: the one before the current]
+        #[arg(long, value_name = "N")]
+        to: Option<u64>,
+    },
+    /// Set the number of replicas (a new release): `scale 3` or `scale APP 3`
+    Scale {
+        #[arg(value_name = "[APP] REPLICAS", num_args = 1..=2, required = true)]
+        args: Vec<String>,
+    },
+    /// Print the app's URL
+    Open { name: Option<String> },
+    /// Show an app's events, oldest first; --follow keeps streaming new ones
+    Events {
+        name: Option<String>,
+        /// Keep following new events (WebSocket) until interrupted
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only events after this sequence number
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        from: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set variables, merged into the current ones (one new release)
+    #[command(visible_alias = "set")]
+    Create {
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        pairs: Vec<String>,
+    },
+    /// List the variables of the current release
+    #[command(visible_alias = "ls")]
+    List,
+    /// Remove variables (one new release)
+    Unset {
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: SecretCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set secrets, merged into the current ones (one new release)
+    #[command(visible_alias = "set")]
+    Create {
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        pairs: Vec<String>,
+    },
+    /// List secret keys and versions; never their values
+    #[command(visible_alias = "ls")]
+    List,
+    /// Print one secret's value (admins; the server audits it)
+    Get { key: String },
+    /// Remove secrets (one new release)
+    Unset {
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VolumesArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: VolumesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumesCommand {
+    /// List the volumes of an app's current release
+    #[command(visible_alias = "ls")]
+    List { name: Option<String> },
+    /// Show one volume
+    #[command(visible_alias = "get")]
+    Inspect {
+        /// Volume name
+        volume: String,
+    },
+}
+
+/// `90`, `90s`, `5m`, `1h`, `1m30s`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{s}` is not a duration; use e.g. 90s, 5m or 1h");
+    let s = s.trim();
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(n));
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(n * unit).ok_or_else(bad)?;
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
 /// Roles are accepted in any case (`Admin`, `ADMIN`, `admin`).
 fn parse_role(s: &str) -> Result<Role, String> {
     s.to_ascii_lowercase().parse()
@@ -369,6 +703,19 @@ fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("5m"), Ok(Duration::from_mins(5)));
+        assert_eq!(super::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("1h"), Ok(Duration::from_hours(1)));
+        assert!(super::parse_duration("5").is_ok());
+        assert!(super::parse_duration("5x").is_err());
+        assert!(super::parse_duration("m").is_err());
+        assert!(super::parse_duration("0s").is_err());
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

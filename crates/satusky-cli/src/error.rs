@@ -192,6 +192,10 @@ fn render_client(e: &ClientError, ctx: &ErrorContext<'_>) -> Rendered {
             format!("{e}: {}", root_cause(source)),
         ),
         ClientError::PaginationLoop { .. } => (ExitStatus::Unexpected, e.to_string()),
+        ClientError::WebSocket { source, .. } => {
+            hints.push("a proxy in front of the API may not pass WebSockets through".to_owned());
+            (ExitStatus::Unexpected, format!("{e}: {source}"))
+        }
     };
     Rendered {
         status,
@@ -225,6 +229,18 @@ fn hints_for_code(code: ErrorCode, p: &str) -> Vec<String> {
         C::LastOwner => "make another member owner first".to_owned(),
         C::RateLimited => "wait a moment and retry".to_owned(),
         C::ConfirmationRequired => "repeat the slug to confirm".to_owned(),
+        C::AppNotFound => format!("run `{p} app list` to see the apps"),
+        C::ReleaseNotFound => format!("run `{p} app releases APP` to see the releases"),
+        C::SecretNotFound => format!("run `{p} secret list --app APP` to see the keys"),
+        C::ConfigKeyNotFound => format!("run `{p} config list --app APP` to see the variables"),
+        C::VolumeNotFound => format!("run `{p} volumes list APP` to see the volumes"),
+        C::NoRelease => format!("deploy it first with `{p} deploy --image IMAGE`"),
+        C::AppDeleting => "the app is being deleted; wait, then deploy it again".to_owned(),
+        C::IdempotencyKeyReused => {
+            "this --idempotency-key was used for another request; use a new one (or none)"
+                .to_owned()
+        }
+        C::Conflict => "another change won; retry".to_owned(),
         _ => return Vec::new(),
     };
     vec![hint]

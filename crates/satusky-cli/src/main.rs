@@ -3,12 +3,14 @@
 //! stdout carries data, stderr carries notes and errors. Exit status: 0
 //! success, 1 refused request, 2 usage error, 3 unexpected failure.
 
+mod app_views;
 mod cli;
 mod commands;
 mod config;
 mod context;
 mod error;
 mod output;
+mod project;
 mod prompt;
 mod views;
 
@@ -63,7 +65,7 @@ fn main() -> ExitCode {
             return report(error::render(e, &ctx.error_context()), no_color);
         }
     };
-    match runtime.block_on(commands::run(&mut ctx, cli.command)) {
+    match runtime.block_on(commands::run(&mut ctx, cli.command, &matches)) {
         Ok(()) => ExitCode::from(ExitStatus::Success as u8),
         Err(e) => report(error::render(e, &ctx.error_context()), no_color),
     }

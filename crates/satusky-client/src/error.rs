@@ -42,6 +42,15 @@ pub enum ClientError {
         source: reqwest::Error,
     },
 
+    /// The events WebSocket failed: the handshake (other than an HTTP
+    /// refusal, which is [`ClientError::Api`]) or the connection.
+    #[error("WebSocket to {url} failed")]
+    WebSocket {
+        url: String,
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
+
     /// A 2xx answer whose body is not the expected JSON.
     #[error("could not decode the answer of {url} (HTTP {status})")]
     Decode {
@@ -86,12 +95,26 @@ impl ClientError {
 
     /// Whether the request timed out.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Transport { source, .. } if source.is_timeout())
+        match self {
+            Self::Transport { source, .. } => source.is_timeout(),
+            Self::WebSocket { source, .. } => matches!(
+                source.as_ref(),
+                tokio_tungstenite::tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
     }
 
     /// Whether no connection could be made (refused, unreachable, DNS).
     pub fn is_connect(&self) -> bool {
-        matches!(self, Self::Transport { source, .. } if source.is_connect())
+        match self {
+            Self::Transport { source, .. } => source.is_connect(),
+            Self::WebSocket { source, .. } => matches!(
+                source.as_ref(),
+                tokio_tungstenite::tungstenite::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -101,7 +124,9 @@ pub(crate) fn from_status(
     header_request_id: Option<String>,
     bytes: &[u8],
 ) -> ClientError {
-    if let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes) {
+    if let Ok(body) = serde_json::from_slice::<ErrorBody>(bytes)
+        && body.error.code != ErrorCode::Unknown
+    {
         return ClientError::Api { status, body };
     }
     // Not our error body, or a code this client does not know: keep what can

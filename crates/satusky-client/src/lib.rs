@@ -3,7 +3,7 @@
 //! One [`Client`] holds the base URL, the optional bearer token and a
 //! [`reqwest::Client`] with a 30 s timeout. Every route has one typed async
 //! method, grouped by area in the modules below (`auth`, `tokens`, `orgs`,
-//! `audit`, `health`); each takes and returns the wire types of
+//! `audit`, `apps`, `health`); each takes and returns the wire types of
 //! [`satusky_types`], which are the contract with the server. Every failure is
 //! a [`ClientError`].
 //!
@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod apps;
 mod audit;
 mod auth;
 mod error;
@@ -40,6 +41,7 @@ use satusky_types::{ErrorBody, Page};
 use serde::de::DeserializeOwned;
 use url::{Host, Url};
 
+pub use apps::{DEPLOY_ATTEMPTS, EventStream, IDEMPOTENCY_KEY_HEADER};
 pub use error::ClientError;
 
 /// Every route this client calls, as `(method, path template)`. Tests hold
@@ -69,6 +71,25 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/orgs/{org}/members/{user}"),
     ("GET", "/v1/orgs/{org}/audit"),
     ("GET", "/v1/orgs/{org}/audit/{id}"),
+    ("GET", "/v1/orgs/{org}/apps"),
+    ("POST", "/v1/orgs/{org}/apps"),
+    ("GET", "/v1/orgs/{org}/apps/{app}"),
+    ("DELETE", "/v1/orgs/{org}/apps/{app}"),
+    ("POST", "/v1/orgs/{org}/apps/{app}/deploy"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/releases"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/releases/{number}"),
+    ("POST", "/v1/orgs/{org}/apps/{app}/rollback"),
+    ("POST", "/v1/orgs/{org}/apps/{app}/restart"),
+    ("POST", "/v1/orgs/{org}/apps/{app}/scale"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/env"),
+    ("PATCH", "/v1/orgs/{org}/apps/{app}/env"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/secrets"),
+    ("PATCH", "/v1/orgs/{org}/apps/{app}/secrets"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/secrets/{key}"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/volumes"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/events"),
+    // A WebSocket upgrade (`Client::events_stream`).
+    ("GET", "/v1/orgs/{org}/apps/{app}/events/ws"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/v1/openapi.json"),
@@ -90,6 +111,7 @@ pub struct Client {
     base: Url,
     token: Option<String>,
     request_id: Option<String>,
+    timeout: Duration,
 }
 
 impl Client {
@@ -123,6 +145,7 @@ impl Client {
             base,
             token: token.filter(|t| !t.is_empty()),
             request_id: None,
+            timeout,
         })
     }
 

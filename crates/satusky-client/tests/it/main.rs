@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use satusky_client::{Client, ClientError};
 use satusky_types::ErrorCode;
+use satusky_types::apps::{CreateAppRequest, DeployRequest, EventsQuery, KeyValueChange};
 use satusky_types::identity::{
     ChangePasswordRequest, CreateTokenRequest, LoginRequest, SignupRequest, UpdateUserRequest,
 };
@@ -25,6 +26,7 @@ struct Seen {
     call: String,
     auth: Option<String>,
     request_id: Option<String>,
+    idempotency_key: Option<String>,
     body: Value,
 }
 
@@ -96,6 +98,7 @@ async fn handle(
             call: call.clone(),
             auth: header("authorization"),
             request_id: header("x-request-id"),
+            idempotency_key: header("idempotency-key"),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
         let path_only = format!("{method} {}", uri.path());
@@ -393,6 +396,32 @@ async fn every_listed_route_has_a_method_and_every_method_is_listed() {
     let _ = c.healthz().await;
     let _ = c.readyz().await;
     let _ = c.openapi().await;
+    let _ = c.list_apps("s", &q).await;
+    let _ = c
+        .create_app(
+            "s",
+            &CreateAppRequest {
+                name: "a".into(),
+                environment: None,
+            },
+        )
+        .await;
+    let _ = c.get_app("s", "a").await;
+    let _ = c.delete_app("s", "a", false).await;
+    let _ = c.deploy("s", "a", &DeployRequest::default(), None).await;
+    let _ = c.list_releases("s", "a", &q).await;
+    let _ = c.get_release("s", "a", 1).await;
+    let _ = c.rollback("s", "a", None).await;
+    let _ = c.restart("s", "a").await;
+    let _ = c.scale("s", "a", 1).await;
+    let _ = c.get_env("s", "a").await;
+    let _ = c.change_env("s", "a", &KeyValueChange::default()).await;
+    let _ = c.list_secrets("s", "a").await;
+    let _ = c.change_secrets("s", "a", &KeyValueChange::default()).await;
+    let _ = c.reveal_secret("s", "a", "K").await;
+    let _ = c.list_volumes("s", "a").await;
+    let _ = c.list_events("s", "a", &EventsQuery::default()).await;
+    let _ = c.events_stream("s", "a", 0).await;
 
     let calls: Vec<(String, String)> = api
         .calls()
@@ -562,4 +591,319 @@ async fn redirects_are_not_followed() {
         "{e:?}"
     );
     assert_eq!(api.calls().len(), 1);
+}
+
+fn app(name: &str) -> Value {
+    json!({
+        "id": "app_1", "name": name, "environment": "production", "org": "acme",
+        "generation": 1, "current_release": 1, "default_domain": format!("{name}-acme.apps.test"),
+        "status": {"phase": "pending", "observed_generation": 0, "desired_replicas": 1,
+            "ready_replicas": 0, "updated_replicas": 0},
+        "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"
+    })
+}
+
+fn release(n: u64, cause: &str) -> Value {
+    json!({"number": n, "spec": {"image": "nginx:1", "replicas": 1}, "cause": cause,
+        "created_at": "2026-01-02T03:04:05Z"})
+}
+
+fn deployed(n: u64, cause: &str, replayed: bool) -> Value {
+    json!({"app": app("web"), "release": release(n, cause), "replayed": replayed})
+}
+
+fn event(seq: u64, kind: &str) -> Value {
+    json!({"seq": seq, "kind": kind, "message": format!("event {seq}"), "release": 1,
+        "at": "2026-01-02T03:04:05Z"})
+}
+
+#[tokio::test]
+async fn app_methods_send_the_documented_requests() {
+    let page = |items: Vec<Value>| json!({"items": items});
+    let api = MockApi::start(&[
+        ("GET /v1/orgs/acme/apps", 200, page(vec![app("web")])),
+        ("POST /v1/orgs/acme/apps", 201, app("web")),
+        ("GET /v1/orgs/acme/apps/web", 200, app("web")),
+        ("DELETE /v1/orgs/acme/apps/web", 202, app("web")),
+        (
+            "POST /v1/orgs/acme/apps/web/deploy",
+            201,
+            deployed(1, "deploy", false),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/releases",
+            200,
+            page(vec![release(1, "deploy")]),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/releases/1",
+            200,
+            release(1, "deploy"),
+        ),
+        (
+            "POST /v1/orgs/acme/apps/web/rollback",
+            201,
+            deployed(3, "rollback", false),
+        ),
+        ("POST /v1/orgs/acme/apps/web/restart", 202, app("web")),
+        (
+            "POST /v1/orgs/acme/apps/web/scale",
+            201,
+            deployed(2, "scale", false),
+        ),
+        ("GET /v1/orgs/acme/apps/web/env", 200, json!({"A": "1"})),
+        (
+            "PATCH /v1/orgs/acme/apps/web/env",
+            201,
+            deployed(4, "config", false),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/secrets",
+            200,
+            page(vec![json!({"key": "K", "value": "********", "version": 1})]),
+        ),
+        (
+            "PATCH /v1/orgs/acme/apps/web/secrets",
+            201,
+            deployed(5, "secret", false),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/secrets/K",
+            200,
+            json!({"key": "K", "value": "v", "version": 1}),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/volumes",
+            200,
+            page(vec![
+                json!({"name": "data", "size": "1Gi", "mount_path": "/data"}),
+            ]),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/events",
+            200,
+            page(vec![event(1, "release.created")]),
+        ),
+    ])
+    .await;
+    let c = api.client(Some("sk_pat_x"));
+    assert_eq!(c.list_all_apps("acme").await.unwrap()[0].name, "web");
+    c.create_app(
+        "acme",
+        &CreateAppRequest {
+            name: "web".into(),
+            environment: Some("staging".into()),
+        },
+    )
+    .await
+    .unwrap();
+    c.get_app("acme", "web").await.unwrap();
+    c.delete_app("acme", "web", true).await.unwrap();
+    c.delete_app("acme", "web", false).await.unwrap();
+    let req = DeployRequest {
+        image: "nginx:1".into(),
+        replicas: Some(2),
+        create: true,
+        ..DeployRequest::default()
+    };
+    let d = c.deploy("acme", "web", &req, Some("key-1")).await.unwrap();
+    assert_eq!(d.release.number, 1);
+    c.list_releases("acme", "web", &PageQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(c.get_release("acme", "web", 1).await.unwrap().number, 1);
+    c.rollback("acme", "web", Some(1)).await.unwrap();
+    c.rollback("acme", "web", None).await.unwrap();
+    c.restart("acme", "web").await.unwrap();
+    c.scale("acme", "web", 3).await.unwrap();
+    assert_eq!(c.get_env("acme", "web").await.unwrap()["A"], "1");
+    let change = KeyValueChange {
+        set: [("A".to_owned(), "2".to_owned())].into(),
+        unset: vec!["B".into()],
+    };
+    c.change_env("acme", "web", &change).await.unwrap();
+    assert_eq!(
+        c.list_secrets("acme", "web").await.unwrap().items[0].value,
+        "********"
+    );
+    c.change_secrets("acme", "web", &change).await.unwrap();
+    assert_eq!(
+        c.reveal_secret("acme", "web", "K").await.unwrap().value,
+        "v"
+    );
+    c.list_volumes("acme", "web").await.unwrap();
+    let q = EventsQuery {
+        from: Some(7),
+        limit: Some(10),
+    };
+    c.list_events("acme", "web", &q).await.unwrap();
+
+    assert_eq!(
+        api.calls(),
+        vec![
+            "GET /v1/orgs/acme/apps?limit=1000",
+            "POST /v1/orgs/acme/apps",
+            "GET /v1/orgs/acme/apps/web",
+            "DELETE /v1/orgs/acme/apps/web?delete_volumes=true",
+            "DELETE /v1/orgs/acme/apps/web",
+            "POST /v1/orgs/acme/apps/web/deploy",
+            "GET /v1/orgs/acme/apps/web/releases",
+            "GET /v1/orgs/acme/apps/web/releases/1",
+            "POST /v1/orgs/acme/apps/web/rollback",
+            "POST /v1/orgs/acme/apps/web/rollback",
+            "POST /v1/orgs/acme/apps/web/restart",
+            "POST /v1/orgs/acme/apps/web/scale",
+            "GET /v1/orgs/acme/apps/web/env",
+            "PATCH /v1/orgs/acme/apps/web/env",
+            "GET /v1/orgs/acme/apps/web/secrets",
+            "PATCH /v1/orgs/acme/apps/web/secrets",
+            "GET /v1/orgs/acme/apps/web/secrets/K",
+            "GET /v1/orgs/acme/apps/web/volumes",
+            "GET /v1/orgs/acme/apps/web/events?from=7&limit=10",
+        ]
+    );
+    let seen = api.seen();
+    assert_eq!(
+        seen[1].body,
+        json!({"name": "web", "environment": "staging"})
+    );
+    assert_eq!(seen[5].idempotency_key.as_deref(), Some("key-1"));
+    assert_eq!(
+        seen[5].body,
+        json!({"image": "nginx:1", "replicas": 2, "create": true})
+    );
+    assert_eq!(seen[8].body, json!({"to": 1}));
+    assert_eq!(seen[9].body, json!({"to": null}));
+    assert_eq!(seen[11].body, json!({"replicas": 3}));
+    assert_eq!(seen[13].body, json!({"set": {"A": "2"}, "unset": ["B"]}));
+    assert_eq!(seen[15].body, json!({"set": {"A": "2"}, "unset": ["B"]}));
+    assert!(
+        seen.iter()
+            .all(|s| s.auth.as_deref() == Some("Bearer sk_pat_x"))
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_is_retried_with_the_same_key_when_the_gateway_fails() {
+    let api = MockApi::start(&[("POST /v1/orgs/acme/apps/web/deploy", 503, Value::Null)]).await;
+    let c = api.client(Some("t"));
+    let req = DeployRequest {
+        image: "nginx:1".into(),
+        ..DeployRequest::default()
+    };
+    let e = c.deploy("acme", "web", &req, Some("k1")).await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    let keys: Vec<_> = api.seen().into_iter().map(|s| s.idempotency_key).collect();
+    assert_eq!(keys, vec![Some("k1".to_owned()); 3]);
+
+    // Without a key a deploy is never sent twice.
+    let api = MockApi::start(&[("POST /v1/orgs/acme/apps/web/deploy", 503, Value::Null)]).await;
+    let e = api
+        .client(Some("t"))
+        .deploy("acme", "web", &req, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    assert_eq!(api.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn every_event_is_read_following_the_cursor() {
+    let api = MockApi::start(&[
+        (
+            "GET /v1/orgs/acme/apps/web/events?from=0&limit=1000",
+            200,
+            json!({"items": [event(1, "a"), event(2, "b")], "next_cursor": "2"}),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/web/events?from=2&limit=1000",
+            200,
+            json!({"items": [event(3, "c")]}),
+        ),
+        (
+            "GET /v1/orgs/acme/apps/new/events",
+            404,
+            err("app_not_found", "no app"),
+        ),
+    ])
+    .await;
+    let c = api.client(Some("t"));
+    assert_eq!(c.last_event_seq("acme", "web").await.unwrap(), 3);
+    assert_eq!(c.last_event_seq("acme", "new").await.unwrap(), 0);
+}
+
+/// Upgrade requests seen: URI and `Authorization` header.
+type Upgrades = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A WebSocket server sending `events` as text, recording the upgrade's headers.
+async fn ws_server(events: Vec<Value>) -> (String, Upgrades) {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    let seen: Upgrades = Arc::default();
+    let recorded = seen.clone();
+    let handler = move |ws: WebSocketUpgrade, uri: Uri, headers: HeaderMap| {
+        let events = events.clone();
+        let seen = recorded.clone();
+        async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            seen.lock().unwrap().push((uri.to_string(), auth));
+            ws.on_upgrade(move |mut socket| async move {
+                for e in events {
+                    let _ = socket.send(Message::Text(e.to_string().into())).await;
+                }
+                let _ = socket.send(Message::Close(None)).await;
+            })
+        }
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v1/orgs/{org}/apps/{app}/events/ws",
+            axum::routing::get(handler),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn the_event_stream_sends_the_token_and_yields_each_event() {
+    let (url, seen) = ws_server(vec![
+        event(4, "release.created"),
+        event(5, "rollout.complete"),
+    ])
+    .await;
+    let c = Client::new(&url, Some("sk_pat_ws".into())).unwrap();
+    let mut stream = c.events_stream("acme", "web", 3).await.unwrap();
+    let mut kinds = Vec::new();
+    while let Some(e) = stream.next().await {
+        kinds.push(e.unwrap().kind);
+    }
+    assert_eq!(kinds, ["release.created", "rollout.complete"]);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![(
+            "/v1/orgs/acme/apps/web/events/ws?from=3".to_owned(),
+            Some("Bearer sk_pat_ws".to_owned())
+        )]
+    );
+
+    // A refusal before the upgrade is the server's error.
+    let api = MockApi::start(&[(
+        "GET /v1/orgs/acme/apps/nope/events/ws",
+        404,
+        err("app_not_found", "no such app"),
+    )])
+    .await;
+    let e = api
+        .client(Some("t"))
+        .events_stream("acme", "nope", 0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::AppNotFound), "{e:?}");
+    assert_eq!(e.request_id(), Some("req-1"));
 }
