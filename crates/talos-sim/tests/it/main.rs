@@ -10,5 +10,6 @@ mod fake_kube;
 mod support;
 
 mod api;
+mod kube_sim_crosscheck;
 mod kubelet;
 mod provisioning;
