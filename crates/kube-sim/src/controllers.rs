@@ -190,6 +190,14 @@ struct Timers {
     tainted: HashMap<String, Instant>,
     /// node name → last heartbeat.
     heartbeat: HashMap<String, Instant>,
+    /// Revision of each controller's inputs at its last run.
+    seen_rev: HashMap<&'static str, u64>,
+    /// When each controller last ran.
+    last_run: HashMap<&'static str, Instant>,
+    /// The kubelet saw pods in transition (timers running) on its last pass.
+    kubelet_busy: bool,
+    /// Some node had a NoExecute taint on the last node pass.
+    noexecute: bool,
     /// Where the scheduler's next node search starts.
     sched_offset: usize,
     /// Last garbage collection.
@@ -217,25 +225,117 @@ pub async fn run(st: Arc<State>) {
     }
 }
 
+/// Whether controller `name` must run: one of its input resources changed since its last run,
+/// or its periodic resync is due.
+fn due(st: &State, t: &mut Timers, name: &'static str, inputs: &[&str], every: Duration) -> bool {
+    let rev = st.store.max_revision(inputs);
+    let changed = t.seen_rev.get(name) != Some(&rev);
+    let resync = t.last_run.get(name).is_none_or(|l| l.elapsed() >= every);
+    if changed || resync {
+        t.seen_rev.insert(name, rev);
+        t.last_run.insert(name, Instant::now());
+    }
+    changed || resync
+}
+
+const PODS: &str = "pods";
+const NODES: &str = "nodes";
+
 fn pass(st: &State, t: &mut Timers) -> Result<(), ApiError> {
-    nodes(st, t)?;
-    scheduler(st, t)?;
-    kubelet(st, t)?;
-    deployments(st)?;
-    replicasets(st)?;
-    daemonsets(st)?;
-    statefulsets(st)?;
-    disruption(st)?;
+    let resync = (st.cfg.tick * 20).max(Duration::from_millis(200));
+    let node_every = (st.cfg.heartbeat.min(st.cfg.node_monitor_grace) / 4).max(st.cfg.tick);
+    if due(
+        st,
+        t,
+        "nodes",
+        &[NODES, "leases.coordination.k8s.io"],
+        node_every,
+    ) || t.noexecute
+    {
+        nodes(st, t)?;
+    }
+    if due(st, t, "scheduler", &[PODS, NODES], resync) {
+        scheduler(st, t)?;
+    }
+    if due(st, t, "kubelet", &[PODS, NODES], resync) || t.kubelet_busy {
+        kubelet(st, t)?;
+    }
+    if due(
+        st,
+        t,
+        "deployments",
+        &["deployments.apps", "replicasets.apps"],
+        resync,
+    ) {
+        deployments(st)?;
+    }
+    if due(st, t, "replicasets", &["replicasets.apps", PODS], resync) {
+        replicasets(st)?;
+    }
+    if due(
+        st,
+        t,
+        "daemonsets",
+        &["daemonsets.apps", PODS, NODES],
+        resync,
+    ) {
+        daemonsets(st)?;
+    }
+    if due(st, t, "statefulsets", &["statefulsets.apps", PODS], resync) {
+        statefulsets(st)?;
+    }
+    if due(
+        st,
+        t,
+        "disruption",
+        &["poddisruptionbudgets.policy", PODS],
+        resync,
+    ) {
+        disruption(st)?;
+    }
     if t.last_gc.is_none_or(|l| l.elapsed() >= st.cfg.tick * 5) {
         t.last_gc = Some(Instant::now());
         gc(st);
     }
     namespaces(st)?;
-    pvcs(st)?;
-    gateways(st)?;
-    certificates(st)?;
-    misc_status(st)?;
-    endpoints(st)?;
+    if due(
+        st,
+        t,
+        "pvcs",
+        &["persistentvolumeclaims", "storageclasses.storage.k8s.io"],
+        resync,
+    ) {
+        pvcs(st)?;
+    }
+    let gw = [
+        "gatewayclasses.gateway.networking.k8s.io",
+        "gateways.gateway.networking.k8s.io",
+        "httproutes.gateway.networking.k8s.io",
+        "services",
+    ];
+    if due(st, t, "gateways", &gw, resync) {
+        gateways(st)?;
+    }
+    let certs = [
+        "certificates.cert-manager.io",
+        "issuers.cert-manager.io",
+        "clusterissuers.cert-manager.io",
+        "secrets",
+    ];
+    if due(st, t, "certificates", &certs, resync) {
+        certificates(st)?;
+    }
+    let misc = [
+        "dnsendpoints.externaldns.k8s.io",
+        "ingresses.networking.k8s.io",
+        "services",
+    ];
+    if due(st, t, "misc", &misc, resync) {
+        misc_status(st)?;
+    }
+    if due(st, t, "endpoints", &["services", PODS], resync) {
+        endpoints(st)?;
+    }
     Ok(())
 }
 
@@ -485,8 +585,10 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
             .is_some_and(|ts| ts.iter().any(|x| x["effect"] == "NoExecute"))
     }) {
         t.tainted.clear();
+        t.noexecute = false;
         return Ok(());
     }
+    t.noexecute = true;
     for pod in st.store.list(&pods_rt, None).items {
         let Some(node) = pod["spec"]["nodeName"]
             .as_str()
@@ -1033,6 +1135,7 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         .map(|s| s.clone())
         .unwrap_or_default();
     let mut seen: HashSet<String> = HashSet::new();
+    t.kubelet_busy = false;
     for pod in st.store.list(&pods_rt, None).items {
         let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
             continue;
@@ -1044,6 +1147,7 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         }
         let (ns, pname) = (namespace(&pod).to_owned(), name(&pod).to_owned());
         if deleting(&pod) {
+            t.kubelet_busy = true;
             let since = *t.stopping.entry(pid.clone()).or_insert_with(Instant::now);
             if since.elapsed() >= st.cfg.pod_stop_delay
                 || pod["metadata"]["deletionGracePeriodSeconds"] == 0
@@ -1068,6 +1172,11 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
             .unwrap_or_default();
         let behaviours: Vec<Behaviour> = containers.iter().map(|c| behaviour(&pod, c)).collect();
         if phase == "Pending" {
+            let pull_reported = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "ImagePullBackOff";
+            if !pull_reported {
+                t.kubelet_busy = true;
+            }
             let host_ip = st
                 .store
                 .get(&nodes_rt, "", node_name)
@@ -1215,6 +1324,14 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         let settled = ["Ready", "ContainersReady"]
             .iter()
             .all(|ty| condition(&pod, ty).is_some_and(|c| c["status"] == want));
+        if !settled {
+            t.kubelet_busy = true;
+        }
+        if behaviours.contains(&Behaviour::CrashLoop)
+            || pod["metadata"]["annotations"][LOG_EVERY_ANNOTATION].is_string()
+        {
+            t.kubelet_busy = true;
+        }
         if !settled && since.elapsed() >= st.cfg.pod_ready_delay {
             st.store.modify(&pods_rt, &ns, &pname, |old| {
                 let mut new = old.clone();
@@ -2055,27 +2172,15 @@ fn disruption(st: &State) -> Result<(), ApiError> {
 
 fn gc(st: &State) {
     let registry = &st.store.registry;
-    // owners being deleted with foreground/orphan finalizers
-    let mut uids: HashMap<String, (String, Arc<Value>)> = HashMap::new();
-    let mut pending_owners: Vec<(Arc<ResourceType>, Arc<Value>)> = Vec::new();
-    for r in registry.all() {
-        if r.read_only {
-            continue;
-        }
-        for o in st.store.list(&r, None).items {
-            let fs = string_set(&o["metadata"]["finalizers"]);
-            if deleting(&o)
-                && fs
-                    .iter()
-                    .any(|f| f == "foregroundDeletion" || f == "orphan")
-            {
-                pending_owners.push((r.clone(), o.clone()));
-            }
-            uids.insert(uid(&o).to_owned(), (r.key(), o));
-        }
-    }
+    let snap = st.store.gc_snapshot();
+    let pending_owners: Vec<(Arc<ResourceType>, Arc<Value>)> = snap
+        .finalizing
+        .iter()
+        .filter_map(|(key, o)| registry.by_key(key).map(|r| (r, o.clone())))
+        .collect();
     let dependents_of = |owner_uid: &str| -> Vec<(String, Arc<Value>)> {
-        uids.values()
+        snap.owned
+            .iter()
             .filter(|(_, o)| {
                 o["metadata"]["ownerReferences"]
                     .as_array()
@@ -2145,19 +2250,7 @@ fn gc(st: &State) {
         });
     }
     // dependents whose owners are all gone
-    for (key, obj) in uids.values() {
-        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
-            continue;
-        };
-        if refs.is_empty() || deleting(obj) {
-            continue;
-        }
-        let any_alive = refs
-            .iter()
-            .any(|r| r["uid"].as_str().is_some_and(|u| uids.contains_key(u)));
-        if any_alive {
-            continue;
-        }
+    for (key, obj) in &snap.orphans {
         if let Some(drt) = registry.by_key(key) {
             let _ = api::delete(
                 st,

@@ -56,6 +56,10 @@ struct Inner {
     global_compacted: u64,
     /// Live events, one channel per resource so a busy kind cannot lag watchers of another.
     channels: HashMap<String, broadcast::Sender<Arc<Event>>>,
+    /// Every stored object's uid (owner lookups for the garbage collector).
+    uids: std::collections::HashSet<String>,
+    /// Revision of the last write per resource.
+    revisions: HashMap<String, u64>,
 }
 
 impl Inner {
@@ -82,6 +86,17 @@ pub struct Store {
 
 /// Retained events, the live receiver and the current revision.
 pub type WatchStart = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>, u64);
+
+/// Objects the garbage collector acts on, as `(resource key, object)`.
+#[derive(Default)]
+pub struct GcSnapshot {
+    /// Objects with owner references.
+    pub owned: Vec<(String, Arc<Value>)>,
+    /// Objects being deleted with a `foregroundDeletion` or `orphan` finalizer.
+    pub finalizing: Vec<(String, Arc<Value>)>,
+    /// Objects none of whose owners exist any more.
+    pub orphans: Vec<(String, Arc<Value>)>,
+}
 
 /// Result of a list.
 pub struct Listed {
@@ -331,6 +346,9 @@ impl Store {
             .objects
             .get_mut(&rt.key())
             .and_then(|m| m.remove(&key));
+        if let Some(u) = last["metadata"]["uid"].as_str() {
+            inner.uids.remove(u);
+        }
         let arc = Arc::new(last);
         self.record(inner, rt, EventType::Deleted, arc.clone(), prev, rv);
         arc
@@ -348,6 +366,11 @@ impl Store {
         inner.rv += 1;
         let rv = inner.rv;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+        if kind == EventType::Added
+            && let Some(u) = obj["metadata"]["uid"].as_str()
+        {
+            inner.uids.insert(u.to_owned());
+        }
         let arc = Arc::new(obj);
         inner
             .objects
@@ -375,6 +398,7 @@ impl Store {
             rv,
             json: std::sync::OnceLock::new(),
         });
+        inner.revisions.insert(rt.key(), rv);
         let hist = inner.history.entry(rt.key()).or_default();
         hist.push_back(ev.clone());
         let mut dropped = None;
@@ -404,27 +428,45 @@ impl Store {
         out
     }
 
-    /// Every object's (resource key, namespace, name, uid, ownerReferences) for GC.
-    pub fn all_with_owners(&self) -> Vec<(String, Arc<Value>)> {
+    /// The latest write revision among `resources` (store keys), 0 if none was written.
+    pub fn max_revision(&self, resources: &[&str]) -> u64 {
         let inner = self.lock();
-        inner
-            .objects
+        resources
             .iter()
-            .flat_map(|(res, m)| {
-                m.values()
-                    .filter(|v| v["metadata"]["ownerReferences"].is_array())
-                    .map(move |v| (res.clone(), v.clone()))
-            })
-            .collect()
+            .filter_map(|r| inner.revisions.get(*r))
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Whether an object with this uid exists in the resource.
-    pub fn uid_exists(&self, res_key: &str, uid: &str) -> Option<Arc<Value>> {
+    /// What the garbage collector needs, in one scan.
+    pub fn gc_snapshot(&self) -> GcSnapshot {
         let inner = self.lock();
-        inner
-            .objects
-            .get(res_key)
-            .and_then(|m| m.values().find(|v| v["metadata"]["uid"] == uid).cloned())
+        let mut snap = GcSnapshot::default();
+        for (res, m) in &inner.objects {
+            for v in m.values() {
+                let meta = &v["metadata"];
+                if !meta["deletionTimestamp"].is_null()
+                    && string_set(&meta["finalizers"])
+                        .iter()
+                        .any(|f| f == "foregroundDeletion" || f == "orphan")
+                {
+                    snap.finalizing.push((res.clone(), v.clone()));
+                }
+                let Some(refs) = meta["ownerReferences"].as_array().filter(|r| !r.is_empty())
+                else {
+                    continue;
+                };
+                snap.owned.push((res.clone(), v.clone()));
+                let alive = refs
+                    .iter()
+                    .any(|r| r["uid"].as_str().is_some_and(|u| inner.uids.contains(u)));
+                if !alive && meta["deletionTimestamp"].is_null() {
+                    snap.orphans.push((res.clone(), v.clone()));
+                }
+            }
+        }
+        snap
     }
 }
 
