@@ -48,28 +48,152 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             format!("cannot listen on 127.0.0.1:{port}; pass --port to choose another")
         })?;
     let api_url = format!("http://{}", listener.local_addr()?);
+
+    // The workload plane: an embedded simulated Kubernetes cluster, reached
+    // only through kube-rs and a kubeconfig, as a real cluster would be.
+    let sim = kube_sim::KubeSim::builder()
+        .nodes(usize::try_from(machines).unwrap_or(3))
+        .zones(usize::try_from(machines.clamp(1, 3)).unwrap_or(1))
+        .start()
+        .await
+        .context("starting the embedded kube-sim")?;
+    let kubeconfig = dir.join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig)
+        .context("writing the kubeconfig")?;
+    let client = crate::platform::client_for(Some(&sim.kubeconfig())).await?;
+    ensure_gateway(&client).await?;
+    ensure_local_cluster(&services).await?;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let reconcilers = tokio::spawn(crate::platform::run_reconcilers(
+        services.clone(),
+        dev_reconciler_config(),
+        std::collections::HashMap::from([(LOCAL_CLUSTER.to_owned(), client)]),
+        stopped,
+    ));
+
     let mut out = std::io::stdout().lock();
+    writeln!(out, "Satusky dev platform is running.")?;
+    writeln!(out, "  API:        {api_url}")?;
     writeln!(
         out,
-        "Satusky dev platform is running ({machines} simulated machines requested)."
-    )?;
-    writeln!(out, "  API:     {api_url}")?;
-    writeln!(
-        out,
-        "  Log in:  1ctl auth login --api-url {api_url} --token {}",
+        "  Log in:     1ctl auth login --api-url {api_url} --token {}",
         creds.token
     )?;
     writeln!(
         out,
-        "  Admin:   {} (password in {})",
+        "  Kubeconfig: {}   (kubectl --kubeconfig {} get nodes)",
+        kubeconfig.display(),
+        kubeconfig.display()
+    )?;
+    writeln!(
+        out,
+        "  Cluster:    {LOCAL_CLUSTER} ({machines} nodes, kube-sim at {})",
+        sim.url()
+    )?;
+    writeln!(
+        out,
+        "  Admin:      {} (password in {})",
         creds.email,
         dir.join("dev-admin.json").display()
     )?;
-    writeln!(out, "  Data:    {}", dir.display())?;
+    writeln!(out, "  Data:       {}", dir.display())?;
     writeln!(out, "Press Ctrl-C to stop; state is kept for the next run.")?;
     out.flush()?;
     drop(out);
-    serve::serve(listener, services, &api).await
+    let served = serve::serve(listener, services, &api).await;
+    let _ = stop.send(true);
+    let _ = reconcilers.await;
+    served
+}
+
+/// Name of the cluster `satusky dev` registers for its embedded kube-sim.
+pub const LOCAL_CLUSTER: &str = "local";
+
+/// Short loops for a responsive laptop experience.
+fn dev_reconciler_config() -> satusky_reconciler::ReconcilerConfig {
+    let mut cfg = satusky_reconciler::ReconcilerConfig {
+        resync_period: std::time::Duration::from_secs(30),
+        progress_requeue: std::time::Duration::from_millis(500),
+        ..satusky_reconciler::ReconcilerConfig::default()
+    };
+    cfg.lease.duration = std::time::Duration::from_secs(5);
+    cfg.lease.renew_interval = std::time::Duration::from_secs(1);
+    cfg.lease.retry_interval = std::time::Duration::from_millis(500);
+    cfg
+}
+
+/// Registers the embedded cluster once; it is reached through a client the
+/// dev command holds, not through stored credentials.
+async fn ensure_local_cluster(services: &Services) -> anyhow::Result<()> {
+    let exists = services
+        .cluster_credentials()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?
+        .iter()
+        .any(|(c, _)| c.name == LOCAL_CLUSTER);
+    if !exists {
+        services
+            .insert_cluster(&satusky_types::clusters::RegisterClusterRequest {
+                name: LOCAL_CLUSTER.to_owned(),
+                region: "local".to_owned(),
+                zone: "local".to_owned(),
+                kubeconfig: None,
+                default: true,
+                priority: 0,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    }
+    Ok(())
+}
+
+/// The shared GatewayClass and Gateway app routes attach to, as a platform
+/// installation provides them.
+async fn ensure_gateway(client: &kube::Client) -> anyhow::Result<()> {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::discovery::ApiResource;
+    let pp = PatchParams::apply("satusky-dev").force();
+    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns_obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "satusky-system"}});
+    ns.patch("satusky-system", &pp, &Patch::Apply(&ns_obj))
+        .await
+        .context("creating namespace satusky-system")?;
+    let gvk = |kind: &str, plural: &str| ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    let classes: Api<DynamicObject> =
+        Api::all_with(client.clone(), &gvk("GatewayClass", "gatewayclasses"));
+    let class = serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": "satusky"},
+        "spec": {"controllerName": "satusky.com/gateway-controller"}
+    });
+    classes
+        .patch("satusky", &pp, &Patch::Apply(&class))
+        .await
+        .context("creating the GatewayClass")?;
+    let gateways: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "satusky-system",
+        &gvk("Gateway", "gateways"),
+    );
+    let gw = serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "satusky-gateway", "namespace": "satusky-system"},
+        "spec": {"gatewayClassName": "satusky", "listeners": [
+            {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}
+        ]}
+    });
+    gateways
+        .patch("satusky-gateway", &pp, &Patch::Apply(&gw))
+        .await
+        .context("creating the Gateway")?;
+    Ok(())
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -6,6 +6,7 @@
 
 mod config;
 mod dev;
+mod platform;
 mod serve;
 
 use std::process::ExitCode;

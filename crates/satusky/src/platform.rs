@@ -1,0 +1,153 @@
+//! Runs one reconciler per registered cluster, each limited to the apps
+//! placed on it, and starts reconcilers for clusters registered later.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use satusky_core::Services;
+use satusky_core::apps::DesiredApp;
+use satusky_core::bus::Notice;
+use satusky_core::pagination::PageRequest;
+use satusky_reconciler::{AppSource, Reconciler, ReconcilerConfig};
+use satusky_types::apps::AppStatus;
+use satusky_types::page::Page;
+use tokio::sync::{broadcast, watch};
+
+/// The apps of one cluster. Apps not placed yet belong to the cluster
+/// placement would pick for them.
+#[derive(Clone)]
+struct ClusterApps {
+    services: Services,
+    cluster_id: String,
+}
+
+impl ClusterApps {
+    async fn owns(&self, desired: &DesiredApp) -> satusky_core::Result<bool> {
+        match &desired.cluster_id {
+            Some(id) => Ok(*id == self.cluster_id),
+            None => Ok(self
+                .services
+                .place(desired.spec.zone.as_deref())
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|c| c.id == self.cluster_id)),
+        }
+    }
+}
+
+#[async_trait]
+impl AppSource for ClusterApps {
+    async fn desired_app(&self, app_id: &str) -> satusky_core::Result<Option<DesiredApp>> {
+        match self.services.desired_app(app_id).await? {
+            // An app placed elsewhere is, for this cluster, gone: its objects here are removed.
+            Some(d) if self.owns(&d).await? => Ok(Some(d)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn app_ids(&self, page: &PageRequest) -> satusky_core::Result<Page<String>> {
+        // Ids of every app; `desired_app` filters, so foreign ids cost a read, not a write.
+        self.services.app_ids(page).await
+    }
+
+    async fn record_status(&self, app_id: &str, status: AppStatus) -> satusky_core::Result<()> {
+        self.services.record_status(app_id, status).await
+    }
+
+    async fn record_event(&self, app_id: &str, kind: &str, message: String, release: Option<u64>) {
+        self.services
+            .record_event(app_id, kind, message, release)
+            .await;
+    }
+
+    async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()> {
+        self.services.finalize_app_deletion(app_id).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.services.bus().subscribe()
+    }
+}
+
+/// A kube client from a kubeconfig, or in-cluster credentials.
+pub async fn client_for(kubeconfig: Option<&str>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(yaml) => {
+            let kc = kube::config::Kubeconfig::from_yaml(yaml)
+                .context("reading the cluster's kubeconfig")?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .context("using the cluster's kubeconfig")?
+        }
+        None => kube::Config::incluster().context("no kubeconfig and not running in a cluster")?,
+    };
+    kube::Client::try_from(config).context("building the kube client")
+}
+
+/// Supervises reconcilers until `stop` turns true. `local` maps cluster names
+/// to clients that are not reached through stored credentials (the embedded
+/// simulator of `satusky dev`).
+pub async fn run_reconcilers(
+    services: Services,
+    config: ReconcilerConfig,
+    local: HashMap<String, kube::Client>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut running: HashSet<String> = HashSet::new();
+    let mut tasks = Vec::new();
+    loop {
+        match services.cluster_credentials().await {
+            Ok(clusters) => {
+                for (cluster, kubeconfig) in clusters {
+                    if running.contains(&cluster.id) {
+                        continue;
+                    }
+                    let client = match local.get(&cluster.name) {
+                        Some(c) => c.clone(),
+                        None => match client_for(kubeconfig.as_deref()).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(cluster = %cluster.name, error = %format!("{e:#}"), "cannot reach cluster");
+                                let _ = services
+                                    .set_cluster_health(&cluster.id, false, Some(&format!("{e:#}")))
+                                    .await;
+                                continue;
+                            }
+                        },
+                    };
+                    let _ = services.set_cluster_health(&cluster.id, true, None).await;
+                    tracing::info!(cluster = %cluster.name, "starting reconciler");
+                    let source = ClusterApps {
+                        services: services.clone(),
+                        cluster_id: cluster.id.clone(),
+                    };
+                    let mut cfg = config.clone();
+                    cfg.lease.holder_identity =
+                        format!("{}-{}", cfg.lease.holder_identity, cluster.name);
+                    let reconciler = Reconciler::with_source(Arc::new(source), client, cfg);
+                    let mut stop_one = stop.clone();
+                    tasks.push(tokio::spawn(async move {
+                        reconciler
+                            .run(async move {
+                                let _ = stop_one.wait_for(|s| *s).await;
+                            })
+                            .await;
+                    }));
+                    running.insert(cluster.id);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list clusters"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
