@@ -13,6 +13,7 @@
 
 pub mod events;
 pub mod jointoken;
+mod maintenance;
 pub mod overlay;
 pub mod provision;
 pub mod sink;

@@ -46,6 +46,14 @@ pub enum TalosError {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The TLS configuration could not be built.
+    #[error("TLS setup for Talos endpoint {endpoint} failed: {message}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// What failed.
+        message: String,
+    },
     /// The call failed with a gRPC status.
     #[error("Talos {method} call failed")]
     Rpc {
@@ -235,6 +243,33 @@ impl TalosClient {
             machine: MachineServiceClient::new(channel.clone()),
             storage: StorageServiceClient::new(channel),
             rpc_timeout: config.rpc_timeout,
+        })
+    }
+
+    /// A client for a machine in maintenance mode: TLS without verifying the server
+    /// and without a client certificate, as Talos's maintenance API expects. Use it
+    /// only over the SideroLink tunnel, where the address is the machine's identity.
+    /// "Is this machine in maintenance mode?" is "does `version` succeed here?".
+    pub fn connect_maintenance(address: &str, rpc_timeout: Duration) -> Result<Self, TalosError> {
+        let invalid = |source| TalosError::InvalidEndpoint {
+            endpoint: address.to_owned(),
+            source,
+        };
+        let config = crate::maintenance::insecure_config().map_err(|e| TalosError::Tls {
+            endpoint: address.to_owned(),
+            message: e.to_string(),
+        })?;
+        let channel = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(invalid)?
+            .connect_timeout(rpc_timeout)
+            .timeout(rpc_timeout)
+            .connect_with_connector_lazy(tower::service_fn(move |uri| {
+                crate::maintenance::dial(config.clone(), uri)
+            }));
+        Ok(Self {
+            machine: MachineServiceClient::new(channel.clone()),
+            storage: StorageServiceClient::new(channel),
+            rpc_timeout,
         })
     }
 

@@ -523,11 +523,13 @@ pub(crate) async fn serve(
 ) -> Result<(), SimError> {
     let maintenance = !shared.lock().installed;
     let listener = bind(&shared).await?;
+    let id = if maintenance {
+        &shared.maintenance_identity
+    } else {
+        &shared.server_identity
+    };
     let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(
-            &shared.server_identity.cert_pem,
-            &shared.server_identity.key_pem,
-        ))
+        .identity(Identity::from_pem(&id.cert_pem, &id.key_pem))
         .client_ca_root(Certificate::from_pem(&shared.ca_pem))
         .client_auth_optional(maintenance);
     let api = Api {

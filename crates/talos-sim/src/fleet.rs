@@ -257,6 +257,9 @@ impl FleetBuilder {
             drop(probe);
             let server_identity =
                 pki.issue_server(&hostname, &[ip, IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
+            let maintenance_root = Pki::generate()?;
+            let maintenance_identity =
+                maintenance_root.issue_server(&hostname, &[ip, IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
             let (tx, rx) = mpsc::unbounded_channel();
             let shared = Arc::new(Shared {
                 index: i,
@@ -268,6 +271,8 @@ impl FleetBuilder {
                 api_addr,
                 source_ip,
                 server_identity,
+                maintenance_identity,
+                maintenance_ca_pem: maintenance_root.ca_pem(),
                 ca_pem: ca_pem.clone(),
                 config: config.clone(),
                 seed,

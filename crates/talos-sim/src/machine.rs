@@ -130,6 +130,9 @@ pub(crate) struct Shared {
     /// Source address of outgoing connections (per-machine loopback), if any.
     pub source_ip: Option<std::net::IpAddr>,
     pub server_identity: Identity,
+    /// Served in maintenance mode: signed by the machine's own maintenance root.
+    pub maintenance_identity: Identity,
+    pub maintenance_ca_pem: String,
     pub ca_pem: String,
     pub config: Arc<SimConfig>,
     pub seed: u64,
@@ -255,6 +258,12 @@ impl Machine {
             ),
             _ => None,
         }
+    }
+
+    /// PEM root of the certificate its API presents in maintenance mode (its own
+    /// maintenance root, not the fleet CA, as on Talos).
+    pub fn maintenance_ca_pem(&self) -> &str {
+        &self.shared.maintenance_ca_pem
     }
 
     /// PEM certificate of its API server (signed by the fleet CA).

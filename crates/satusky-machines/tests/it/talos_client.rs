@@ -187,3 +187,43 @@ async fn shutdown_makes_the_machine_unreachable() {
     assert!(err.is_unreachable(), "{err:?}");
     fleet.stop().await;
 }
+
+#[tokio::test]
+async fn a_reset_machine_answers_only_the_maintenance_client() {
+    let fleet = small_machine().await;
+    let m = fleet.machine(0);
+    client(&fleet, m)
+        .reset(satusky_machines::ResetOptions {
+            graceful: true,
+            reboot: true,
+            system_partitions_to_wipe: vec!["EPHEMERAL".into(), "STATE".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    m.wait_for_stage(Stage::Maintenance, T).await.unwrap();
+    let maint = TalosClient::connect_maintenance(&m.api_addr().to_string(), Duration::from_secs(5))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + T;
+    let v = loop {
+        match maint.version().await {
+            Ok(v) => break v,
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "{e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(v.tag, "v1.13.0");
+    // Power calls are not part of the maintenance API.
+    let err = maint.reboot(RebootMode::Default).await.unwrap_err();
+    assert!(
+        matches!(&err, TalosError::Rpc { source, .. } if source.code() == tonic::Code::Unimplemented),
+        "{err:?}"
+    );
+    // The maintenance certificate is not from the fleet CA: the mTLS client refuses it.
+    assert!(client(&fleet, m).version().await.is_err());
+    let disks = maint.disks().await.unwrap();
+    assert!(!disks[0].system_disk, "wiped: Talos is no longer installed");
+    fleet.stop().await;
+}

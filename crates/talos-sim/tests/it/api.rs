@@ -264,8 +264,9 @@ async fn maintenance_mode_serves_reads_without_client_certs_and_refuses_power_ca
         .unwrap();
     let m = fleet.machine(0);
     m.wait_for_stage(Stage::Maintenance, T).await.unwrap();
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(fleet.ca_pem()));
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(
+        tonic::transport::Certificate::from_pem(m.maintenance_ca_pem()),
+    );
     let ch = tonic::transport::Endpoint::from_shared(format!("https://{}", m.api_addr()))
         .unwrap()
         .tls_config(tls)
