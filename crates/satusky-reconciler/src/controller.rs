@@ -162,14 +162,12 @@ impl Reconciler {
                 }
                 Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     let (task, outcome) = match joined {
-                        Ok((task, (_, r))) => (task, r),
-                        Err(e) => {
-                            tracing::error!(error = &e as &dyn std::error::Error, "a reconcile pass panicked");
-                            (e.id(), Err(Error::NotLeader))
-                        }
+                        Ok((task, (_, r))) => (task, Some(r)),
+                        Err(e) => (e.id(), None),
                     };
                     if let Some(id) = running.remove(&task) {
                         self.stats.pass();
+                        let outcome = outcome.unwrap_or_else(|| Err(Error::Panicked { app_id: id.clone() }));
                         self.settle(&mut queue, &mut backoff, id, outcome);
                     }
                 }

@@ -82,8 +82,8 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
-    #[error("objects of deleting app {app_id} are still present: {remaining}")]
-    DeletionPending { app_id: String, remaining: String },
+    #[error("a reconcile pass of app {app_id} panicked")]
+    Panicked { app_id: String },
 }
 
 /// Why a desired state could not be turned into objects.
@@ -101,7 +101,7 @@ pub enum RenderError {
 
 impl Error {
     /// A stable label for metrics: `store`, `render`, `kube`, `timeout`,
-    /// `lease` or `pending`.
+    /// `lease` or `panic`.
     pub fn category(&self) -> &'static str {
         match self {
             Error::ReadDesired { .. }
@@ -116,7 +116,7 @@ impl Error {
             | Error::Event { .. } => "kube",
             Error::Timeout { .. } => "timeout",
             Error::NotLeader | Error::Lease { .. } => "lease",
-            Error::DeletionPending { .. } => "pending",
+            Error::Panicked { .. } => "panic",
         }
     }
 

@@ -74,18 +74,6 @@ impl Kind {
             Kind::HorizontalPodAutoscaler => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
         }
     }
-
-    pub fn from_kind(kind: &str) -> Option<Kind> {
-        [
-            Kind::Namespace,
-            Kind::ResourceQuota,
-            Kind::LimitRange,
-            Kind::NetworkPolicy,
-        ]
-        .into_iter()
-        .chain(Kind::APP_OWNED)
-        .find(|k| k.as_str() == kind)
-    }
 }
 
 impl std::fmt::Display for Kind {

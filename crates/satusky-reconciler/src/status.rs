@@ -340,3 +340,261 @@ pub fn pod_changes(before: &BTreeMap<String, ReplicaStatus>, now: &[ReplicaStatu
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn desired() -> DesiredApp {
+        DesiredApp {
+            app_id: "app-1".into(),
+            app_name: "web".into(),
+            org_id: "org-1".into(),
+            org_slug: "acme".into(),
+            namespace: "org-acme".into(),
+            generation: 7,
+            release: 3,
+            spec: satusky_types::apps::AppSpec {
+                image: "web:1".into(),
+                replicas: 2,
+                ..Default::default()
+            },
+            secrets: BTreeMap::new(),
+            restarted_at: None,
+            domain: "web-acme.example".into(),
+            cluster_id: None,
+            deleting: false,
+            delete_volumes: false,
+        }
+    }
+
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        ready: i32,
+        updated: i32,
+        total: i32,
+    ) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "uid": "dep-uid", "generation": generation,
+                "annotations": {"satusky.com/generation": "7", "deployment.kubernetes.io/revision": "2"}},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": {"observedGeneration": observed, "replicas": total, "readyReplicas": ready,
+                "updatedReplicas": updated, "availableReplicas": ready},
+        }))
+        .unwrap()
+    }
+
+    fn replica_set(hash: &str, revision: &str, conditions: serde_json::Value) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("web-{hash}"), "labels": {"pod-template-hash": hash},
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "dep-uid", "controller": true}]},
+            "status": {"replicas": 0, "conditions": conditions},
+        }))
+        .unwrap()
+    }
+
+    fn pod(name: &str, hash: &str, ready: bool, waiting: Option<&str>) -> Pod {
+        let state = match waiting {
+            Some(r) => json!({"waiting": {"reason": r, "message": format!("{r} details")}}),
+            None => json!({"running": {}}),
+        };
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"satusky.com/app-id": "app-1", "pod-template-hash": hash}},
+            "spec": {"nodeName": "node-0", "containers": [{"name": "app"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "app", "ready": ready, "restartCount": 2, "image": "x", "imageID": "",
+                    "state": state}]},
+        }))
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_000, 0).unwrap()
+    }
+
+    #[test]
+    fn a_complete_rollout_is_available_with_ready_true() {
+        let dep = deployment(5, 5, 2, 2, 2);
+        let rss = [replica_set("new", "2", json!([]))];
+        let pods = [
+            pod("web-new-a", "new", true, None),
+            pod("web-new-b", "new", true, None),
+        ];
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &rss,
+            pods: &pods,
+        };
+        let s = derive(&desired(), &obs, 0, now());
+        assert_eq!(s.phase, AppPhase::Available);
+        assert_eq!((s.observed_generation, s.observed_release), (7, Some(3)));
+        assert_eq!(
+            (s.desired_replicas, s.ready_replicas, s.updated_replicas),
+            (2, 2, 2)
+        );
+        let types: Vec<(&str, &str)> = s
+            .conditions
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(
+            types,
+            vec![
+                ("Ready", "True"),
+                ("Progressing", "False"),
+                ("Degraded", "False")
+            ]
+        );
+        assert_eq!(s.replicas[0].restarts, 2);
+        assert_eq!(s.replicas[0].release, Some(3));
+    }
+
+    #[test]
+    fn a_deployment_that_has_not_seen_our_spec_is_progressing_at_the_old_generation() {
+        let dep = deployment(6, 5, 2, 2, 2);
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &[],
+            pods: &[],
+        };
+        let s = derive(&desired(), &obs, 6, now());
+        assert_eq!(s.phase, AppPhase::Progressing);
+        assert_eq!((s.observed_generation, s.observed_release), (6, None));
+        // Old pods still around: not yet available either.
+        let dep = deployment(5, 5, 2, 2, 3);
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &[],
+            pods: &[],
+        };
+        assert_eq!(
+            derive(&desired(), &obs, 6, now()).phase,
+            AppPhase::Progressing
+        );
+        let none = Observed::default();
+        assert_eq!(
+            derive(&desired(), &none, 0, now()).phase,
+            AppPhase::Progressing
+        );
+    }
+
+    #[test]
+    fn pod_problems_of_the_current_revision_degrade_the_app() {
+        let dep = deployment(5, 5, 1, 1, 2);
+        let rss = [
+            replica_set("old", "1", json!([])),
+            replica_set("new", "2", json!([])),
+        ];
+        for (waiting, reason) in [
+            ("CrashLoopBackOff", CRASH_LOOP_BACK_OFF),
+            ("ErrImagePull", IMAGE_PULL_BACK_OFF),
+            ("ImagePullBackOff", IMAGE_PULL_BACK_OFF),
+        ] {
+            let pods = [
+                pod("web-old-a", "old", true, None),
+                pod("web-new-a", "new", false, Some(waiting)),
+            ];
+            let obs = Observed {
+                deployment: Some(&dep),
+                replica_sets: &rss,
+                pods: &pods,
+            };
+            let s = derive(&desired(), &obs, 0, now());
+            assert_eq!(s.phase, AppPhase::Degraded, "{waiting}");
+            assert_eq!(s.reason.as_deref(), Some(reason));
+            assert!(s.message.as_deref().unwrap().starts_with("pod web-new-a: "));
+            let old = s.replicas.iter().find(|p| p.pod == "web-old-a").unwrap();
+            assert_eq!(old.release, None, "old pods belong to an older release");
+        }
+        // The same problem on an old revision's pod does not.
+        let pods = [
+            pod("web-old-a", "old", false, Some("CrashLoopBackOff")),
+            pod("web-new-a", "new", true, None),
+        ];
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &rss,
+            pods: &pods,
+        };
+        assert_eq!(
+            derive(&desired(), &obs, 0, now()).phase,
+            AppPhase::Progressing
+        );
+    }
+
+    #[test]
+    fn unschedulable_pods_and_exceeded_quota_degrade_the_app() {
+        let dep = deployment(5, 5, 0, 0, 0);
+        let rss = [replica_set("new", "2", json!([]))];
+        let pending: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-new-a", "labels": {"satusky.com/app-id": "app-1", "pod-template-hash": "new"}},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/3 nodes are available"}]},
+        }))
+        .unwrap();
+        let pods = [pending];
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &rss,
+            pods: &pods,
+        };
+        let s = derive(&desired(), &obs, 0, now());
+        assert_eq!(s.reason.as_deref(), Some(UNSCHEDULABLE));
+        assert_eq!(
+            s.message.as_deref(),
+            Some("pod web-new-a: 0/3 nodes are available")
+        );
+
+        let rss = [replica_set(
+            "new",
+            "2",
+            json!([{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+            "message": "pods \"web-new-x\" is forbidden: exceeded quota: satusky-quota, requested: pods=1, used: pods=10, limited: pods=10"}]),
+        )];
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &rss,
+            pods: &[],
+        };
+        let s = derive(&desired(), &obs, 0, now());
+        assert_eq!(s.phase, AppPhase::Degraded);
+        assert_eq!(s.reason.as_deref(), Some(QUOTA_EXCEEDED));
+        assert!(s.message.unwrap().contains("exceeded quota"));
+        let degraded = s.conditions.iter().find(|c| c.type_ == "Degraded").unwrap();
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_deref()),
+            ("True", Some(QUOTA_EXCEEDED))
+        );
+    }
+
+    #[test]
+    fn pod_changes_report_readiness_and_new_problems_once() {
+        let mk = |ready, reason: Option<&str>| ReplicaStatus {
+            pod: "web-a".into(),
+            node: Some("node-1".into()),
+            phase: "Running".into(),
+            ready,
+            restarts: 0,
+            reason: reason.map(str::to_owned),
+            release: Some(1),
+        };
+        let before = BTreeMap::new();
+        assert_eq!(
+            pod_changes(&before, &[mk(true, None)]),
+            vec!["pod web-a is ready on node-1"]
+        );
+        let crash = [mk(false, Some("CrashLoopBackOff"))];
+        assert_eq!(
+            pod_changes(&before, &crash),
+            vec!["pod web-a: CrashLoopBackOff"]
+        );
+        let seen: BTreeMap<String, ReplicaStatus> =
+            crash.iter().map(|r| (r.pod.clone(), r.clone())).collect();
+        assert!(pod_changes(&seen, &crash).is_empty());
+    }
+}

@@ -1,6 +1,4 @@
 //! End to end: the real services over a SQLite store drive the reconciler.
-//! Needs the store's app methods; until `satusky-store` implements them the
-//! test says so on stderr and passes without checking anything.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +11,6 @@ use satusky_types::ErrorCode;
 use satusky_types::apps::{AppPhase, DeployRequest, KeyValueChange, Port};
 
 use crate::support::{RunningReconciler, TestCluster, WAIT, config};
-
-fn store_lacks_apps(e: &satusky_core::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.to_string().contains("does not implement apps") {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
 
 async fn wait_phase(services: &Services, ctx: &Ctx, phase: AppPhase, generation: u64) {
     let r = tokio::time::timeout(WAIT, async {
@@ -79,14 +66,10 @@ async fn an_app_deployed_through_the_services_runs_scales_gets_secrets_and_is_de
         create: true,
         ..DeployRequest::default()
     };
-    let deployed = match services.deploy(&ctx, "acme", "web", &req, None).await {
-        Ok(d) => d,
-        Err(e) if store_lacks_apps(&e) => {
-            eprintln!("SKIPPED: satusky-store does not implement the app methods yet");
-            return;
-        }
-        Err(e) => panic!("deploy failed: {e:?}"),
-    };
+    let deployed = services
+        .deploy(&ctx, "acme", "web", &req, None)
+        .await
+        .unwrap();
     let app_id = deployed.app.id.clone();
     let ns = services
         .desired_app(&app_id)
@@ -109,6 +92,13 @@ async fn an_app_deployed_through_the_services_runs_scales_gets_secrets_and_is_de
     )
     .await;
     assert_eq!(c.pods(&ns, &app_id).await.len(), 3);
+    let (_, events) = services
+        .app_events(&ctx, "acme", "web", 0, 1000)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.contains(&"rollout.complete"), "{kinds:?}");
+    assert!(kinds.contains(&"pod.changed"), "{kinds:?}");
 
     let scaled = services.scale(&ctx, "acme", "web", 2).await.unwrap();
     wait_phase(&services, &ctx, AppPhase::Available, scaled.app.generation).await;
