@@ -47,6 +47,8 @@ pub async fn run(ctx: &Context, args: DeployArgs, given: &Given<'_>) -> Result<(
             CliError::usage("which app? no --name and no [app].name in satusky.toml")
                 .hint("pass --name NAME, or write satusky.toml with `1ctl init`")
         })?;
+    // Usage errors before any request.
+    build_request(&args, given, &file, None)?;
     let client = ctx.client()?;
     let org = ctx.org(args.org.clone())?;
 

@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used)]
 
 mod api;
+mod apps;
 mod e2e;
 mod help;
 mod profiles;

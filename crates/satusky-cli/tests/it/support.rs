@@ -75,6 +75,18 @@ impl TestEnv {
         self.dir.path().join("config")
     }
 
+    /// The current directory of every run (where satusky.toml files go).
+    pub fn work_dir(&self) -> PathBuf {
+        let dir = self.dir.path().join("work");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Writes a file in the work directory.
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.work_dir().join(name), text).unwrap();
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.config_dir().join("config.json")
     }
@@ -89,6 +101,7 @@ impl TestEnv {
             cmd.env_remove(key);
         }
         cmd.env(env::SATUSKY_CONFIG_DIR, self.config_dir());
+        cmd.current_dir(self.work_dir());
         cmd
     }
 
@@ -149,13 +162,24 @@ pub struct Recorded {
     pub path: String,
     pub query: Option<String>,
     pub authorization: Option<String>,
+    pub idempotency_key: Option<String>,
     pub body: Value,
+}
+
+/// One route of the mock: its answers in turn, the last one repeated.
+struct Route {
+    method: String,
+    path: String,
+    answers: Vec<(u16, Value)>,
+    next: usize,
 }
 
 #[derive(Default)]
 struct MockState {
-    routes: Vec<(String, String, u16, Value)>,
+    routes: Vec<Route>,
     requests: Vec<Recorded>,
+    /// Events each WebSocket connection to `…/events/ws` is sent, then closed.
+    ws_events: Option<Vec<Value>>,
 }
 
 /// A mock Satusky API. Routes match on method and path, or on method, path
@@ -174,6 +198,10 @@ impl MockApi {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
+            .route(
+                "/v1/orgs/{org}/apps/{app}/events/ws",
+                axum::routing::get(events_ws),
+            )
             .fallback(handle)
             .with_state(state.clone());
         std::thread::spawn(move || {
@@ -200,11 +228,26 @@ impl MockApi {
 
     /// Answers `method path` with `status` and `body` (`Value::Null` → no body).
     pub fn on(&self, method: &str, path: &str, status: u16, body: Value) -> &Self {
-        self.state
-            .lock()
-            .unwrap()
-            .routes
-            .push((method.to_owned(), path.to_owned(), status, body));
+        self.on_seq(method, path, vec![(status, body)])
+    }
+
+    /// Answers `method path` with each of `answers` in turn, then the last
+    /// one again and again.
+    pub fn on_seq(&self, method: &str, path: &str, answers: Vec<(u16, Value)>) -> &Self {
+        self.state.lock().unwrap().routes.push(Route {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            answers,
+            next: 0,
+        });
+        self
+    }
+
+    /// Accepts WebSocket connections to `…/apps/{app}/events/ws`, sends
+    /// `events` as text messages, then closes. Without this the upgrade is
+    /// refused with 404.
+    pub fn ws_events(&self, events: Vec<Value>) -> &Self {
+        self.state.lock().unwrap().ws_events = Some(events);
         self
     }
 
@@ -250,6 +293,7 @@ async fn handle(
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
         authorization: header("authorization"),
+        idempotency_key: header("idempotency-key"),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     };
     let mut state = state.lock().unwrap();
@@ -257,17 +301,22 @@ async fn handle(
         Some(q) => format!("{}?{q}", uri.path()),
         None => uri.path().to_owned(),
     };
-    let found = state
+    let index = state
         .routes
         .iter()
-        .find(|(m, p, ..)| *m == recorded.method && *p == full)
+        .position(|r| r.method == recorded.method && r.path == full)
         .or_else(|| {
             state
                 .routes
                 .iter()
-                .find(|(m, p, ..)| *m == recorded.method && *p == recorded.path)
-        })
-        .map(|(_, _, status, body)| (*status, body.clone()));
+                .position(|r| r.method == recorded.method && r.path == recorded.path)
+        });
+    let found = index.map(|i| {
+        let route = &mut state.routes[i];
+        let answer = route.answers[route.next.min(route.answers.len() - 1)].clone();
+        route.next += 1;
+        answer
+    });
     state.requests.push(recorded);
     match found {
         Some((status, Value::Null)) => StatusCode::from_u16(status).unwrap().into_response(),
@@ -275,6 +324,46 @@ async fn handle(
             (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
         }
         None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(error_body("route_not_found", "no such route", "req-mock")),
+        )
+            .into_response(),
+    }
+}
+
+async fn events_ws(
+    State(state): State<Arc<Mutex<MockState>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    use axum::extract::ws::Message;
+    let events = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(Recorded {
+            method: "WS".to_owned(),
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            idempotency_key: None,
+            body: Value::Null,
+        });
+        state.ws_events.clone()
+    };
+    match (events, ws) {
+        (Some(events), Ok(ws)) => ws.on_upgrade(move |mut socket| async move {
+            for e in events {
+                let _ = socket.send(Message::Text(e.to_string().into())).await;
+            }
+            let _ = socket.send(Message::Close(None)).await;
+        }),
+        _ => (
             StatusCode::NOT_FOUND,
             axum::Json(error_body("route_not_found", "no such route", "req-mock")),
         )
@@ -319,4 +408,41 @@ pub fn api_token(name: &str) -> Value {
 
 pub fn audit_entry(id: &str) -> Value {
     json!({"id": id, "org_id": "org_acme", "actor_email": "alice@example.com", "action": "org.member.add", "target": "user:bob@example.com", "request_id": "req-1", "outcome": "success", "at": "2026-01-02T03:04:05Z"})
+}
+
+/// An app as the server shows it, with a status.
+pub fn app(name: &str, release: u64, status: Value) -> Value {
+    json!({
+        "id": format!("app_{name}"), "name": name, "environment": "production", "org": "acme",
+        "generation": release, "current_release": release,
+        "default_domain": format!("{name}-acme.apps.satusky.test"),
+        "status": status,
+        "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"
+    })
+}
+
+/// A status in `phase` describing release `observed` with `ready` of `desired` replicas.
+pub fn status(phase: &str, observed: u64, ready: u32, desired: u32) -> Value {
+    json!({"phase": phase, "observed_generation": observed, "observed_release": observed,
+        "desired_replicas": desired, "ready_replicas": ready, "updated_replicas": ready})
+}
+
+pub fn spec(image: &str) -> Value {
+    json!({"image": image, "env": {"OLD": "kept"}, "secret_version": 0,
+        "resources": {"cpu_request": "100m", "cpu_limit": "1", "memory_request": "128Mi", "memory_limit": "128Mi"},
+        "replicas": 2, "ports": [{"container_port": 8080, "protocol": "TCP", "public": true}],
+        "strategy": {"type": "rolling", "max_surge": "1", "max_unavailable": "0"}, "volumes": []})
+}
+
+pub fn release(n: u64, cause: &str) -> Value {
+    json!({"number": n, "spec": spec("nginx:1"), "cause": cause, "author": "alice@example.com",
+        "created_at": "2026-01-02T03:04:05Z"})
+}
+
+pub fn deployed(n: u64, cause: &str, replayed: bool) -> Value {
+    json!({"app": app("web", n, status("progressing", n - 1, 0, 2)), "release": release(n, cause), "replayed": replayed})
+}
+
+pub fn event(seq: u64, kind: &str, message: &str, release: u64) -> Value {
+    json!({"seq": seq, "kind": kind, "message": message, "release": release, "at": "2026-01-02T03:04:05Z"})
 }
