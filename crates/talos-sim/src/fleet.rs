@@ -260,6 +260,7 @@ impl FleetBuilder {
             let maintenance_root = Pki::generate()?;
             let maintenance_identity =
                 maintenance_root.issue_server(&hostname, &[ip, IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
+            let unique_token = crate::machine::unique_token(&hw, rand::random());
             let (tx, rx) = mpsc::unbounded_channel();
             let shared = Arc::new(Shared {
                 index: i,
@@ -273,6 +274,7 @@ impl FleetBuilder {
                 server_identity,
                 maintenance_identity,
                 maintenance_ca_pem: maintenance_root.ca_pem(),
+                unique_token,
                 ca_pem: ca_pem.clone(),
                 config: config.clone(),
                 seed,

@@ -133,6 +133,7 @@ pub(crate) struct Shared {
     /// Served in maintenance mode: signed by the machine's own maintenance root.
     pub maintenance_identity: Identity,
     pub maintenance_ca_pem: String,
+    pub unique_token: String,
     pub ca_pem: String,
     pub config: Arc<SimConfig>,
     pub seed: u64,
@@ -258,6 +259,13 @@ impl Machine {
             ),
             _ => None,
         }
+    }
+
+    /// The per-node unique token sent in `Provision` (`node_unique_token`): JSON
+    /// `{"Fingerprint": sha256 of the sorted NIC MACs, "Token": random}`, kept across
+    /// reboots and resets like Talos's META key `UniqueMachineToken`.
+    pub fn unique_token(&self) -> &str {
+        &self.shared.unique_token
     }
 
     /// PEM root of the certificate its API presents in maintenance mode (its own
@@ -615,4 +623,14 @@ pub(crate) fn initial_state(hw: &Hardware, seed: u64, installed: bool) -> State 
 
 pub(crate) fn wireguard_key() -> String {
     new_wireguard_key()
+}
+
+/// The unique machine token of §7.3 of the reference: a hardware fingerprint (SHA-256
+/// over the sorted MAC addresses) and a random token.
+pub(crate) fn unique_token(hw: &Hardware, random: [u8; 16]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut macs: Vec<&str> = hw.nics.iter().map(|n| n.mac.as_str()).collect();
+    macs.sort_unstable();
+    let fingerprint = hex::encode(Sha256::digest(macs.join(",").as_bytes()));
+    serde_json::json!({"Fingerprint": fingerprint, "Token": hex::encode(random)}).to_string()
 }

@@ -49,7 +49,7 @@ async fn provision_once(shared: &Shared, api: &SiderolinkApi) -> ProvisionStatus
         node_uuid: shared.uuid.clone(),
         node_public_key: wireguard_key(),
         join_token: api.join_token.clone(),
-        node_unique_token: None,
+        node_unique_token: Some(shared.unique_token.clone()),
         talos_version: Some(shared.config.talos_version.clone()),
         wireguard_over_grpc: api.grpc_tunnel.then_some(true),
     });
