@@ -56,7 +56,13 @@ impl Default for LeaseConfig {
         Self {
             name: "satusky-reconciler".to_owned(),
             namespace: "satusky-system".to_owned(),
-            holder_identity: format!("satusky-{}", std::process::id()),
+            // Unique even where every replica is PID 1; `satusky serve`
+            // should pass the pod name.
+            holder_identity: format!(
+                "satusky-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
             duration: Duration::from_secs(15),
             renew_interval: Duration::from_secs(5),
             retry_interval: Duration::from_secs(2),

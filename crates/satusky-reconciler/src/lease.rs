@@ -24,6 +24,10 @@ pub struct LeaseLock {
     namespaces: Api<Namespace>,
     cfg: LeaseConfig,
     call_timeout: Duration,
+    /// The other holder's record as last seen, and when (by our clock): a
+    /// lease is expired once it has not changed for its duration, so clock
+    /// skew between replicas does not matter (as client-go does it).
+    observed: Option<(String, Instant)>,
 }
 
 impl LeaseLock {
@@ -33,6 +37,7 @@ impl LeaseLock {
             namespaces: Api::all(client),
             cfg,
             call_timeout,
+            observed: None,
         }
     }
 
@@ -79,7 +84,7 @@ impl LeaseLock {
     }
 
     /// One attempt to acquire or renew. `Ok(true)`: we hold the lease now.
-    pub async fn try_acquire_or_renew(&self) -> Result<bool, Error> {
+    pub async fn try_acquire_or_renew(&mut self) -> Result<bool, Error> {
         let now = Utc::now();
         let me = self.cfg.holder_identity.as_str();
         let existing = self.timed(self.api.get_opt(&self.cfg.name)).await?;
@@ -115,12 +120,25 @@ impl LeaseLock {
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
         if holder != me {
-            let dur = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-            let expired = spec
-                .renew_time
-                .as_ref()
-                .is_none_or(|t| t.0 + chrono::Duration::seconds(dur) < now);
-            if !holder.is_empty() && !expired {
+            let dur = Duration::from_secs(
+                u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0),
+            );
+            let record = format!(
+                "{holder}@{}",
+                spec.renew_time
+                    .as_ref()
+                    .map(|t| t.0.to_rfc3339())
+                    .unwrap_or_default()
+            );
+            let seen_at = match &self.observed {
+                Some((r, at)) if *r == record => *at,
+                _ => {
+                    let at = Instant::now();
+                    self.observed = Some((record, at));
+                    at
+                }
+            };
+            if !holder.is_empty() && seen_at.elapsed() <= dur {
                 return Ok(false);
             }
             spec.holder_identity = Some(me.to_owned());
@@ -166,7 +184,7 @@ impl LeaseLock {
     /// Acquires, renews and finally releases the lease, publishing whether
     /// we hold it. Ends when `stop` turns true.
     pub async fn run(
-        self,
+        mut self,
         leader: watch::Sender<bool>,
         mut stop: watch::Receiver<bool>,
         stats: Arc<Stats>,

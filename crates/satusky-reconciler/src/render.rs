@@ -27,7 +27,7 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use satusky_core::apps::DesiredApp;
+use satusky_core::apps::{DesiredApp, parse_quantity};
 use satusky_core::selector::{Op, Selector};
 use satusky_types::apps::{Port, Strategy};
 use serde_json::{Value, json};
@@ -118,7 +118,7 @@ pub fn render(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Rendered, Render
     app.push(child(
         Kind::Deployment,
         d.app_name.clone(),
-        &deployment(d)?,
+        &deployment(d, cfg)?,
     )?);
     if let Some(s) = service(d) {
         app.push(child(Kind::Service, d.app_name.clone(), &s)?);
@@ -347,8 +347,40 @@ pub fn env(d: &DesiredApp) -> Vec<EnvVar> {
     plain.chain(secret).collect()
 }
 
-fn resources(d: &DesiredApp) -> Option<ResourceRequirements> {
+/// A limit for a request the user gave without one: the namespace's
+/// LimitRange would default the limit below the request and the pod would be
+/// refused, so a request above the default limit becomes its own limit.
+fn implied_limit(
+    request: Option<&String>,
+    limit: Option<&String>,
+    default_limit: &str,
+) -> Option<String> {
+    if let Some(l) = limit {
+        return Some(l.clone());
+    }
+    let r = request?;
+    let above = match (
+        parse_quantity("request", r),
+        parse_quantity("limit", default_limit),
+    ) {
+        (Ok(r), Ok(d)) => r > d,
+        _ => false,
+    };
+    above.then(|| r.clone())
+}
+
+fn resources(d: &DesiredApp, cfg: &ReconcilerConfig) -> Option<ResourceRequirements> {
     let r = &d.spec.resources;
+    let cpu_limit = implied_limit(
+        r.cpu_request.as_ref(),
+        r.cpu_limit.as_ref(),
+        &cfg.quota.default_cpu_limit,
+    );
+    let memory_limit = implied_limit(
+        r.memory_request.as_ref(),
+        r.memory_limit.as_ref(),
+        &cfg.quota.default_memory_limit,
+    );
     let pair = |cpu: &Option<String>, mem: &Option<String>| {
         let m: BTreeMap<String, Quantity> = [("cpu", cpu), ("memory", mem)]
             .into_iter()
@@ -357,7 +389,7 @@ fn resources(d: &DesiredApp) -> Option<ResourceRequirements> {
         (!m.is_empty()).then_some(m)
     };
     let requests = pair(&r.cpu_request, &r.memory_request);
-    let limits = pair(&r.cpu_limit, &r.memory_limit);
+    let limits = pair(&cpu_limit, &memory_limit);
     if requests.is_none() && limits.is_none() {
         return None;
     }
@@ -421,7 +453,7 @@ pub fn strategy(d: &DesiredApp) -> DeploymentStrategy {
     }
 }
 
-pub fn deployment(d: &DesiredApp) -> Result<Deployment, RenderError> {
+pub fn deployment(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Deployment, RenderError> {
     let spec = &d.spec;
     let (readiness, liveness) = probes(d);
     let mut annotations = BTreeMap::new();
@@ -453,7 +485,7 @@ pub fn deployment(d: &DesiredApp) -> Result<Deployment, RenderError> {
         image: Some(spec.image.clone()),
         env: (!env.is_empty()).then_some(env),
         ports: (!ports.is_empty()).then_some(ports),
-        resources: resources(d),
+        resources: resources(d, cfg),
         readiness_probe: readiness,
         liveness_probe: liveness,
         volume_mounts: (!spec.volumes.is_empty()).then(|| {
@@ -701,7 +733,7 @@ mod tests {
             s.machine_selector = Some("pool=gpu,zone in (a,b),!maintenance,tier!=free,arch".into());
             s.zone = Some("zone-a".into());
         });
-        let dep = deployment(&d).unwrap();
+        let dep = deployment(&d, &ReconcilerConfig::default()).unwrap();
         let terms = pod_spec(&dep)
             .affinity
             .as_ref()
@@ -747,7 +779,7 @@ mod tests {
             ]
         );
         assert!(
-            pod_spec(&deployment(&desired(|_| {})).unwrap())
+            pod_spec(&deployment(&desired(|_| {}), &ReconcilerConfig::default()).unwrap())
                 .affinity
                 .is_none()
         );
@@ -811,7 +843,8 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!((r.name.as_str(), r.key.as_str()), ("web-secrets", "TOKEN"));
-        let dep = serde_json::to_string(&deployment(&d).unwrap()).unwrap();
+        let dep =
+            serde_json::to_string(&deployment(&d, &ReconcilerConfig::default()).unwrap()).unwrap();
         assert!(!dep.contains("s3cret") && !dep.contains("postgres://"));
         assert!(dep.contains(r#""satusky.com/secret-version":"3""#));
         let s = secret(&d).unwrap();
@@ -943,7 +976,8 @@ mod tests {
             };
         });
         d.restarted_at = chrono::DateTime::from_timestamp(1_700_000_000, 0);
-        let dep = serde_json::to_value(deployment(&d).unwrap()).unwrap();
+        let dep =
+            serde_json::to_value(deployment(&d, &ReconcilerConfig::default()).unwrap()).unwrap();
         let tpl = &dep["spec"]["template"];
         assert_eq!(
             tpl["metadata"]["annotations"][labels::RESTARTED_AT],
@@ -952,7 +986,17 @@ mod tests {
         let res = &tpl["spec"]["containers"][0]["resources"];
         assert_eq!(res["requests"]["cpu"], "250m");
         assert_eq!(res["limits"]["memory"], "512Mi");
-        assert!(res["limits"].get("cpu").is_none());
+        assert!(
+            res["limits"].get("cpu").is_none(),
+            "the LimitRange default applies"
+        );
+        // A request above the default limit would be refused with that
+        // default: it becomes its own limit.
+        let big = desired(|s| s.resources.cpu_request = Some("1500m".into()));
+        let dep =
+            serde_json::to_value(deployment(&big, &ReconcilerConfig::default()).unwrap()).unwrap();
+        let res = &dep["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert_eq!(res["limits"]["cpu"], "1500m");
         let q = serde_json::to_value(quota(&d, &ReconcilerConfig::default())).unwrap();
         assert_eq!(q["spec"]["hard"]["requests.cpu"], "2");
         assert_eq!(q["spec"]["hard"]["limits.memory"], "4Gi");
