@@ -1,0 +1,258 @@
+//! The platform as a newcomer drives it: `satusky dev`, then `1ctl`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Dev, eventually};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_deploy_rolls_out_changes_roll_back_drift_is_repaired_and_delete_cleans_up() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(data.path());
+    dev.ctl_json(&[
+        "auth",
+        "login",
+        "--api-url",
+        &dev.api,
+        "--token",
+        &dev.token,
+        "-o",
+        "json",
+    ]);
+    let orgs = dev.ctl_json(&["org", "list", "-o", "json"]);
+    assert_eq!(orgs[0]["slug"], "dev");
+    dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
+
+    // A 3-replica deploy reaches Ready, with exactly the expected objects.
+    let out = dev.ctl(&[
+        "deploy",
+        "--name",
+        "web",
+        "--image",
+        "nginx:1.27",
+        "--replicas",
+        "3",
+        "--port",
+        "80",
+        "--wait",
+        "--timeout",
+        "60s",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "deploy --wait failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deployment = dev.kubectl_json(&["-n", "org-dev", "get", "deployment", "web"]);
+    assert_eq!(deployment["status"]["readyReplicas"], 3);
+    let app = dev.ctl_json(&["app", "get", "web", "-o", "json"]);
+    assert_eq!(app["status"]["phase"], "available");
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    let selector = format!("satusky.com/app-id={app_id}");
+    for kind in ["deployment", "service", "httproute", "poddisruptionbudget"] {
+        let list = dev.kubectl_json(&["-n", "org-dev", "get", kind, "-l", &selector]);
+        assert_eq!(names(&list), ["web"], "{kind}");
+    }
+    assert!(
+        dev.kubectl_json(&["-n", "org-dev", "get", "ingress"])["items"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "no Ingress, ever"
+    );
+    let route = dev.kubectl_json(&["-n", "org-dev", "get", "httproute", "web"]);
+    assert_eq!(route["spec"]["hostnames"][0], "web-dev.apps.satusky.test");
+
+    // Scale, config change and rollback each make a release and roll out.
+    dev.ctl_json(&["app", "scale", "web", "2", "-o", "json"]);
+    eventually("scale to 2", WAIT, || {
+        let d = dev.kubectl_json(&["-n", "org-dev", "get", "deployment", "web"]);
+        (d["spec"]["replicas"] == 2 && d["status"]["readyReplicas"] == 2).then_some(())
+    });
+    dev.ctl_json(&[
+        "config",
+        "create",
+        "MODE=prod",
+        "--app",
+        "web",
+        "-o",
+        "json",
+    ]);
+    eventually("env rolled out", WAIT, || {
+        let d = dev.kubectl_json(&["-n", "org-dev", "get", "deployment", "web"]);
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+        env.contains("MODE").then_some(())
+    });
+    dev.ctl_json(&["app", "rollback", "web", "--to", "1", "-o", "json"]);
+    let releases = dev.ctl_json(&["app", "releases", "web", "-o", "json"]);
+    let causes: Vec<_> = releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cause"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(causes, ["rollback", "config", "scale", "deploy"]);
+    eventually("rollback to 3 replicas without MODE", WAIT, || {
+        let d = dev.kubectl_json(&["-n", "org-dev", "get", "deployment", "web"]);
+        let env = d["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+        (d["spec"]["replicas"] == 3 && !env.contains("MODE") && d["status"]["readyReplicas"] == 3)
+            .then_some(())
+    });
+
+    // Drift is repaired: a deleted Deployment comes back.
+    let gone = dev.kubectl(&[
+        "-n",
+        "org-dev",
+        "delete",
+        "deployment",
+        "web",
+        "--wait=false",
+    ]);
+    assert!(gone.status.success());
+    eventually("deployment restored", WAIT, || {
+        let out = dev.kubectl(&["-n", "org-dev", "get", "deployment", "web", "-o", "json"]);
+        out.status.success().then_some(())
+    });
+
+    // Deleting the app removes every object it owned.
+    dev.ctl_json(&["app", "delete", "web", "--yes", "-o", "json"]);
+    eventually("objects removed", WAIT, || {
+        let kinds =
+            "deployments,services,httproutes,poddisruptionbudgets,secrets,persistentvolumeclaims";
+        let left = dev.kubectl_json(&["-n", "org-dev", "get", kinds, "-l", &selector]);
+        left["items"].as_array().unwrap().is_empty().then_some(())
+    });
+    eventually("app record removed", WAIT, || {
+        let out = dev.ctl(&["app", "get", "web", "-o", "json"]);
+        (out.status.code() == Some(1)).then_some(())
+    });
+}
+
+#[test]
+fn a_crash_looping_image_fails_deploy_wait_with_the_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(data.path());
+    dev.ctl_json(&[
+        "auth",
+        "login",
+        "--api-url",
+        &dev.api,
+        "--token",
+        &dev.token,
+        "-o",
+        "json",
+    ]);
+    dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
+    let out = dev.ctl(&[
+        "deploy",
+        "--name",
+        "crashy",
+        "--image",
+        "ghcr.io/acme/kube-sim/crashloop:1",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CrashLoopBackOff"), "stderr: {stderr}");
+}
+
+#[test]
+fn another_organization_sees_none_of_it_and_a_restart_keeps_everything() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(data.path());
+    dev.ctl_json(&[
+        "auth",
+        "login",
+        "--api-url",
+        &dev.api,
+        "--token",
+        &dev.token,
+        "-o",
+        "json",
+    ]);
+    dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
+    dev.ctl_json(&[
+        "deploy",
+        "--name",
+        "web",
+        "--image",
+        "nginx:1",
+        "--replicas",
+        "2",
+        "-o",
+        "json",
+    ]);
+
+    // Killed right after the deploy was accepted: the next run converges with nothing lost or duplicated.
+    let token = dev.token.clone();
+    let data_dir = dev.kill();
+    let dev = Dev::start(&data_dir);
+    assert_eq!(dev.token, token, "the dev token is kept between runs");
+    dev.ctl_json(&[
+        "auth",
+        "login",
+        "--api-url",
+        &dev.api,
+        "--token",
+        &dev.token,
+        "-o",
+        "json",
+    ]);
+    dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
+    eventually("web available after restart", WAIT, || {
+        let app = dev.ctl_json(&["app", "get", "web", "-o", "json"]);
+        (app["status"]["phase"] == "available").then_some(())
+    });
+    let releases = dev.ctl_json(&["app", "releases", "web", "-o", "json"]);
+    assert_eq!(releases.as_array().unwrap().len(), 1, "nothing duplicated");
+
+    // Another organization: invisible.
+    let client = reqwest::blocking::Client::new();
+    let signup = client
+        .post(format!("{}/v1/auth/signup", dev.api))
+        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
+        .send()
+        .unwrap();
+    assert!(signup.status().is_success() || signup.status() == 409);
+    let login: Value = client
+        .post(format!("{}/v1/auth/login", dev.api))
+        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let eve_token = login["token"].as_str().unwrap();
+    let res = client
+        .get(format!("{}/v1/orgs/dev/apps", dev.api))
+        .bearer_auth(eve_token)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = client
+        .get(format!("{}/v1/orgs/dev/apps/web", dev.api))
+        .bearer_auth(eve_token)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

@@ -1,0 +1,149 @@
+//! Runs `satusky dev`, `1ctl` and `kubectl` as a user would.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binaries built next to this test's `satusky`.
+fn bin(name: &str) -> PathBuf {
+    let satusky = PathBuf::from(env!("CARGO_BIN_EXE_satusky"));
+    let path = satusky.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+pub struct Dev {
+    pub child: Child,
+    pub api: String,
+    pub token: String,
+    pub kubeconfig: String,
+    pub data: PathBuf,
+    pub home: tempfile::TempDir,
+}
+
+impl Dev {
+    /// Starts `satusky dev` on a free port with its data in `data`.
+    pub fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_satusky"))
+            .args(["dev", "--port", "0", "--machines", "3", "--data-dir"])
+            .arg(data)
+            .env("SATUSKY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut api, mut token, mut kubeconfig) = (String::new(), String::new(), String::new());
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.first().copied() {
+                Some("API:") => api = words[1].to_owned(),
+                Some("Log") => token = (*words.last().unwrap()).to_owned(),
+                Some("Kubeconfig:") => kubeconfig = words[1].to_owned(),
+                Some("Press") => break,
+                _ => {}
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        assert!(
+            api.starts_with("http://") && token.starts_with("sk_pat_"),
+            "dev printed no login line"
+        );
+        Self {
+            child,
+            api,
+            token,
+            kubeconfig,
+            data: data.to_owned(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs 1ctl with its own config directory.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("1ctl"))
+            .args(args)
+            .env("SATUSKY_CONFIG_DIR", self.home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("SATUSKY_TOKEN")
+            .env_remove("SATUSKY_API_URL")
+            .env_remove("SATUSKY_PROFILE")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs 1ctl and parses its JSON output, insisting on success.
+    #[track_caller]
+    pub fn ctl_json(&self, args: &[&str]) -> Value {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "1ctl {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "1ctl {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn kubectl_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.kubectl(&all);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data.clone()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls until `f` returns `Some`, or panics with `what` after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
