@@ -43,6 +43,11 @@ fn start_server(bin: &PathBuf) -> Server {
     for (name, _) in satusky_types::env::ALL {
         cmd.env_remove(name);
     }
+    // Base64 of 32 bytes: lets the server seal app secrets.
+    cmd.env(
+        satusky_types::env::SATUSKY_SECRET_KEY,
+        "c2F0dXNreS1lMmUtdGVzdC1rZXktMzItYnl0ZXMhISE=",
+    );
     let child = cmd
         .args([
             "serve",
@@ -227,6 +232,191 @@ fn a_new_user_signs_up_builds_a_team_and_automates_with_a_token() {
 
     env.run(&["auth", "logout"]).ok();
     let out = env.run(&["auth", "status"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+}
+
+/// A user with an organization, logged in in `env`'s default profile.
+fn signed_up(env: &TestEnv, url: &str) {
+    let password = "correct-horse-battery\n";
+    for args in [
+        &[
+            "auth",
+            "signup",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ][..],
+        &[
+            "auth",
+            "login",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ][..],
+    ] {
+        let mut full = vec!["--api-url", url, "-o", "json"];
+        full.extend_from_slice(args);
+        env.run_stdin(&full, password).ok();
+    }
+    env.run(&["-o", "json", "org", "create", "acme"]).ok();
+}
+
+fn causes(releases: &Value) -> Vec<String> {
+    releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cause"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn an_app_is_initialised_deployed_changed_and_rolled_back() {
+    let Some(bin) = server_binary() else {
+        eprintln!("notice: skipping the apps end-to-end test: no satusky binary next to 1ctl");
+        return;
+    };
+    let server = start_server(&bin);
+    let env = TestEnv::new();
+    signed_up(&env, &server.url);
+
+    let out = env.run(&[
+        "-o",
+        "json",
+        "init",
+        "--name",
+        "web",
+        "--image",
+        "nginx:1.27",
+    ]);
+    out.ok();
+    assert_eq!(out.json()["app"], "web");
+
+    // No cluster is attached to `serve`: deploy without --wait.
+    let out = env.run(&["-o", "json", "deploy", "--env", "MODE=e2e"]);
+    out.ok();
+    let d = out.json();
+    assert_eq!(d["release"]["number"], 1);
+    assert_eq!(d["release"]["cause"], "deploy");
+    assert_eq!(d["release"]["spec"]["image"], "nginx:1.27");
+    assert_eq!(d["release"]["spec"]["ports"][0]["container_port"], 8080);
+    assert_eq!(d["release"]["spec"]["env"]["MODE"], "e2e");
+    assert_eq!(d["replayed"], false);
+
+    // The same idempotency key twice: one release.
+    let key = ["--idempotency-key", "e2e-key-1"];
+    let first = env.run(
+        &[
+            &["-o", "json", "deploy", "--image", "nginx:1.28"][..],
+            &key[..],
+        ]
+        .concat(),
+    );
+    first.ok();
+    let again = env.run(
+        &[
+            &["-o", "json", "deploy", "--image", "nginx:1.28"][..],
+            &key[..],
+        ]
+        .concat(),
+    );
+    again.ok();
+    assert_eq!(first.json()["release"]["number"], 2);
+    assert_eq!(again.json()["release"]["number"], 2);
+    assert_eq!(again.json()["replayed"], true);
+
+    let out = env.run(&["-o", "json", "app", "get"]);
+    out.ok();
+    let app = out.json();
+    assert_eq!(app["name"], "web");
+    assert_eq!(app["current_release"], 2);
+    assert_eq!(app["default_domain"], "web-acme.apps.satusky.test");
+    let out = env.run(&["app", "open", "web"]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "https://web-acme.apps.satusky.test");
+
+    let out = env.run(&["-o", "json", "app", "scale", "3"]);
+    out.ok();
+    assert_eq!(out.json()["release"]["spec"]["replicas"], 3);
+
+    let out = env.run(&["-o", "json", "config", "create", "LOG_LEVEL=debug"]);
+    out.ok();
+    assert_eq!(out.json()["release"]["spec"]["env"]["LOG_LEVEL"], "debug");
+    assert_eq!(out.json()["release"]["spec"]["env"]["MODE"], "e2e");
+    let out = env.run(&["-o", "json", "env", "list"]);
+    out.ok();
+    assert_eq!(
+        out.json(),
+        serde_json::json!([{"key": "LOG_LEVEL", "value": "debug"}, {"key": "MODE", "value": "e2e"}])
+    );
+
+    let out = env.run(&["-o", "json", "secret", "create", "DB_PASSWORD=hunter2"]);
+    out.ok();
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    let out = env.run(&["-o", "json", "secret", "list"]);
+    out.ok();
+    assert_eq!(
+        out.json(),
+        serde_json::json!([{"key": "DB_PASSWORD", "version": 1}])
+    );
+    assert!(!out.stdout.contains("hunter2") && !out.stdout.contains("value"));
+    let out = env.run(&["secret", "get", "DB_PASSWORD"]);
+    out.ok();
+    assert_eq!(out.stdout, "hunter2\n");
+    let out = env.run(&["-o", "json", "secret", "get", "DB_PASSWORD"]);
+    out.ok();
+    assert_eq!(out.json()["value"], "hunter2");
+
+    let out = env.run(&["-o", "json", "app", "releases"]);
+    out.ok();
+    assert_eq!(
+        causes(&out.json()),
+        ["secret", "config", "scale", "deploy", "deploy"]
+    );
+
+    let out = env.run(&["-o", "json", "app", "rollback", "--to", "3"]);
+    out.ok();
+    assert_eq!(out.json()["release"]["number"], 6);
+    assert_eq!(out.json()["release"]["cause"], "rollback");
+    assert_eq!(out.json()["release"]["rollback_of"], 3);
+    assert_eq!(out.json()["release"]["spec"]["replicas"], 3);
+
+    let out = env.run(&["-o", "json", "app", "events"]);
+    out.ok();
+    let events = out.json();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert!(events.iter().all(|e| e["kind"] == "release.created"));
+    assert_eq!(events[5]["release"], 6);
+    let out = env.run(&["-o", "json", "app", "events", "--from", "5"]);
+    out.ok();
+    assert_eq!(out.json().as_array().unwrap().len(), 1);
+
+    let out = env.run(&["-o", "json", "volumes", "list"]);
+    out.ok();
+    assert_eq!(out.json(), serde_json::json!([]));
+
+    // --wait follows the event stream (WebSocket, with the token) but no
+    // cluster ever reports the release: it times out with what it saw.
+    let out = env.run(&[
+        "deploy",
+        "--image",
+        "nginx:1.29",
+        "--wait",
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(out.stderr.contains("release.created"), "{}", out.stderr);
+    assert!(out.stderr.contains("timed out after 2 s"), "{}", out.stderr);
+
+    let out = env.run(&["-o", "json", "app", "list"]);
+    out.ok();
+    assert_eq!(out.json()[0]["name"], "web");
+    let out = env.run(&["-o", "json", "app", "delete", "web", "--yes"]);
+    out.ok();
+    assert_eq!(out.json()["action"], "deleting");
+    let out = env.run(&["app", "get", "nope"]);
     assert_eq!(out.code, 1, "{}", out.snapshot());
 }
 
