@@ -242,7 +242,8 @@ impl FleetBuilder {
         }
 
         let mut machines = Vec::with_capacity(self.count);
-        let mut tasks = Vec::new();
+        let mut drivers = Vec::new();
+        let mut chatters = Vec::new();
         for (i, ((hw, hostname, seed), uuid)) in plans.into_iter().zip(uuids).enumerate() {
             let (ip, source_ip) = ips[i];
             let any_port = SocketAddr::new(ip, 0);
@@ -285,8 +286,8 @@ impl FleetBuilder {
                 logs: LogStore::new(),
                 commands: tx,
             });
-            tasks.push(tokio::spawn(drive(shared.clone(), rx)));
-            tasks.push(tokio::spawn(chatter(shared.clone())));
+            drivers.push(tokio::spawn(drive(shared.clone(), rx)));
+            chatters.push(tokio::spawn(chatter(shared.clone())));
             machines.push(Machine { shared });
         }
         Ok(Fleet {
@@ -296,7 +297,8 @@ impl FleetBuilder {
             ca_pem,
             pki,
             machines,
-            tasks,
+            drivers,
+            chatters,
         })
     }
 }
@@ -337,7 +339,8 @@ pub struct Fleet {
     operator: Identity,
     reader: Identity,
     pki: Pki,
-    tasks: Vec<JoinHandle<()>>,
+    drivers: Vec<JoinHandle<()>>,
+    chatters: Vec<JoinHandle<()>>,
 }
 
 impl Fleet {
@@ -396,24 +399,35 @@ impl Fleet {
         Ok(())
     }
 
-    /// Stops every machine (no events, no NotReady) and waits for them.
+    /// Stops every machine (no events, no NotReady): their APIs, sink publishers and
+    /// kubelets end, and this waits for them (at most 10 s).
     pub async fn stop(mut self) {
         for m in &self.machines {
             let _ = m.shared.commands.send(Command::Stop);
         }
-        for t in self.tasks.drain(..) {
+        for t in self.chatters.drain(..) {
             t.abort();
-            let _ = t.await;
+        }
+        let drivers: Vec<_> = self.drivers.drain(..).collect();
+        let aborts: Vec<_> = drivers.iter().map(JoinHandle::abort_handle).collect();
+        if tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(drivers))
+            .await
+            .is_err()
+        {
+            for a in aborts {
+                a.abort();
+            }
         }
     }
 }
 
 impl Drop for Fleet {
+    /// Tells every machine to stop; they wind down in the background.
     fn drop(&mut self) {
         for m in &self.machines {
             let _ = m.shared.commands.send(Command::Stop);
         }
-        for t in &self.tasks {
+        for t in &self.chatters {
             t.abort();
         }
     }

@@ -1,5 +1,5 @@
 //! The checked-in code in `src/gen` must be exactly what `protox` + `tonic-build`
-//! produce from `proto/`. Set `SATUSKY_PROTO_BLESS=1` to rewrite it.
+//! produce from `proto/`. Set `PROTO_BLESS=1` to rewrite it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -52,7 +52,7 @@ fn checked_in_generated_code_matches_the_protos() {
     let fresh = read_dir(tmp.path());
     let gen_dir = crate_dir().join("src/gen");
 
-    if std::env::var_os("SATUSKY_PROTO_BLESS").is_some() {
+    if std::env::var_os("PROTO_BLESS").is_some() {
         for (name, text) in &fresh {
             fs::write(gen_dir.join(name), text).expect("write generated file");
         }
@@ -64,12 +64,12 @@ fn checked_in_generated_code_matches_the_protos() {
     let checked_names: Vec<_> = checked_in.keys().collect();
     assert_eq!(
         fresh_names, checked_names,
-        "generated file set differs; rerun with SATUSKY_PROTO_BLESS=1"
+        "generated file set differs; rerun with PROTO_BLESS=1"
     );
     for (name, text) in &fresh {
         assert!(
             checked_in.get(name) == Some(text),
-            "src/gen/{name} is stale; rerun `SATUSKY_PROTO_BLESS=1 cargo test -p satusky-proto`"
+            "src/gen/{name} is stale; rerun `PROTO_BLESS=1 cargo test -p satusky-proto`"
         );
     }
 }
