@@ -190,6 +190,8 @@ struct Timers {
     tainted: HashMap<String, Instant>,
     /// node name → last heartbeat.
     heartbeat: HashMap<String, Instant>,
+    /// HPA uid → last time it scaled.
+    hpa_scaled: HashMap<String, Instant>,
     /// Revision of each controller's inputs at its last run.
     seen_rev: HashMap<&'static str, u64>,
     /// When each controller last ran.
@@ -336,6 +338,7 @@ fn pass(st: &State, t: &mut Timers) -> Result<(), ApiError> {
     if due(st, t, "endpoints", &["services", PODS], resync) {
         endpoints(st)?;
     }
+    hpas(st, t)?;
     Ok(())
 }
 
@@ -405,6 +408,16 @@ pub fn bootstrap(st: &State) -> Result<(), ApiError> {
         json!({"metadata": {"name": "standard",
         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "kube-sim.satusky.dev/hostpath", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
+        &opts(),
+        MANAGER,
+    )?;
+    let svc = rt(st, "v1/services")?;
+    api::create(
+        st,
+        &svc,
+        "default",
+        json!({"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}),
         &opts(),
         MANAGER,
     )?;
@@ -2627,6 +2640,152 @@ fn misc_status(st: &State) -> Result<(), ApiError> {
                 |n| n["status"]["loadBalancer"] = json!({"ingress": [{"ip": format!("172.18.1.{}", idx % 250 + 1), "ipMode": "VIP"}]}),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// HorizontalPodAutoscalers (`autoscaling/v2`): CPU utilization targets from the simulated
+/// metrics, 10 % tolerance, at most one scale per 20 ticks.
+fn hpas(st: &State, t: &mut Timers) -> Result<(), ApiError> {
+    let hpa_rt = rt(st, "autoscaling/v2/horizontalpodautoscalers")?;
+    let list = st.store.list(&hpa_rt, None).items;
+    if list.is_empty() {
+        return Ok(());
+    }
+    let pods_rt = rt(st, "v1/pods")?;
+    for h in list {
+        let ns = namespace(&h);
+        let target = &h["spec"]["scaleTargetRef"];
+        let trt = st.store.registry.by_kind(
+            target["apiVersion"].as_str().unwrap_or_default(),
+            target["kind"].as_str().unwrap_or_default(),
+        );
+        let obj = trt.as_ref().and_then(|r| {
+            st.store
+                .get(r, ns, target["name"].as_str().unwrap_or_default())
+        });
+        let (Some(trt), Some(obj)) = (trt, obj) else {
+            set_status_with(st, &hpa_rt, &h, |n| {
+                set_condition(
+                    n,
+                    "AbleToScale",
+                    "False",
+                    "FailedGetScale",
+                    "the HPA controller was unable to get the target's current scale",
+                );
+            })?;
+            continue;
+        };
+        let current = i64_at(&obj["spec"]["replicas"]);
+        let Ok(sel) = LabelSelector::from_object(&obj["spec"]["selector"], true) else {
+            continue;
+        };
+        let pods: Vec<Arc<Value>> = st
+            .store
+            .list(&pods_rt, Some(ns))
+            .items
+            .into_iter()
+            .filter(|p| {
+                sel.matches(&p["metadata"]["labels"])
+                    && p["status"]["phase"] == "Running"
+                    && !deleting(p)
+            })
+            .collect();
+        let target_util = h["spec"]["metrics"]
+            .as_array()
+            .and_then(|ms| {
+                ms.iter()
+                    .find(|m| m["type"] == "Resource" && m["resource"]["name"] == "cpu")
+            })
+            .and_then(|m| m["resource"]["target"]["averageUtilization"].as_i64());
+        let (usage, request) = pods.iter().fold((0u64, 0u64), |(u, r), p| {
+            (
+                u + crate::metrics::pod_usage(st, p).0,
+                r + pod_requests(p).0,
+            )
+        });
+        let min = h["spec"]["minReplicas"].as_i64().unwrap_or(1);
+        let max = h["spec"]["maxReplicas"].as_i64().unwrap_or(current.max(1));
+        let util = (usage * 100).checked_div(request).map(|u| u as i64);
+        let mut desired = current;
+        if let (Some(util), Some(target_util)) = (util, target_util) {
+            let ratio = util as f64 / target_util.max(1) as f64;
+            if (ratio - 1.0).abs() > 0.1 && !pods.is_empty() {
+                desired = (pods.len() as f64 * ratio).ceil() as i64;
+            }
+        }
+        let desired = desired.clamp(min, max.max(min));
+        let uid_h = uid(&h).to_owned();
+        let can_scale = t
+            .hpa_scaled
+            .get(&uid_h)
+            .is_none_or(|l| l.elapsed() >= st.cfg.tick * 20);
+        let mut scaled = false;
+        if desired != current && can_scale {
+            api::set_scale(st, &trt, ns, name(&obj), desired, None)?;
+            t.hpa_scaled.insert(uid_h, Instant::now());
+            scaled = true;
+            event(
+                st,
+                &h,
+                "HorizontalPodAutoscaler",
+                "Normal",
+                "SuccessfulRescale",
+                &format!(
+                    "New size: {desired}; reason: cpu resource utilization (percentage of request) above target"
+                ),
+                "horizontal-pod-autoscaler",
+            );
+        }
+        set_status_with(st, &hpa_rt, &h, |n| {
+            n["status"]["currentReplicas"] = json!(current);
+            n["status"]["desiredReplicas"] = json!(desired);
+            n["status"]["observedGeneration"] = h["metadata"]["generation"].clone();
+            if scaled {
+                n["status"]["lastScaleTime"] = json!(now());
+            }
+            if let Some(util) = util {
+                let avg = if pods.is_empty() {
+                    0
+                } else {
+                    usage / pods.len() as u64
+                };
+                n["status"]["currentMetrics"] = json!([{"type": "Resource", "resource": {"name": "cpu",
+                    "current": {"averageUtilization": util, "averageValue": format!("{avg}m")}}}]);
+            }
+            set_condition(
+                n,
+                "AbleToScale",
+                "True",
+                "ReadyForNewScale",
+                "recommended size matches current size",
+            );
+            if util.is_some() && target_util.is_some() {
+                set_condition(
+                    n,
+                    "ScalingActive",
+                    "True",
+                    "ValidMetricFound",
+                    "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)",
+                );
+            } else {
+                set_condition(
+                    n,
+                    "ScalingActive",
+                    "False",
+                    "FailedGetResourceMetric",
+                    "the HPA was unable to compute the replica count: missing request for cpu",
+                );
+            }
+            let (limited, reason) = if desired >= max {
+                ("True", "TooManyReplicas")
+            } else if desired <= min {
+                ("True", "TooFewReplicas")
+            } else {
+                ("False", "DesiredWithinRange")
+            };
+            set_condition(n, "ScalingLimited", limited, reason, "");
+        })?;
     }
     Ok(())
 }

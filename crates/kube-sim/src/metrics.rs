@@ -93,6 +93,18 @@ fn container_usage(st: &State, pod: &Value, c: &Value, n_containers: u64) -> (u6
     (cpu + extra / n_containers.max(1), mem)
 }
 
+/// A running pod's usage: (cpu millicores, memory bytes), as PodMetrics reports it.
+pub fn pod_usage(st: &State, pod: &Value) -> (u64, u64) {
+    let cs = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    cs.iter().fold((0, 0), |(c, m), ct| {
+        let (uc, um) = container_usage(st, pod, ct, cs.len() as u64);
+        (c + uc, m + um)
+    })
+}
+
 fn running(pod: &Value) -> bool {
     pod["status"]["phase"] == "Running" && pod["metadata"]["deletionTimestamp"].is_null()
 }

@@ -169,6 +169,17 @@ const BUILTINS: &[Def<'static>] = &[
     Def { gv: "metrics.k8s.io/v1beta1", kind: "PodMetrics", plural: "pods", namespaced: NS, short: &[], subs: &[], fields: &[] },
 ];
 
+/// Kinds in kubectl's `all` category.
+const ALL_CATEGORY: &[&str] = &[
+    "pods",
+    "services",
+    "deployments",
+    "replicasets",
+    "daemonsets",
+    "statefulsets",
+    "horizontalpodautoscalers",
+];
+
 /// Groups served as custom resources (no strategic merge patch).
 const CUSTOM_GROUPS: &[&str] = &[
     "gateway.networking.k8s.io",
@@ -201,7 +212,10 @@ impl Registry {
                     field_selectors: d.fields.iter().map(|s| (*s).to_owned()).collect(),
                     read_only: group == "metrics.k8s.io",
                     custom: CUSTOM_GROUPS.contains(&group),
-                    categories: if group.is_empty() || group == "apps" {
+                    categories: if ALL_CATEGORY.contains(&d.plural)
+                        && matches!(group, "" | "apps" | "autoscaling")
+                        && d.plural != "events"
+                    {
                         vec!["all".to_owned()]
                     } else {
                         vec![]

@@ -131,6 +131,13 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             col("Allowed Disruptions", "integer", 0),
             col("Age", "string", 0),
         ],
+        ("", "Event") => vec![
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Message", "string", 0),
+        ],
         ("", "PersistentVolumeClaim") => vec![
             col("Name", "string", 0),
             col("Status", "string", 0),
@@ -257,6 +264,20 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             json!(i(&s["disruptionsAllowed"])),
             age,
         ],
+        ("", "Event") => {
+            let io = &o["involvedObject"];
+            vec![
+                json!(human_age(&o["lastTimestamp"])),
+                json!(o["type"]),
+                json!(o["reason"]),
+                json!(format!(
+                    "{}/{}",
+                    io["kind"].as_str().unwrap_or_default().to_lowercase(),
+                    io["name"].as_str().unwrap_or_default()
+                )),
+                json!(o["message"]),
+            ]
+        }
         ("", "PersistentVolumeClaim") => vec![
             name,
             json!(s["phase"]),

@@ -380,3 +380,64 @@ async fn discovery_serves_aggregated_and_legacy_documents() {
     let explain = t.ok(&["explain", "deployments"]).await;
     assert!(explain.contains("Deployment"), "{explain}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_scales_a_deployment_when_simulated_load_rises() {
+    let t = TestSim::start().await;
+    let f = t.manifest(
+        "web.yaml",
+        crate::support::DEPLOYMENT
+            .replace("replicas: 3", "replicas: 2")
+            .as_str(),
+    );
+    t.ok(&["apply", "-f", &f]).await;
+    t.ok(&["rollout", "status", "deploy/web", "--timeout=30s"])
+        .await;
+    let hpa = t.manifest(
+        "hpa.yaml",
+        r"apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 2
+  maxReplicas: 5
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+",
+    );
+    t.ok(&["apply", "-f", &hpa]).await;
+    let deps: Api<Deployment> = Api::default_namespaced(t.client());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        deps.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(2),
+        "at target: no change"
+    );
+    let pods: Api<Pod> = Api::default_namespaced(t.client());
+    for p in pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+    {
+        t.sim.set_load("default", &p.metadata.name.unwrap(), 200);
+    }
+    let d = deps.clone();
+    eventually("scaled to max", 15, move || {
+        let d = d.clone();
+        async move { d.get("web").await.unwrap().spec.unwrap().replicas == Some(5) }
+    })
+    .await;
+    let hpa = t
+        .ok(&[
+            "get",
+            "hpa",
+            "web",
+            "-o",
+            "jsonpath={.status.desiredReplicas}",
+        ])
+        .await;
+    assert_eq!(hpa, "5");
+}
