@@ -7,6 +7,7 @@
 //! given, on PostgreSQL.
 
 mod api_list;
+mod deploy;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,13 @@ struct Cli {
 enum Scenario {
     /// Authenticated list of 1,000 items through the API, beside its floors.
     ApiList(api_list::Args),
+    /// Deploy-accepted latency and deploy-to-Ready time against kube-sim.
+    Deploy(deploy::DeployArgs),
+    /// Time and memory for a restarted control plane to resync many apps.
+    Resync(deploy::ResyncArgs),
+    /// (internal) The restarted control plane of `resync`, run as a child process.
+    #[command(hide = true)]
+    ResyncChild(deploy::ResyncChildArgs),
 }
 
 #[tokio::main]
@@ -32,5 +40,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.scenario {
         Scenario::ApiList(args) => api_list::run(args).await,
+        Scenario::Deploy(args) => deploy::run_deploy(args).await,
+        Scenario::Resync(args) => deploy::run_resync(args).await,
+        Scenario::ResyncChild(args) => deploy::run_resync_child(args).await,
     }
 }
