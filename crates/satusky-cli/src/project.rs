@@ -18,6 +18,28 @@ use crate::output::note;
 
 pub const FILE_NAME: &str = "satusky.toml";
 
+/// A value of `[env]`: strings, and numbers or booleans written bare
+/// (`PORT = 8080`), which are passed as their text.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum EnvValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl EnvValue {
+    pub fn into_string(self) -> String {
+        match self {
+            Self::Str(s) => s,
+            Self::Int(n) => n.to_string(),
+            Self::Float(f) => f.to_string(),
+            Self::Bool(b) => b.to_string(),
+        }
+    }
+}
+
 /// A `[pdb]` quantity: an integer or a percentage string.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
@@ -41,6 +63,7 @@ pub struct Project {
     pub app: AppSection,
     pub checks: ChecksSection,
     pub deploy: DeploySection,
+    #[serde(deserialize_with = "env_table")]
     pub env: BTreeMap<String, String>,
     pub volume: VolumeSection,
     pub hpa: HpaSection,
@@ -124,6 +147,11 @@ pub struct PdbSection {
 pub struct VpaSection {
     pub enabled: Option<bool>,
     pub mode: Option<String>,
+}
+
+fn env_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, EnvValue>::deserialize(d)?;
+    Ok(raw.into_iter().map(|(k, v)| (k, v.into_string())).collect())
 }
 
 /// Keys read from each section; anything else is reported and ignored.
@@ -403,6 +431,16 @@ mod tests {
         assert_eq!(p.checks.health_path.as_deref(), Some("/h"));
         assert_eq!(p.deploy.strategy.as_deref(), Some("recreate"));
         assert_eq!(p.deploy.rolling_max_surge.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn env_values_may_be_written_bare() {
+        let p = parse("[env]\nPORT = 8080\nDEBUG = true\nNAME = \"x\"\n").unwrap();
+        assert_eq!(p.env["PORT"], "8080");
+        assert_eq!(p.env["DEBUG"], "true");
+        assert_eq!(p.env["NAME"], "x");
+        assert!(parse("[env]\nLIST = [1]\n").is_err());
+        assert!(parse("[app]\nport = \"x\"\n").is_err());
     }
 
     #[test]

@@ -48,3 +48,13 @@ fn version_prints_on_stdout_and_exits_zero() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.starts_with("1ctl "), "{}", out.stdout);
 }
+
+#[test]
+fn deploy_help_documents_precedence_defaults_and_older_placement_flags() {
+    insta::assert_snapshot!(help(&["deploy", "--help"]));
+}
+
+#[test]
+fn app_help_lists_app_commands() {
+    insta::assert_snapshot!(help(&["app", "--help"]));
+}
