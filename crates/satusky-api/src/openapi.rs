@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{apps, audit, auth, clusters, members, orgs, tokens};
+use crate::handlers::{apps, audit, auth, clusters, machines, members, orgs, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,11 @@ use crate::handlers::{apps, audit, auth, clusters, members, orgs, tokens};
         apps::list, apps::create, apps::get, apps::delete, apps::deploy, apps::releases,
         apps::release, apps::rollback, apps::restart, apps::scale, apps::env, apps::change_env,
         apps::secrets, apps::change_secrets, apps::reveal_secret, apps::volumes, apps::events,
+        machines::list_join_tokens, machines::create_join_token, machines::revoke_join_token,
+        machines::list, machines::get, machines::claim, machines::release, machines::labels,
+        machines::visibility, machines::events, machines::metrics, machines::cordon,
+        machines::uncordon, machines::drain, machines::reboot, machines::shutdown,
+        machines::decommission, machines::bulk,
     ),
     modifiers(&BearerAuth),
 )]

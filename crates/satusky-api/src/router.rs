@@ -6,7 +6,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use satusky_core::Services;
 
-use crate::handlers::{apps, audit, auth, clusters, health, members, orgs, tokens};
+use crate::handlers::{apps, audit, auth, clusters, health, machines, members, orgs, tokens};
 use crate::{error, extract, telemetry};
 
 /// Settings of the HTTP layer.
@@ -89,7 +89,66 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/orgs/{org}/apps/{app}/volumes", get(apps::volumes))
         .route("/orgs/{org}/apps/{app}/events", get(apps::events))
-        .route("/orgs/{org}/apps/{app}/events/ws", get(apps::events_ws));
+        .route("/orgs/{org}/apps/{app}/events/ws", get(apps::events_ws))
+        .route(
+            "/orgs/{org}/join-tokens",
+            get(machines::list_join_tokens).post(machines::create_join_token),
+        )
+        .route(
+            "/orgs/{org}/join-tokens/{token}/revoke",
+            post(machines::revoke_join_token),
+        )
+        .route("/orgs/{org}/machines", get(machines::list))
+        .route("/orgs/{org}/machines/bulk/{action}", post(machines::bulk))
+        .route("/orgs/{org}/machines/{machine}", get(machines::get))
+        .route(
+            "/orgs/{org}/machines/{machine}/claim",
+            post(machines::claim),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/release",
+            post(machines::release),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/labels",
+            axum::routing::patch(machines::labels),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/visibility",
+            axum::routing::put(machines::visibility),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/events",
+            get(machines::events),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/metrics",
+            get(machines::metrics),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/cordon",
+            post(machines::cordon),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/uncordon",
+            post(machines::uncordon),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/drain",
+            post(machines::drain),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/reboot",
+            post(machines::reboot),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/shutdown",
+            post(machines::shutdown),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/decommission",
+            post(machines::decommission),
+        );
 
     // Install the metrics recorder before the first request is counted.
     let _ = telemetry::handle();

@@ -22,10 +22,16 @@ pub enum Action {
     AppsWrite,
     /// Read one secret value in plain text.
     SecretsReveal,
+    /// See machines, their events, metrics and the join tokens' metadata.
+    MachinesRead,
+    /// Claim, release, label, cordon, drain, reboot and shut down machines.
+    MachinesOperate,
+    /// Create and revoke join tokens, change visibility, decommission.
+    MachinesAdmin,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 12] = [
         Action::OrgRead,
         Action::OrgRename,
         Action::OrgDelete,
@@ -35,17 +41,23 @@ impl Action {
         Action::AppsRead,
         Action::AppsWrite,
         Action::SecretsReveal,
+        Action::MachinesRead,
+        Action::MachinesOperate,
+        Action::MachinesAdmin,
     ];
 
     /// The least role that may perform the action.
     pub fn min_role(self) -> Role {
         match self {
-            Action::OrgRead | Action::MembersRead | Action::AppsRead => Role::Viewer,
-            Action::AppsWrite => Role::Member,
+            Action::OrgRead | Action::MembersRead | Action::AppsRead | Action::MachinesRead => {
+                Role::Viewer
+            }
+            Action::AppsWrite | Action::MachinesOperate => Role::Member,
             Action::OrgRename
             | Action::MembersManage
             | Action::AuditRead
-            | Action::SecretsReveal => Role::Admin,
+            | Action::SecretsReveal
+            | Action::MachinesAdmin => Role::Admin,
             Action::OrgDelete => Role::Owner,
         }
     }
@@ -62,6 +74,9 @@ impl Action {
             Action::AppsRead => "app.read",
             Action::AppsWrite => "app.write",
             Action::SecretsReveal => "app.secret.reveal",
+            Action::MachinesRead => "machine.read",
+            Action::MachinesOperate => "machine.operate",
+            Action::MachinesAdmin => "machine.admin",
         }
     }
 }
@@ -113,6 +128,11 @@ mod tests {
         assert!(check(Role::Viewer, Action::OrgRead).is_ok());
         assert!(check(Role::Member, Action::AuditRead).is_err());
         assert!(check(Role::Admin, Action::OrgDelete).is_err());
+        assert!(check(Role::Viewer, Action::MachinesRead).is_ok());
+        assert!(check(Role::Viewer, Action::MachinesOperate).is_err());
+        assert!(check(Role::Member, Action::MachinesOperate).is_ok());
+        assert!(check(Role::Member, Action::MachinesAdmin).is_err());
+        assert!(check(Role::Admin, Action::MachinesAdmin).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod conditions;
 pub mod crypto;
 pub mod error;
+pub mod fleet;
 pub mod ids;
 pub mod machines;
 pub mod pagination;

@@ -46,7 +46,8 @@ pub enum MachineEvent {
 }
 
 /// One step an operation runner carries out, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Effect {
     CordonNode,
     /// Uncordon, but only if this platform cordoned it.
@@ -60,6 +61,61 @@ pub enum Effect {
     RemoveLink,
     /// Forget the machine's identity so it cannot come back unnoticed.
     RevokeIdentity,
+}
+
+impl Effect {
+    /// The step's name in operation plans (`cordon_node`, `talos_reboot`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::CordonNode => "cordon_node",
+            Effect::UncordonIfOurs => "uncordon_if_ours",
+            Effect::DrainNode => "drain_node",
+            Effect::TalosReboot => "talos_reboot",
+            Effect::TalosShutdown => "talos_shutdown",
+            Effect::TalosReset => "talos_reset",
+            Effect::WaitNodeReady => "wait_node_ready",
+            Effect::DeleteNode => "delete_node",
+            Effect::RemoveLink => "remove_link",
+            Effect::RevokeIdentity => "revoke_identity",
+        }
+    }
+
+    pub const ALL: [Effect; 10] = [
+        Effect::CordonNode,
+        Effect::UncordonIfOurs,
+        Effect::DrainNode,
+        Effect::TalosReboot,
+        Effect::TalosShutdown,
+        Effect::TalosReset,
+        Effect::WaitNodeReady,
+        Effect::DeleteNode,
+        Effect::RemoveLink,
+        Effect::RevokeIdentity,
+    ];
+
+    pub fn parse(s: &str) -> Option<Effect> {
+        Effect::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Whether the step talks to the machine's Kubernetes node.
+    pub fn needs_node(self) -> bool {
+        matches!(
+            self,
+            Effect::CordonNode
+                | Effect::UncordonIfOurs
+                | Effect::DrainNode
+                | Effect::WaitNodeReady
+                | Effect::DeleteNode
+        )
+    }
+
+    /// Whether the step talks to Talos on the machine.
+    pub fn needs_talos(self) -> bool {
+        matches!(
+            self,
+            Effect::TalosReboot | Effect::TalosShutdown | Effect::TalosReset
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,6 +264,18 @@ pub struct MachineRecord {
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every update; `Store::update_machine` compares and sets it.
+    pub version: u64,
+}
+
+/// One entry of a machine's event stream (`seq` is per machine, from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineEventRecord {
+    pub machine_id: String,
+    pub seq: u64,
+    pub kind: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -453,6 +521,18 @@ mod tests {
         assert!(!plan.contains(&F::DrainNode));
         let (to, plan) = on(S::Draining, E::DrainFailed).unwrap();
         assert_eq!((to, plan), (S::Joined, vec![F::UncordonIfOurs]));
+    }
+
+    #[test]
+    fn effect_names_round_trip() {
+        for e in Effect::ALL {
+            assert_eq!(Effect::parse(e.as_str()), Some(e));
+            assert_eq!(
+                serde_json::to_value(e).unwrap(),
+                serde_json::Value::String(e.as_str().to_owned())
+            );
+        }
+        assert_eq!(Effect::parse("nope"), None);
     }
 
     #[test]

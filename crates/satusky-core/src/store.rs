@@ -19,6 +19,7 @@ use satusky_types::orgs::{Outcome, Role};
 use crate::apps::{
     AppEventRecord, AppRecord, ClusterRecord, IdempotencyRecord, ReleaseRecord, SecretVersionRecord,
 };
+use crate::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord};
 use crate::pagination::PageRequest;
 use satusky_types::apps::AppStatus;
 
@@ -50,6 +51,10 @@ pub mod conflict {
     pub const IDEMPOTENCY_KEY: &str = "idempotency.key";
     pub const SECRET_VERSION: &str = "secret_versions.version";
     pub const CLUSTER_NAME: &str = "clusters.name";
+    pub const JOIN_TOKEN_NAME: &str = "join_tokens.name";
+    pub const MACHINE_NAME: &str = "machines.name";
+    /// `update_machine` lost a race: the record changed since it was read.
+    pub const MACHINE_VERSION: &str = "machines.version";
 }
 
 fn unimplemented<T>() -> StoreResult<T> {
@@ -390,4 +395,58 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_cluster(&self, _id: &str) -> StoreResult<()> {
         unimplemented()
     }
+
+    // ---- machines
+    /// Conflict: [`conflict::JOIN_TOKEN_NAME`] (unique per organization).
+    /// NotFound when the organization does not exist.
+    async fn create_join_token(&self, t: &JoinTokenRecord) -> StoreResult<()>;
+    async fn get_join_token(&self, id: &str) -> StoreResult<Option<JoinTokenRecord>>;
+    /// The organization's join tokens ordered by id.
+    async fn list_join_tokens(
+        &self,
+        org_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<JoinTokenRecord>>;
+    /// Sets `revoked_at` unless already revoked (the first revocation time
+    /// stays). NotFound when the organization has no such token.
+    async fn revoke_join_token(&self, org_id: &str, id: &str, at: DateTime<Utc>)
+    -> StoreResult<()>;
+
+    /// Conflict: [`conflict::MACHINE_NAME`] (unique per organization).
+    /// NotFound when the organization does not exist.
+    async fn create_machine(&self, m: &MachineRecord) -> StoreResult<()>;
+    async fn get_machine(&self, id: &str) -> StoreResult<Option<MachineRecord>>;
+    async fn get_machine_by_name(
+        &self,
+        org_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<MachineRecord>>;
+    /// Every machine (of any organization) reporting this SMBIOS UUID, by id.
+    async fn find_machines_by_uuid(&self, uuid: &str) -> StoreResult<Vec<MachineRecord>>;
+    /// The organization's machines, plus every other organization's `public`
+    /// machines when `include_public`, ordered by id.
+    async fn list_machines(
+        &self,
+        org_id: &str,
+        include_public: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<MachineRecord>>;
+    /// Every machine ordered by id (resuming operations after a restart).
+    async fn list_all_machines(&self, page: &PageRequest) -> StoreResult<Vec<MachineRecord>>;
+    /// Writes every mutable field (all but id, org, uuid, fingerprint and
+    /// `created_at`) when the stored version is still `m.version`, and
+    /// stores `m.version + 1`, which it returns. Conflict:
+    /// [`conflict::MACHINE_VERSION`] when the version moved (and MACHINE_NAME);
+    /// NotFound when the machine is gone.
+    async fn update_machine(&self, m: &MachineRecord) -> StoreResult<u64>;
+    /// Appends an event with `seq` = the machine's last seq + 1 (ignoring the
+    /// record's `seq`), atomically; returns it. NotFound for a missing machine.
+    async fn append_machine_event(&self, e: &MachineEventRecord) -> StoreResult<u64>;
+    /// Events with `seq > after`, ascending, at most `limit`.
+    async fn list_machine_events(
+        &self,
+        machine_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<MachineEventRecord>>;
 }

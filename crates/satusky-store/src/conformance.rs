@@ -30,9 +30,15 @@
 //! - deleting an organization deletes its apps;
 //! - `append_release` with number 0 is a `RELEASE_NUMBER` conflict, and
 //!   `list_releases` after a cursor that is not a number lists nothing;
-//! - `is_platform_admin` of an unknown user is `false`.
+//! - `is_platform_admin` of an unknown user is `false`;
+//! - join token and machine names are unique per organization, UUIDs are
+//!   not unique at all; revoking a token twice keeps the first time;
+//!   `update_machine` of a stale version is a `MACHINE_VERSION` conflict and
+//!   exactly one of concurrent writers of one version wins; deleting an
+//!   organization deletes its machines, their events and its join tokens.
 
 mod apps;
+mod machines;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -48,6 +54,7 @@ use satusky_types::orgs::{Outcome, Role};
 use satusky_types::page::MAX_LIMIT;
 
 pub use apps::*;
+pub use machines::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
 /// function in this module.
@@ -97,6 +104,14 @@ macro_rules! conformance_suite {
             app_events_get_consecutive_seqs_per_app,
             concurrent_app_events_get_distinct_seqs,
             clusters_round_trip_with_one_default,
+            join_tokens_round_trip_and_are_revoked_once,
+            join_tokens_list_per_org_in_id_order_across_pages,
+            machines_round_trip_and_names_are_unique_per_org,
+            machines_list_own_and_public_in_id_order_across_pages,
+            updating_a_machine_compares_and_sets_its_version,
+            concurrent_machine_updates_let_exactly_one_win,
+            machine_events_get_consecutive_seqs_per_machine,
+            deleting_an_org_deletes_its_machines_and_join_tokens,
         }
     };
 }

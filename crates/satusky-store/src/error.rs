@@ -59,6 +59,23 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         conflict::SECRET_VERSION,
     ),
     ("clusters_name_key", "clusters.name", conflict::CLUSTER_NAME),
+    (
+        "join_tokens_org_id_name_key",
+        "join_tokens.org_id, join_tokens.name",
+        conflict::JOIN_TOKEN_NAME,
+    ),
+    (
+        "machines_org_id_name_key",
+        "machines.org_id, machines.name",
+        conflict::MACHINE_NAME,
+    ),
+    (
+        "machine_events_pkey",
+        "machine_events.machine_id, machine_events.seq",
+        "machine_events.seq",
+    ),
+    ("join_tokens_pkey", "join_tokens.id", "join_tokens.id"),
+    ("machines_pkey", "machines.id", "machines.id"),
     // Two concurrent new defaults: the loser may retry.
     (
         "clusters_one_default_idx",

@@ -293,3 +293,86 @@ pub(crate) const LIST_CLUSTERS: &str = concat!(
 pub(crate) const SET_CLUSTER_HEALTH: &str =
     "UPDATE clusters SET health = $2, health_message = $3 WHERE id = $1";
 pub(crate) const DELETE_CLUSTER: &str = "DELETE FROM clusters WHERE id = $1";
+
+// ---- machines
+
+macro_rules! join_token_cols {
+    () => {
+        "j.id, j.org_id, j.name, j.expires_at, j.revoked_at, j.created_at"
+    };
+}
+macro_rules! machine_cols {
+    () => {
+        "m.id, m.org_id, m.owner_user_id, m.name, m.uuid, m.fingerprint, m.state, m.visibility, \
+         m.labels, m.system_labels, m.hardware, m.zone, m.overlay_address, m.talos_endpoint, \
+         m.connected, m.last_seen_at, m.node_name, m.cordoned_by_us, m.operation, m.note, \
+         m.version, m.created_at, m.updated_at"
+    };
+}
+
+pub(crate) const CREATE_JOIN_TOKEN: &str = "INSERT INTO join_tokens (id, org_id, name, \
+     expires_at, revoked_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const GET_JOIN_TOKEN: &str = concat!(
+    "SELECT ",
+    join_token_cols!(),
+    " FROM join_tokens j WHERE j.id = $1"
+);
+/// `$2` is the key to continue after ('' for the first page).
+pub(crate) const LIST_JOIN_TOKENS: &str = concat!(
+    "SELECT ",
+    join_token_cols!(),
+    " FROM join_tokens j WHERE j.org_id = $1 AND j.id > $2 ORDER BY j.id LIMIT $3"
+);
+pub(crate) const REVOKE_JOIN_TOKEN: &str = "UPDATE join_tokens \
+     SET revoked_at = COALESCE(revoked_at, $3) WHERE org_id = $1 AND id = $2";
+
+pub(crate) const CREATE_MACHINE: &str = "INSERT INTO machines (id, org_id, owner_user_id, name, \
+     uuid, fingerprint, state, visibility, labels, system_labels, hardware, zone, \
+     overlay_address, talos_endpoint, connected, last_seen_at, node_name, cordoned_by_us, \
+     operation, note, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+     $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+pub(crate) const GET_MACHINE: &str = concat!(
+    "SELECT ",
+    machine_cols!(),
+    " FROM machines m WHERE m.id = $1"
+);
+pub(crate) const GET_MACHINE_BY_NAME: &str = concat!(
+    "SELECT ",
+    machine_cols!(),
+    " FROM machines m WHERE m.org_id = $1 AND m.name = $2"
+);
+pub(crate) const FIND_MACHINES_BY_UUID: &str = concat!(
+    "SELECT ",
+    machine_cols!(),
+    " FROM machines m WHERE m.uuid = $1 ORDER BY m.id"
+);
+/// `$2` include public machines of others, `$3` the key to continue after
+/// ('' for the first page).
+pub(crate) const LIST_MACHINES: &str = concat!(
+    "SELECT ",
+    machine_cols!(),
+    " FROM machines m WHERE (m.org_id = $1 OR ($2 AND m.visibility = 'public')) \
+     AND m.id > $3 ORDER BY m.id LIMIT $4"
+);
+/// `$1` is the key to continue after ('' for the first page).
+pub(crate) const LIST_ALL_MACHINES: &str = concat!(
+    "SELECT ",
+    machine_cols!(),
+    " FROM machines m WHERE m.id > $1 ORDER BY m.id LIMIT $2"
+);
+/// Compare-and-set on `version` (`$18`).
+pub(crate) const UPDATE_MACHINE: &str = "UPDATE machines SET owner_user_id = $2, name = $3, \
+     state = $4, visibility = $5, labels = $6, system_labels = $7, hardware = $8, zone = $9, \
+     overlay_address = $10, talos_endpoint = $11, connected = $12, last_seen_at = $13, \
+     node_name = $14, cordoned_by_us = $15, operation = $16, note = $17, \
+     version = version + 1, updated_at = $19 \
+     WHERE id = $1 AND version = $18 RETURNING version";
+pub(crate) const MACHINE_EXISTS: &str = "SELECT COUNT(*) FROM machines WHERE id = $1";
+
+/// Takes the next seq under the machine's row lock.
+pub(crate) const NEXT_MACHINE_EVENT_SEQ: &str = "UPDATE machines \
+     SET last_event_seq = last_event_seq + 1 WHERE id = $1 RETURNING last_event_seq";
+pub(crate) const INSERT_MACHINE_EVENT: &str = "INSERT INTO machine_events (machine_id, seq, kind, \
+     message, at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const LIST_MACHINE_EVENTS: &str = "SELECT e.machine_id, e.seq, e.kind, e.message, e.at \
+     FROM machine_events e WHERE e.machine_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3";

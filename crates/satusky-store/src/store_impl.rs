@@ -21,12 +21,14 @@ use chrono::{DateTime, Utc};
 use satusky_core::apps::{
     AppEventRecord, AppRecord, ClusterRecord, IdempotencyRecord, ReleaseRecord, SecretVersionRecord,
 };
+use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord};
 use satusky_core::pagination::PageRequest;
 use satusky_core::store::{
     AuditFilter, AuditRecord, MemberRow, MembershipRecord, OrgRecord, SessionRecord, Store,
     StoreError, StoreResult, TokenRecord, UserRecord, conflict,
 };
 use satusky_types::apps::{AppSpec, AppStatus, ReleaseCause};
+use satusky_types::machines::Hardware;
 use satusky_types::orgs::{Outcome, Role};
 use sqlx::types::Json;
 
@@ -218,6 +220,57 @@ fn cluster_at(row: &Row) -> StoreResult<ClusterRecord> {
         health: col(row, 7)?,
         health_message: col(row, 8)?,
         created_at: ts_at(row, 9)?,
+    })
+}
+
+fn join_token_at(row: &Row) -> StoreResult<JoinTokenRecord> {
+    Ok(JoinTokenRecord {
+        id: col(row, 0)?,
+        org_id: col(row, 1)?,
+        name: col(row, 2)?,
+        expires_at: ts_at(row, 3)?,
+        revoked_at: opt_ts_at(row, 4)?,
+        created_at: ts_at(row, 5)?,
+    })
+}
+
+type Labels = std::collections::BTreeMap<String, String>;
+
+fn machine_at(row: &Row) -> StoreResult<MachineRecord> {
+    Ok(MachineRecord {
+        id: col(row, 0)?,
+        org_id: col(row, 1)?,
+        owner_user_id: col(row, 2)?,
+        name: col(row, 3)?,
+        uuid: col(row, 4)?,
+        fingerprint: col(row, 5)?,
+        state: col::<String>(row, 6)?.parse().map_err(backend)?,
+        visibility: col::<String>(row, 7)?.parse().map_err(backend)?,
+        labels: col::<Json<Labels>>(row, 8)?.0,
+        system_labels: col::<Json<Labels>>(row, 9)?.0,
+        hardware: col::<Json<Hardware>>(row, 10)?.0,
+        zone: col(row, 11)?,
+        overlay_address: col(row, 12)?,
+        talos_endpoint: col(row, 13)?,
+        connected: col(row, 14)?,
+        last_seen_at: opt_ts_at(row, 15)?,
+        node_name: col(row, 16)?,
+        cordoned_by_us: col(row, 17)?,
+        operation: col::<Option<Json<sqlx::types::JsonValue>>>(row, 18)?.map(|j| j.0),
+        note: col(row, 19)?,
+        version: u64_at(row, 20)?,
+        created_at: ts_at(row, 21)?,
+        updated_at: ts_at(row, 22)?,
+    })
+}
+
+fn machine_event_at(row: &Row) -> StoreResult<MachineEventRecord> {
+    Ok(MachineEventRecord {
+        machine_id: col(row, 0)?,
+        seq: u64_at(row, 1)?,
+        kind: col(row, 2)?,
+        message: col(row, 3)?,
+        at: ts_at(row, 4)?,
     })
 }
 
@@ -1182,5 +1235,228 @@ impl Store for Backend {
             .await
             .map_err(map)?;
         one_row(done.rows_affected())
+    }
+
+    // ---- machines
+
+    async fn create_join_token(&self, t: &JoinTokenRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_JOIN_TOKEN)
+            .bind(&t.id)
+            .bind(&t.org_id)
+            .bind(&t.name)
+            .bind(ts(t.expires_at))
+            .bind(t.revoked_at.map(ts))
+            .bind(ts(t.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_join_token(&self, id: &str) -> StoreResult<Option<JoinTokenRecord>> {
+        let row = sqlx::query(sql::GET_JOIN_TOKEN)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(join_token_at).transpose()
+    }
+
+    async fn list_join_tokens(
+        &self,
+        org_id: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<JoinTokenRecord>> {
+        let rows = sqlx::query(sql::LIST_JOIN_TOKENS)
+            .bind(org_id)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(join_token_at).collect()
+    }
+
+    async fn revoke_join_token(
+        &self,
+        org_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(sql::REVOKE_JOIN_TOKEN)
+            .bind(org_id)
+            .bind(id)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        one_row(done.rows_affected())
+    }
+
+    async fn create_machine(&self, m: &MachineRecord) -> StoreResult<()> {
+        sqlx::query(sql::CREATE_MACHINE)
+            .bind(&m.id)
+            .bind(&m.org_id)
+            .bind(m.owner_user_id.as_deref())
+            .bind(&m.name)
+            .bind(&m.uuid)
+            .bind(&m.fingerprint)
+            .bind(m.state.as_str())
+            .bind(m.visibility.as_str())
+            .bind(Json(&m.labels))
+            .bind(Json(&m.system_labels))
+            .bind(Json(&m.hardware))
+            .bind(&m.zone)
+            .bind(&m.overlay_address)
+            .bind(&m.talos_endpoint)
+            .bind(m.connected)
+            .bind(m.last_seen_at.map(ts))
+            .bind(m.node_name.as_deref())
+            .bind(m.cordoned_by_us)
+            .bind(m.operation.as_ref().map(Json))
+            .bind(m.note.as_deref())
+            .bind(int(m.version)?)
+            .bind(ts(m.created_at))
+            .bind(ts(m.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn get_machine(&self, id: &str) -> StoreResult<Option<MachineRecord>> {
+        let row = sqlx::query(sql::GET_MACHINE)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(machine_at).transpose()
+    }
+
+    async fn get_machine_by_name(
+        &self,
+        org_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<MachineRecord>> {
+        let row = sqlx::query(sql::GET_MACHINE_BY_NAME)
+            .bind(org_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.as_ref().map(machine_at).transpose()
+    }
+
+    async fn find_machines_by_uuid(&self, uuid: &str) -> StoreResult<Vec<MachineRecord>> {
+        let rows = sqlx::query(sql::FIND_MACHINES_BY_UUID)
+            .bind(uuid)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(machine_at).collect()
+    }
+
+    async fn list_machines(
+        &self,
+        org_id: &str,
+        include_public: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<MachineRecord>> {
+        let rows = sqlx::query(sql::LIST_MACHINES)
+            .bind(org_id)
+            .bind(include_public)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(machine_at).collect()
+    }
+
+    async fn list_all_machines(&self, page: &PageRequest) -> StoreResult<Vec<MachineRecord>> {
+        let rows = sqlx::query(sql::LIST_ALL_MACHINES)
+            .bind(after_key(page))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(machine_at).collect()
+    }
+
+    async fn update_machine(&self, m: &MachineRecord) -> StoreResult<u64> {
+        let row = sqlx::query(sql::UPDATE_MACHINE)
+            .bind(&m.id)
+            .bind(m.owner_user_id.as_deref())
+            .bind(&m.name)
+            .bind(m.state.as_str())
+            .bind(m.visibility.as_str())
+            .bind(Json(&m.labels))
+            .bind(Json(&m.system_labels))
+            .bind(Json(&m.hardware))
+            .bind(&m.zone)
+            .bind(&m.overlay_address)
+            .bind(&m.talos_endpoint)
+            .bind(m.connected)
+            .bind(m.last_seen_at.map(ts))
+            .bind(m.node_name.as_deref())
+            .bind(m.cordoned_by_us)
+            .bind(m.operation.as_ref().map(Json))
+            .bind(m.note.as_deref())
+            .bind(int(m.version)?)
+            .bind(ts(m.updated_at))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        if let Some(row) = row {
+            return u64_at(&row, 0);
+        }
+        let row = sqlx::query(sql::MACHINE_EXISTS)
+            .bind(&m.id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map)?;
+        if count_at(&row, 0)? == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Err(StoreError::Conflict(conflict::MACHINE_VERSION))
+        }
+    }
+
+    async fn append_machine_event(&self, e: &MachineEventRecord) -> StoreResult<u64> {
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        let row = sqlx::query(sql::NEXT_MACHINE_EVENT_SEQ)
+            .bind(&e.machine_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map)?
+            .ok_or(StoreError::NotFound)?;
+        let seq = u64_at(&row, 0)?;
+        sqlx::query(sql::INSERT_MACHINE_EVENT)
+            .bind(&e.machine_id)
+            .bind(int(seq)?)
+            .bind(&e.kind)
+            .bind(&e.message)
+            .bind(ts(e.at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map)?;
+        tx.commit().await.map_err(map)?;
+        Ok(seq)
+    }
+
+    async fn list_machine_events(
+        &self,
+        machine_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<MachineEventRecord>> {
+        let rows = sqlx::query(sql::LIST_MACHINE_EVENTS)
+            .bind(machine_id)
+            .bind(int(after)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(machine_event_at).collect()
     }
 }

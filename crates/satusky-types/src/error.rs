@@ -31,11 +31,19 @@ pub enum ErrorCode {
     TokenExpired,
     /// The token has been disabled by its owner.
     TokenDisabled,
+    /// A machine join token that is malformed, not signed by this platform or unknown.
+    JoinTokenInvalid,
+    /// The machine join token has expired.
+    JoinTokenExpired,
+    /// The machine join token has been revoked.
+    JoinTokenRevoked,
     // 403
     /// Authenticated, visible, but the role does not allow the action.
     Forbidden,
     /// Self-service signup is turned off on this installation.
     SignupDisabled,
+    /// The machine was removed by force; it must be wiped before it may join again.
+    MachineIdentityRevoked,
     // 404
     /// No such route.
     RouteNotFound,
@@ -50,6 +58,8 @@ pub enum ErrorCode {
     ConfigKeyNotFound,
     ClusterNotFound,
     VolumeNotFound,
+    MachineNotFound,
+    JoinTokenNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -67,6 +77,11 @@ pub enum ErrorCode {
     /// An `Idempotency-Key` was reused for a different request.
     IdempotencyKeyReused,
     ClusterNameTaken,
+    JoinTokenNameTaken,
+    /// The machine's state does not allow the action now (the message says why).
+    MachineStateConflict,
+    /// The machine is busy with another operation.
+    MachineBusy,
     /// A concurrent change won; retry.
     Conflict,
     // 413
@@ -94,8 +109,17 @@ impl ErrorCode {
             | C::InvalidQuery
             | C::InvalidCursor
             | C::ConfirmationRequired => 400,
-            C::Unauthenticated | C::InvalidCredentials | C::TokenExpired | C::TokenDisabled => 401,
-            C::Forbidden | C::SignupDisabled | C::InvalidCurrentPassword => 403,
+            C::Unauthenticated
+            | C::InvalidCredentials
+            | C::TokenExpired
+            | C::TokenDisabled
+            | C::JoinTokenInvalid
+            | C::JoinTokenExpired
+            | C::JoinTokenRevoked => 401,
+            C::Forbidden
+            | C::SignupDisabled
+            | C::InvalidCurrentPassword
+            | C::MachineIdentityRevoked => 403,
             C::RouteNotFound
             | C::OrgNotFound
             | C::UserNotFound
@@ -107,7 +131,9 @@ impl ErrorCode {
             | C::SecretNotFound
             | C::ConfigKeyNotFound
             | C::ClusterNotFound
-            | C::VolumeNotFound => 404,
+            | C::VolumeNotFound
+            | C::MachineNotFound
+            | C::JoinTokenNotFound => 404,
             C::MethodNotAllowed => 405,
             C::EmailTaken
             | C::OrgSlugTaken
@@ -118,6 +144,9 @@ impl ErrorCode {
             | C::AppDeleting
             | C::NoRelease
             | C::ClusterNameTaken
+            | C::JoinTokenNameTaken
+            | C::MachineStateConflict
+            | C::MachineBusy
             | C::Conflict => 409,
             C::IdempotencyKeyReused => 422,
             C::PayloadTooLarge => 413,

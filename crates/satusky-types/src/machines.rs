@@ -158,6 +158,9 @@ pub struct Machine {
     pub operable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The running or last operation (cordon, drain, reboot, …) with its progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<MachineOperation>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -302,4 +305,91 @@ pub struct MachineMetrics {
     pub net_tx_bytes_per_sec: f64,
     pub disk_read_bytes_per_sec: f64,
     pub disk_write_bytes_per_sec: f64,
+}
+
+/// An operation on a machine: its plan, where it is, and what happened.
+/// Persisted with the machine, so that it resumes after a control-plane restart.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineOperation {
+    pub id: String,
+    /// `cordon`, `uncordon`, `drain`, `reboot`, `shutdown` or `decommission`.
+    pub kind: String,
+    /// `running`, `completed` or `failed`.
+    pub phase: String,
+    /// The steps in order (`cordon_node`, `drain_node`, `talos_reboot`, …).
+    pub plan: Vec<String>,
+    /// How many steps are done.
+    pub step: u32,
+    /// The state the machine was in when the operation began.
+    pub from_state: MachineState,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub wipe_user_disks: bool,
+    #[serde(default)]
+    pub drain_timeout_seconds: u32,
+    #[serde(default)]
+    pub delete_emptydir_data: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainReport>,
+    /// Why it failed, or a warning (e.g. a forced removal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    pub started_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Query of a machine's events.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct MachineEventsQuery {
+    /// Return events with `seq > from` (default 0: from the start).
+    #[serde(default)]
+    pub from: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// An action on every operable machine of the organization a selector matches.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// Label selector; required and non-empty (use `!nonexistent` style terms to be explicit).
+    pub selector: String,
+    /// For `labels`: the change to apply.
+    #[serde(default)]
+    pub labels: LabelsChange,
+    /// For `drain`: the drain options.
+    #[serde(default)]
+    pub drain: DrainRequest,
+}
+
+/// The outcome for one machine of a bulk action.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkItem {
+    pub id: String,
+    pub name: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<MachineState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<crate::ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkResult {
+    /// The selector as understood (canonical form).
+    pub selector: String,
+    pub items: Vec<BulkItem>,
 }

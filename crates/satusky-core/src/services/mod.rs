@@ -4,6 +4,7 @@
 mod apps;
 mod clusters;
 mod identity;
+mod machines;
 mod orgs;
 
 use std::sync::Arc;
@@ -15,10 +16,12 @@ use crate::auth::Principal;
 use crate::bus::{Bus, LocalBus};
 use crate::clock::Clock;
 use crate::crypto::SecretBox;
+use crate::fleet::{NodeOps, SigningKey, TalosOps};
 use crate::ratelimit::FailureLimiter;
 use crate::store::{AuditRecord, OrgRecord, Store};
 use crate::{Error, Result, ids};
 
+pub use machines::{AdmitRequest, BulkAction, machine_operation};
 pub use orgs::OrgAccess;
 
 /// Tunables of the services, filled from the server's configuration.
@@ -39,6 +42,26 @@ pub struct ServicesConfig {
     pub secret_box: Option<SecretBox>,
     /// Change notifications; a process-local bus by default.
     pub bus: Arc<dyn Bus>,
+    /// Key signing machine join tokens; without one, join tokens and
+    /// admission answer 503.
+    pub join_token_key: Option<SigningKey>,
+    /// The SideroLink API URL machines dial (`siderolink.api=`), without the
+    /// `jointoken` parameter.
+    pub siderolink_url: String,
+    /// `talos.events.sink=` for joining machines: the server's overlay address.
+    pub machine_events_sink: String,
+    /// `talos.logging.kernel=` for joining machines.
+    pub machine_kernel_log: String,
+    /// Kubernetes side of machine operations; without it, operations that
+    /// touch a node answer 503.
+    pub node_ops: Option<Arc<dyn NodeOps>>,
+    /// Talos side of machine operations; without it, reboot, shutdown,
+    /// reset and metrics answer 503.
+    pub talos_ops: Option<Arc<dyn TalosOps>>,
+    /// How long a rebooted machine's node may take to become Ready.
+    pub node_ready_timeout: std::time::Duration,
+    /// How often an operation polls a node's status.
+    pub machine_poll_interval: std::time::Duration,
 }
 
 impl Default for ServicesConfig {
@@ -53,6 +76,14 @@ impl Default for ServicesConfig {
             apps_domain: "apps.satusky.test".to_owned(),
             secret_box: None,
             bus: LocalBus::new(),
+            join_token_key: None,
+            siderolink_url: "https://siderolink.satusky.test:443".to_owned(),
+            machine_events_sink: "[fdae:41e4:649b:9303::1]:8090".to_owned(),
+            machine_kernel_log: "tcp://[fdae:41e4:649b:9303::1]:8092".to_owned(),
+            node_ops: None,
+            talos_ops: None,
+            node_ready_timeout: std::time::Duration::from_mins(10),
+            machine_poll_interval: std::time::Duration::from_secs(5),
         }
     }
 }

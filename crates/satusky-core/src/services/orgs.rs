@@ -95,7 +95,7 @@ impl Services {
         if let Err(e) = authz::check(role, action) {
             if !matches!(
                 action,
-                Action::OrgRead | Action::MembersRead | Action::AuditRead
+                Action::OrgRead | Action::MembersRead | Action::AuditRead | Action::MachinesRead
             ) {
                 self.audit(
                     ctx,

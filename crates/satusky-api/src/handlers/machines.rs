@@ -1,0 +1,324 @@
+//! Machines and join tokens. Operations answer 202 with the machine; their
+//! progress goes to the machine's events.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use satusky_core::services::BulkAction;
+use satusky_types::ErrorBody;
+use satusky_types::machines::{
+    BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
+    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineMetrics,
+    MachineQuery, PowerRequest, VisibilityRequest,
+};
+use satusky_types::page::{Page, PageQuery};
+
+use super::{ApiResult, page};
+use crate::extract::{Auth, Json, Path, Query};
+use crate::router::AppState;
+
+type MachinePath = Path<(String, String)>;
+type Accepted = (StatusCode, axum::Json<Machine>);
+
+fn accepted(m: Machine) -> Accepted {
+    (StatusCode::ACCEPTED, axum::Json(m))
+}
+
+// ---- join tokens
+
+/// Join tokens of an organization (never their secrets).
+#[utoipa::path(get, path = "/v1/orgs/{org}/join-tokens", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path, description = "organization slug"), PageQuery),
+    responses((status = 200, body = Page<JoinToken>), (status = 404, body = ErrorBody)))]
+pub async fn list_join_tokens(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(org): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<Page<JoinToken>>> {
+    Ok(axum::Json(
+        s.services.list_join_tokens(&ctx, &org, &page(&q)?).await?,
+    ))
+}
+
+/// Create a join token; the token and the kernel arguments to boot Talos
+/// with are shown in this answer only.
+#[utoipa::path(post, path = "/v1/orgs/{org}/join-tokens", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path, description = "organization slug")), request_body = CreateJoinTokenRequest,
+    responses((status = 201, body = JoinTokenCreated), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create_join_token(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(org): Path<String>,
+    Json(body): Json<CreateJoinTokenRequest>,
+) -> ApiResult<(StatusCode, axum::Json<JoinTokenCreated>)> {
+    let created = s.services.create_join_token(&ctx, &org, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// Revoke a join token (by id or name); machines it admitted stay.
+#[utoipa::path(post, path = "/v1/orgs/{org}/join-tokens/{token}/revoke", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("token" = String, Path, description = "token id or name")),
+    responses((status = 200, body = JoinToken), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_join_token(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, token)): Path<(String, String)>,
+) -> ApiResult<axum::Json<JoinToken>> {
+    Ok(axum::Json(
+        s.services.revoke_join_token(&ctx, &org, &token).await?,
+    ))
+}
+
+// ---- the fleet
+
+/// Machines: the organization's own, plus other organizations' public ones
+/// (`operable: false`); `selector` filters by labels (user and system).
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path, description = "organization slug"), MachineQuery),
+    responses((status = 200, body = Page<Machine>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(org): Path<String>,
+    Query(q): Query<MachineQuery>,
+) -> ApiResult<axum::Json<Page<Machine>>> {
+    Ok(axum::Json(s.services.list_machines(&ctx, &org, &q).await?))
+}
+
+/// One machine, by name or id.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path, description = "machine name or id")),
+    responses((status = 200, body = Machine), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<axum::Json<Machine>> {
+    Ok(axum::Json(
+        s.services.get_machine(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// Claim a discovered machine; the caller becomes its owner.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/claim", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 200, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn claim(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<axum::Json<Machine>> {
+    Ok(axum::Json(
+        s.services.claim_machine(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// Release a claimed machine back to `discovered`.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/release", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 200, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn release(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<axum::Json<Machine>> {
+    Ok(axum::Json(
+        s.services.release_machine(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// Set and remove user labels (keys without the `satusky.com/` prefix;
+/// system labels are read-only). Pushed to the node at once.
+#[utoipa::path(patch, path = "/v1/orgs/{org}/machines/{machine}/labels", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)), request_body = LabelsChange,
+    responses((status = 200, body = Machine), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn labels(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Json(body): Json<LabelsChange>,
+) -> ApiResult<axum::Json<Machine>> {
+    Ok(axum::Json(
+        s.services
+            .change_machine_labels(&ctx, &org, &machine, &body)
+            .await?,
+    ))
+}
+
+/// Who may see the machine: `owner`, `organization` or `public`.
+#[utoipa::path(put, path = "/v1/orgs/{org}/machines/{machine}/visibility", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)), request_body = VisibilityRequest,
+    responses((status = 200, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn visibility(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Json(body): Json<VisibilityRequest>,
+) -> ApiResult<axum::Json<Machine>> {
+    Ok(axum::Json(
+        s.services
+            .set_machine_visibility(&ctx, &org, &machine, body.visibility)
+            .await?,
+    ))
+}
+
+/// The machine's events with `seq > from`, oldest first; `next_cursor` is
+/// the last `seq`, to pass back as `from`.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/events", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path), MachineEventsQuery),
+    responses((status = 200, body = Page<MachineEvent>), (status = 404, body = ErrorBody)))]
+pub async fn events(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Query(q): Query<MachineEventsQuery>,
+) -> ApiResult<axum::Json<Page<MachineEvent>>> {
+    let limit = q.limit.unwrap_or(100);
+    let (_, items) = s
+        .services
+        .machine_events(&ctx, &org, &machine, q.from.unwrap_or(0), limit)
+        .await?;
+    let next_cursor = (items.len() as u64 == u64::from(limit.clamp(1, 1000)))
+        .then(|| items.last().map(|e| e.seq.to_string()))
+        .flatten();
+    Ok(axum::Json(Page { items, next_cursor }))
+}
+
+/// A live telemetry sample from Talos.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/metrics", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 200, body = MachineMetrics), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn metrics(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<axum::Json<MachineMetrics>> {
+    Ok(axum::Json(
+        s.services.machine_metrics(&ctx, &org, &machine).await?,
+    ))
+}
+
+// ---- operations
+
+/// Cordon the machine's node.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/cordon", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn cordon(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services.cordon_machine(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// Uncordon the machine's node, if Satusky cordoned it.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/uncordon", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn uncordon(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services.uncordon_machine(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// Cordon and drain the node (honouring disruption budgets, bounded by the timeout).
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/drain", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)), request_body = DrainRequest,
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn drain(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Json(body): Json<DrainRequest>,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services
+            .drain_machine(&ctx, &org, &machine, &body)
+            .await?,
+    ))
+}
+
+/// Reboot through Talos; drains first unless `force`.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/reboot", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)), request_body = PowerRequest,
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn reboot(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Json(body): Json<PowerRequest>,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services
+            .reboot_machine(&ctx, &org, &machine, &body)
+            .await?,
+    ))
+}
+
+/// Shut down through Talos; drains first unless `force`.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/shutdown", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)), request_body = PowerRequest,
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn shutdown(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Json(body): Json<PowerRequest>,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services
+            .shutdown_machine(&ctx, &org, &machine, &body)
+            .await?,
+    ))
+}
+
+/// Decommission: drain, reset through Talos, remove node and link; the
+/// record stays. `force` removes an unreachable machine and marks it
+/// `needs_wipe`.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/decommission", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)), request_body = DecommissionRequest,
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn decommission(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Json(body): Json<DecommissionRequest>,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services
+            .decommission_machine(&ctx, &org, &machine, &body)
+            .await?,
+    ))
+}
+
+/// Run `cordon`, `uncordon`, `drain` or `labels` on every operable machine
+/// the selector matches; the answer lists the outcome per machine.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/bulk/{action}", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("action" = String, Path, description = "cordon, uncordon, drain or labels")),
+    request_body = BulkRequest,
+    responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn bulk(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, action)): Path<(String, String)>,
+    Json(body): Json<BulkRequest>,
+) -> ApiResult<axum::Json<BulkResult>> {
+    let action = action.parse::<BulkAction>()?;
+    Ok(axum::Json(
+        s.services.bulk_machines(&ctx, &org, action, &body).await?,
+    ))
+}

@@ -1,0 +1,14 @@
+//! The machine fleet beyond the lifecycle state machine (`crate::machines`):
+//! signed join tokens ([`jointoken`]), machine labels and how they map to
+//! Kubernetes node labels ([`labels`]), and the ports through which machine
+//! operations reach Kubernetes and Talos ([`ports`]).
+
+pub mod jointoken;
+pub mod labels;
+pub mod ports;
+
+pub use jointoken::SigningKey;
+pub use ports::{
+    DrainOptions, DrainProgress, NodeCondition, NodeOps, NodeStatus, OpsError, ResetOptions,
+    ServiceHealth, TalosOps, TalosTarget,
+};
