@@ -205,6 +205,7 @@ impl LeaseLock {
                         stats.acquired();
                         tracing::info!(k8s.lease = %lease, holder = %self.cfg.holder_identity, "acquired the leader lease");
                         leader.send_replace(true);
+                        stats.set_leader(true);
                     }
                 }
                 Ok(false) => {
@@ -212,6 +213,7 @@ impl LeaseLock {
                         tracing::warn!(k8s.lease = %lease, "lost the leader lease");
                     }
                     leader.send_replace(false);
+                    stats.set_leader(false);
                     last_renew = None;
                 }
                 Err(e) => {
@@ -220,6 +222,7 @@ impl LeaseLock {
                     if was && stale {
                         tracing::warn!(k8s.lease = %lease, "could not renew the leader lease in time; stepping down");
                         leader.send_replace(false);
+                        stats.set_leader(false);
                     }
                 }
             }
@@ -233,6 +236,7 @@ impl LeaseLock {
                 _ = stop.changed() => {}
             }
         }
+        stats.set_leader(false);
         if leader.send_replace(false)
             && let Err(e) = self.release().await
         {

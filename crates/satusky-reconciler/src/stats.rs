@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -11,6 +11,7 @@ pub struct Stats {
     retries: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     lease_acquisitions: AtomicU64,
+    leader: AtomicBool,
 }
 
 /// A copy of the counters at one moment.
@@ -26,6 +27,8 @@ pub struct StatsSnapshot {
     pub errors: BTreeMap<&'static str, u64>,
     /// Times this replica became leader.
     pub lease_acquisitions: u64,
+    /// Whether this replica holds the lease now.
+    pub leader: bool,
 }
 
 impl Stats {
@@ -41,10 +44,18 @@ impl Stats {
     pub(crate) fn acquired(&self) {
         self.lease_acquisitions.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn set_leader(&self, on: bool) {
+        self.leader.store(on, Ordering::Relaxed);
+    }
     pub(crate) fn error(&self, category: &'static str) {
         if let Ok(mut e) = self.errors.lock() {
             *e.entry(category).or_insert(0) += 1;
         }
+    }
+
+    /// Whether this replica holds the leader lease (for readiness and metrics).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -54,6 +65,7 @@ impl Stats {
             retries: self.retries.load(Ordering::Relaxed),
             errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
             lease_acquisitions: self.lease_acquisitions.load(Ordering::Relaxed),
+            leader: self.leader.load(Ordering::Relaxed),
         }
     }
 }

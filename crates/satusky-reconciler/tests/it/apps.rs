@@ -1,8 +1,9 @@
 //! Deploys, rollouts, failures a user can act on, deletion.
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
 use kube::api::{Api, ListParams};
-use satusky_types::apps::{AppPhase, Volume};
+use satusky_types::apps::{AppPhase, Autoscaling, Volume};
 
 use crate::support::{TestCluster, app, objects};
 
@@ -298,6 +299,55 @@ async fn deleting_an_app_removes_every_object_it_owned_and_then_the_app() {
         c.versions(NS, "none")
             .await
             .contains_key(&("Namespace".to_owned(), NS.to_owned()))
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn an_autoscaled_app_gets_an_autoscaler_that_owns_the_replica_count() {
+    let c = TestCluster::start().await;
+    let r = c.reconciler("r1");
+    let mut a = app("app-1", "web", "ghcr.io/acme/web:1", 1);
+    a.spec.autoscaling = Some(Autoscaling {
+        min_replicas: 2,
+        max_replicas: 5,
+        cpu_percent: 60,
+    });
+    c.source.put(a);
+    c.eventually("the autoscaler", || async {
+        c.owned(NS, "app-1")
+            .await
+            .contains(&("HorizontalPodAutoscaler".to_owned(), "web".to_owned()))
+    })
+    .await;
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(c.client.clone(), NS);
+    let spec = hpas.get("web").await.unwrap().spec.unwrap();
+    assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 5));
+    assert_eq!(spec.scale_target_ref.name, "web");
+    // The autoscaler (here: someone acting as it) sets replicas; we leave them be.
+    let deps = c.deployments(NS);
+    let pp = kube::api::PatchParams {
+        field_manager: Some("horizontal-pod-autoscaler".into()),
+        ..kube::api::PatchParams::default()
+    };
+    deps.patch(
+        "web",
+        &pp,
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
+    let s = c
+        .wait_status("app-1", "3 ready replicas", |s| {
+            s.phase == AppPhase::Available && s.ready_replicas == 3
+        })
+        .await;
+    assert_eq!(s.desired_replicas, 3);
+    c.source.poke("app-1");
+    r.passes(2).await;
+    assert_eq!(
+        deps.get("web").await.unwrap().spec.unwrap().replicas,
+        Some(3)
     );
     r.stop().await;
 }

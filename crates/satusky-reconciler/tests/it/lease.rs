@@ -1,7 +1,10 @@
 //! The leader Lease: one writer at a time; hand-over on stop and after a crash.
 
+use std::time::{Duration, Instant};
+
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
+use kube_sim::Fault;
 
 use crate::support::{TestCluster, app};
 
@@ -77,4 +80,39 @@ async fn a_reconciler_stopped_mid_deploy_is_succeeded_without_duplicates() {
     assert_eq!(c.replica_sets("org-acme", "app-1").await.len(), 1);
     assert_eq!(c.pods("org-acme", "app-1").await.len(), 3);
     r2.stop().await;
+}
+
+#[tokio::test]
+async fn a_holder_that_cannot_renew_steps_down_before_its_lease_expires() {
+    let c = TestCluster::start().await;
+    let r1 = c.reconciler("r1");
+    r1.wait_leader().await;
+    c.sim.faults().inject(Fault::error(500).resource("leases"));
+    let cut_off = Instant::now();
+    let stats = r1.stats.clone();
+    c.eventually("r1 to step down", || {
+        let stats = stats.clone();
+        async move { !stats.is_leader() }
+    })
+    .await;
+    // Before the 2 s lease could look expired to anyone else.
+    assert!(
+        cut_off.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        cut_off.elapsed()
+    );
+    let writes = r1.stats.snapshot().writes;
+    c.source.put(app("app-1", "web", "ghcr.io/acme/web:1", 1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        r1.stats.snapshot().writes,
+        writes,
+        "a follower never writes"
+    );
+
+    // The API answers again: r1 takes its lease back and catches up.
+    c.sim.faults().clear();
+    c.wait_available("app-1", 1).await;
+    assert!(r1.stats.is_leader());
+    r1.stop().await;
 }
