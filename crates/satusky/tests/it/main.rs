@@ -6,3 +6,4 @@
 
 mod dev;
 mod support;
+mod tour;
