@@ -90,7 +90,7 @@ async fn metrics_use_talos_units_and_grow() {
     let (a, b) = (s1.cpu_total.unwrap(), s2.cpu_total.unwrap());
     let dt = total(&b) - total(&a);
     // Cumulative seconds: four CPUs over ~0.3 s.
-    assert!(dt > 0.8 && dt < 2.5, "{dt}");
+    assert!(dt > 0.8 && dt < 8.0, "{dt}");
     assert!(b.idle > a.idle && b.user > a.user);
     let now = chrono::Utc::now().timestamp() as u64;
     assert!(s2.boot_time <= now && s2.boot_time + 60 > now);

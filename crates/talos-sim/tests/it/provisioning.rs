@@ -164,12 +164,15 @@ async fn link_drop_takes_the_api_away_and_the_machine_provisions_again() {
     m.wait_for_stage(Stage::Running, T).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = p.requests.lock().unwrap().len();
-    m.drop_link(Duration::from_millis(300));
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(
-        tokio::net::TcpStream::connect(m.api_addr()).await.is_err(),
-        "API unreachable while the link is down"
-    );
+    m.drop_link(Duration::from_millis(1500));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::net::TcpStream::connect(m.api_addr()).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "API unreachable while the link is down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let deadline = tokio::time::Instant::now() + T;
     while p.requests.lock().unwrap().len() == before {
         assert!(tokio::time::Instant::now() < deadline);
