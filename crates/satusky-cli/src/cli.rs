@@ -472,13 +472,13 @@ pub struct DeployArgs {
     /// Scale between --hpa-min and --hpa-max replicas on CPU use
     #[arg(long, help_heading = DEPLOY_SCALE)]
     pub hpa: bool,
-    /// Fewest replicas when autoscaling
+    /// Fewest replicas when autoscaling (implies --hpa)
     #[arg(long, value_name = "N", default_value_t = 1, help_heading = DEPLOY_SCALE)]
     pub hpa_min: u32,
-    /// Most replicas when autoscaling
+    /// Most replicas when autoscaling (implies --hpa)
     #[arg(long, value_name = "N", default_value_t = 10, help_heading = DEPLOY_SCALE)]
     pub hpa_max: u32,
-    /// Target average CPU use, percent of the request
+    /// Target average CPU use, percent of the request (implies --hpa)
     #[arg(long, value_name = "PERCENT", default_value_t = 80, help_heading = DEPLOY_SCALE)]
     pub hpa_cpu: u32,
     /// Replicas kept during voluntary disruptions (count or percentage)

@@ -476,27 +476,17 @@ fn autoscaling(
 ) -> Result<Option<Autoscaling>, CliError> {
     let h = &file.hpa;
     let old = current.and_then(|c| c.autoscaling.as_ref());
-    let enabled = (given.has("hpa") && args.hpa) || h.enabled == Some(true);
+    // --hpa-min, --hpa-max and --hpa-cpu imply --hpa; [hpa] values without
+    // `enabled = true` only tune an app that already autoscales.
     let tuned = given.has("hpa_min") || given.has("hpa_max") || given.has("hpa_cpu");
+    let enabled = (given.has("hpa") && args.hpa) || h.enabled == Some(true) || tuned;
     if h.enabled == Some(false) && old.is_some() && !enabled {
         note(
             "warning: [hpa] enabled = false does not turn autoscaling off: a deploy cannot remove it",
         );
     }
-    if !enabled && old.is_none() {
-        if tuned {
-            return Err(CliError::usage(
-                "--hpa-min, --hpa-max and --hpa-cpu need --hpa (or [hpa] enabled = true)",
-            ));
-        }
-        return Ok(None);
-    }
-    if !enabled
-        && !tuned
-        && h.min_replicas.is_none()
-        && h.max_replicas.is_none()
-        && h.cpu_target.is_none()
-    {
+    let file_tuned = h.min_replicas.is_some() || h.max_replicas.is_some() || h.cpu_target.is_some();
+    if !enabled && (old.is_none() || !file_tuned || h.enabled == Some(false)) {
         return Ok(None);
     }
     let a = Autoscaling {

@@ -165,7 +165,13 @@ pub async fn rollout(
             None
         }
     };
-    let mut app = client.get_app(org, name).await?;
+    let mut app = match client.get_app(org, name).await {
+        Ok(app) => app,
+        Err(e) => {
+            progress.finish();
+            return Err(e.into());
+        }
+    };
     let result = loop {
         match verdict(&app, n, generation) {
             Verdict::Available => break Ok(()),
@@ -206,7 +212,10 @@ pub async fn rollout(
             },
             () = tokio::time::sleep(POLL) => {}
         }
-        app = client.get_app(org, name).await?;
+        app = match client.get_app(org, name).await {
+            Ok(app) => app,
+            Err(e) => break Err(e.into()),
+        };
     };
     progress.finish();
     if let Some(s) = stream {

@@ -914,3 +914,43 @@ fn app_tables_are_for_people() {
     let out = env.run(&["-o", "json", "app", "list"]);
     assert_eq!(out.json(), json!([]));
 }
+
+#[test]
+fn autoscaling_flags_imply_hpa_and_file_tuning_alone_does_not_enable_it() {
+    let api = existing_app();
+    let env = logged_in(&api);
+    env.write(
+        "satusky.toml",
+        "[app]\nname = \"web\"\nimage = \"nginx:1\"\n[hpa]\nmin_replicas = 2\n",
+    );
+    env.run(&["deploy"]).ok();
+    assert_eq!(deploy_body(&api).get("autoscaling"), None);
+
+    let api = existing_app();
+    let env = logged_in(&api);
+    env.write(
+        "satusky.toml",
+        "[app]\nname = \"web\"\nimage = \"nginx:1\"\n[hpa]\nmin_replicas = 2\n",
+    );
+    env.run(&["deploy", "--hpa-max", "4"]).ok();
+    assert_eq!(
+        deploy_body(&api)["autoscaling"],
+        json!({"min_replicas": 2, "max_replicas": 4, "cpu_percent": 80})
+    );
+
+    let api = MockApi::start();
+    let env = logged_in(&api);
+    let out = env.run(&[
+        "deploy",
+        "--name",
+        "web",
+        "--image",
+        "nginx:1",
+        "--hpa-min",
+        "5",
+        "--hpa-max",
+        "2",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    assert!(api.calls().is_empty(), "{:?}", api.calls());
+}
