@@ -134,7 +134,13 @@ impl Reconciler {
                 }
             }
             let busy: HashSet<String> = running.values().cloned().collect();
-            let next = if leader { queue.next_due(&busy) } else { None };
+            // Full or not leading: wait for a pass to end or for the lease,
+            // not for a due time that could not be acted on.
+            let next = if leader && running.len() < cfg.concurrency.max(1) {
+                queue.next_due(&busy)
+            } else {
+                None
+            };
             tokio::select! {
                 () = &mut shutdown => break,
                 changed = leader_rx.changed() => {
@@ -585,5 +591,30 @@ impl Worker {
             })?;
         tracing::debug!(app.id = %d.app_id, remaining = %remaining.join(","), "waiting for deleted objects to go");
         Ok(Some(self.cfg.progress_requeue))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_keeps_the_earliest_time_and_skips_apps_in_flight() {
+        let now = Instant::now();
+        let mut q = Queue::default();
+        q.push("a".into(), now + Duration::from_secs(5));
+        q.push("a".into(), now);
+        q.push("a".into(), now + Duration::from_secs(9));
+        q.push("b".into(), now + Duration::from_secs(1));
+        q.push("c".into(), now);
+        let busy = HashSet::from(["c".to_owned()]);
+        assert_eq!(q.next_due(&busy), Some(now));
+        assert_eq!(q.pop_ready(now, &busy, 10), vec!["a".to_owned()]);
+        assert_eq!(q.next_due(&busy), Some(now + Duration::from_secs(1)));
+        assert_eq!(q.pop_ready(now, &HashSet::new(), 10), vec!["c".to_owned()]);
+        let later = now + Duration::from_secs(2);
+        assert_eq!(q.pop_ready(later, &HashSet::new(), 0), Vec::<String>::new());
+        assert_eq!(q.pop_ready(later, &HashSet::new(), 1), vec!["b".to_owned()]);
+        assert_eq!(q.next_due(&HashSet::new()), None);
     }
 }

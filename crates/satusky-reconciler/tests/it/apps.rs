@@ -351,3 +351,25 @@ async fn an_autoscaled_app_gets_an_autoscaler_that_owns_the_replica_count() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn many_apps_converge_with_few_passes_at_a_time() {
+    let c = TestCluster::start().await;
+    let r = c.reconciler_with(satusky_reconciler::ReconcilerConfig {
+        concurrency: 2,
+        ..crate::support::config("r1")
+    });
+    for i in 0..6 {
+        c.source.put(app(
+            &format!("app-{i}"),
+            &format!("web{i}"),
+            "ghcr.io/acme/web:1",
+            1,
+        ));
+    }
+    for i in 0..6 {
+        c.wait_available(&format!("app-{i}"), 1).await;
+    }
+    assert!(r.stats.snapshot().errors.is_empty());
+    r.stop().await;
+}
