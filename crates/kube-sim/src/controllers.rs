@@ -198,6 +198,12 @@ struct Timers {
     last_run: HashMap<&'static str, Instant>,
     /// The kubelet saw pods in transition (timers running) on its last pass.
     kubelet_busy: bool,
+    /// Pods revision the kubelet last processed.
+    kubelet_rev: u64,
+    /// Pods in transition, re-examined on every kubelet pass.
+    kubelet_active: HashSet<(String, String)>,
+    /// Last full kubelet scan.
+    kubelet_full: Option<Instant>,
     /// Some node had a NoExecute taint on the last node pass.
     noexecute: bool,
     /// Where the scheduler's next node search starts.
@@ -1149,279 +1155,47 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         .unwrap_or_default();
     let mut seen: HashSet<String> = HashSet::new();
     t.kubelet_busy = false;
-    for pod in st.store.list(&pods_rt, None).items {
-        let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
-            continue;
-        };
+    let full = t
+        .kubelet_full
+        .is_none_or(|l| l.elapsed() >= (st.cfg.tick * 20).max(Duration::from_millis(200)));
+    let rev = st.store.max_revision(&[PODS]);
+    let candidates: Vec<Arc<Value>> = if let (false, Some(mut changed)) =
+        (full, st.store.changed_since(&pods_rt, t.kubelet_rev))
+    {
+        for (ns, n) in std::mem::take(&mut t.kubelet_active) {
+            if let Some(p) = st.store.get(&pods_rt, &ns, &n) {
+                changed.push(p);
+            }
+        }
+        changed
+    } else {
+        t.kubelet_full = Some(Instant::now());
+        st.store.list(&pods_rt, None).items
+    };
+    t.kubelet_rev = rev;
+    t.kubelet_active.clear();
+    let mut any_busy = false;
+    let mut done: HashSet<String> = HashSet::new();
+    for pod in candidates {
         let pid = uid(&pod).to_owned();
-        seen.insert(pid.clone());
-        if stopped.contains(node_name) {
+        if !done.insert(pid.clone()) {
             continue;
         }
-        let (ns, pname) = (namespace(&pod).to_owned(), name(&pod).to_owned());
-        if deleting(&pod) {
-            t.kubelet_busy = true;
-            let since = *t.stopping.entry(pid.clone()).or_insert_with(Instant::now);
-            if since.elapsed() >= st.cfg.pod_stop_delay
-                || pod["metadata"]["deletionGracePeriodSeconds"] == 0
-            {
-                st.store.modify(&pods_rt, &ns, &pname, |old| {
-                    let mut new = old.clone();
-                    new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                    Ok(Some(new))
-                })?;
-                st.logs.forget(&ns, &pname);
-            }
-            continue;
-        }
-        let phase = pod["status"]["phase"].as_str().unwrap_or_default();
-        if matches!(phase, "Succeeded" | "Failed") {
-            continue;
-        }
-        let bound = *t.bound.entry(pid.clone()).or_insert_with(Instant::now);
-        let containers = pod["spec"]["containers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let behaviours: Vec<Behaviour> = containers.iter().map(|c| behaviour(&pod, c)).collect();
-        if phase == "Pending" {
-            let pull_reported = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
-                == "ImagePullBackOff";
-            if !pull_reported {
-                t.kubelet_busy = true;
-            }
-            let host_ip = st
-                .store
-                .get(&nodes_rt, "", node_name)
-                .and_then(|n| {
-                    n["status"]["addresses"][0]["address"]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default();
-            if pod["status"]["containerStatuses"].is_null() {
-                // ContainerCreating
-                st.store.modify(&pods_rt, &ns, &pname, |old| {
-                    let mut new = old.clone();
-                    new["status"]["hostIP"] = json!(host_ip);
-                    new["status"]["hostIPs"] = json!([{"ip": host_ip}]);
-                    new["status"]["startTime"] = json!(now());
-                    set_condition(&mut new, "Initialized", "True", "", "");
-                    set_condition(&mut new, "Ready", "False", "ContainersNotReady", "containers with unready status");
-                    set_condition(&mut new, "ContainersReady", "False", "ContainersNotReady", "containers with unready status");
-                    new["status"]["containerStatuses"] = json!(containers.iter().map(|c| json!({
-                        "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0, "started": false,
-                        "state": {"waiting": {"reason": "ContainerCreating"}}})).collect::<Vec<_>>());
-                    Ok(Some(new))
-                })?;
-                continue;
-            }
-            if bound.elapsed() < st.cfg.pod_start_delay {
-                continue;
-            }
-            if behaviours.contains(&Behaviour::PullFail) {
-                st.store.modify(&pods_rt, &ns, &pname, |old| {
-                    let mut new = old.clone();
-                    new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
-                        let state = if *b == Behaviour::PullFail {
-                            json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or_default())}})
-                        } else {
-                            json!({"waiting": {"reason": "ContainerCreating"}})
-                        };
-                        json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0, "started": false, "state": state})
-                    }).collect::<Vec<_>>());
-                    Ok(Some(new))
-                })?;
-                let key = (pid.clone(), "Failed");
-                if !t.events.contains(&key) {
-                    t.events.insert(key);
-                    event(
-                        st,
-                        &pod,
-                        "Pod",
-                        "Warning",
-                        "Failed",
-                        "Failed to pull image: kube-sim simulated pull failure",
-                        "kubelet",
-                    );
-                }
-                continue;
-            }
-            // start containers
-            let idx = st.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let pod_ip = format!("10.244.{}.{}", (idx / 250) % 250, idx % 250 + 2);
-            let started = now();
-            st.store.modify(&pods_rt, &ns, &pname, |old| {
-                let mut new = old.clone();
-                let all_complete = behaviours.iter().all(|b| *b == Behaviour::Complete);
-                new["status"]["phase"] = json!(if all_complete { "Succeeded" } else { "Running" });
-                new["status"]["podIP"] = json!(pod_ip);
-                new["status"]["podIPs"] = json!([{"ip": pod_ip}]);
-                new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
-                    let state = match b {
-                        Behaviour::Complete => json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}),
-                        Behaviour::CrashLoop => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}),
-                        _ => json!({"running": {"startedAt": started}}),
-                    };
-                    let last = if *b == Behaviour::CrashLoop {
-                        json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": started}})
-                    } else { json!({}) };
-                    json!({"name": c["name"], "image": c["image"], "imageID": format!("sim://{}", c["image"].as_str().unwrap_or_default()),
-                        "containerID": format!("sim://{}-{}", pid, c["name"].as_str().unwrap_or_default()),
-                        "ready": false, "restartCount": i64::from(*b == Behaviour::CrashLoop), "started": *b != Behaviour::CrashLoop, "state": state, "lastState": last})
-                }).collect::<Vec<_>>());
-                if all_complete {
-                    set_condition(&mut new, "Ready", "False", "PodCompleted", "");
-                    set_condition(&mut new, "ContainersReady", "False", "PodCompleted", "");
-                }
-                Ok(Some(new))
-            })?;
-            t.running.insert(pid.clone(), Instant::now());
-            for (c, b) in containers.iter().zip(&behaviours) {
-                let cname = c["name"].as_str().unwrap_or_default();
-                let image = c["image"].as_str().unwrap_or_default();
-                st.logs.append(
-                    &ns,
-                    &pname,
-                    cname,
-                    &format!("kube-sim: started container {cname} (image {image})"),
-                );
-                if *b == Behaviour::CrashLoop {
-                    st.logs
-                        .append(&ns, &pname, cname, "kube-sim: simulated crash, exit code 1");
-                }
-            }
-            let key = (pid.clone(), "Started");
-            if !t.events.contains(&key) {
-                t.events.insert(key);
-                for c in &containers {
-                    let cname = c["name"].as_str().unwrap_or_default();
-                    event(
-                        st,
-                        &pod,
-                        "Pod",
-                        "Normal",
-                        "Pulled",
-                        &format!(
-                            "Container image \"{}\" already present on machine",
-                            c["image"].as_str().unwrap_or_default()
-                        ),
-                        "kubelet",
-                    );
-                    event(
-                        st,
-                        &pod,
-                        "Pod",
-                        "Normal",
-                        "Created",
-                        &format!("Created container {cname}"),
-                        "kubelet",
-                    );
-                    event(
-                        st,
-                        &pod,
-                        "Pod",
-                        "Normal",
-                        "Started",
-                        &format!("Started container {cname}"),
-                        "kubelet",
-                    );
-                }
-            }
-            continue;
-        }
-        // Running: readiness, crash loops, periodic logs
-        let since = *t.running.entry(pid.clone()).or_insert_with(Instant::now);
-        let all_ready = behaviours.iter().all(|b| *b == Behaviour::Normal);
-        let want = if all_ready { "True" } else { "False" };
-        let settled = ["Ready", "ContainersReady"]
-            .iter()
-            .all(|ty| condition(&pod, ty).is_some_and(|c| c["status"] == want));
-        if !settled {
-            t.kubelet_busy = true;
-        }
-        if behaviours.contains(&Behaviour::CrashLoop)
-            || pod["metadata"]["annotations"][LOG_EVERY_ANNOTATION].is_string()
-        {
-            t.kubelet_busy = true;
-        }
-        if !settled && since.elapsed() >= st.cfg.pod_ready_delay {
-            st.store.modify(&pods_rt, &ns, &pname, |old| {
-                let mut new = old.clone();
-                if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
-                    for (c, b) in cs.iter_mut().zip(&behaviours) {
-                        c["ready"] = json!(*b == Behaviour::Normal);
-                        c["started"] = json!(*b != Behaviour::CrashLoop);
-                    }
-                }
-                let (s, r) = if all_ready {
-                    ("True", "")
-                } else {
-                    ("False", "ContainersNotReady")
-                };
-                let m = if all_ready {
-                    ""
-                } else {
-                    "containers with unready status"
-                };
-                set_condition(&mut new, "ContainersReady", s, r, m);
-                set_condition(&mut new, "Ready", s, r, m);
-                Ok(Some(new))
-            })?;
-        }
-        if behaviours.contains(&Behaviour::CrashLoop) {
-            let restarts = pod["status"]["containerStatuses"]
-                .as_array()
-                .map_or(0, |cs| {
-                    cs.iter()
-                        .map(|c| i64_at(&c["restartCount"]))
-                        .max()
-                        .unwrap_or(0)
-                });
-            let backoff = st.cfg.pod_start_delay * 5 * 2u32.pow(restarts.clamp(0, 10) as u32);
-            let last = *t.crashed.entry(pid.clone()).or_insert_with(Instant::now);
-            if last.elapsed() >= backoff.min(Duration::from_mins(5)) {
-                t.crashed.insert(pid.clone(), Instant::now());
-                st.store.modify(&pods_rt, &ns, &pname, |old| {
-                    let mut new = old.clone();
-                    if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
-                        for (c, b) in cs.iter_mut().zip(&behaviours) {
-                            if *b == Behaviour::CrashLoop {
-                                c["restartCount"] = json!(i64_at(&c["restartCount"]) + 1);
-                            }
-                        }
-                    }
-                    Ok(Some(new))
-                })?;
-                for (c, b) in containers.iter().zip(&behaviours) {
-                    if *b == Behaviour::CrashLoop {
-                        st.logs.append(
-                            &ns,
-                            &pname,
-                            c["name"].as_str().unwrap_or_default(),
-                            "kube-sim: simulated crash, exit code 1",
-                        );
-                    }
-                }
-            }
-        }
-        if let Some(ms) = pod["metadata"]["annotations"][LOG_EVERY_ANNOTATION]
+        seen.insert(pid);
+        t.kubelet_busy = false;
+        kubelet_pod(st, t, &pods_rt, &nodes_rt, &stopped, &pod)?;
+        let parked = pod["spec"]["nodeName"]
             .as_str()
-            .and_then(|m| m.parse::<u64>().ok())
-        {
-            let last = *t.logged.entry(pid.clone()).or_insert_with(Instant::now);
-            if last.elapsed() >= Duration::from_millis(ms) {
-                t.logged.insert(pid.clone(), Instant::now());
-                for c in &containers {
-                    st.logs.append(
-                        &ns,
-                        &pname,
-                        c["name"].as_str().unwrap_or_default(),
-                        &format!("kube-sim: tick {}", now()),
-                    );
-                }
-            }
+            .is_some_and(|n| stopped.contains(n));
+        if t.kubelet_busy || parked {
+            t.kubelet_active
+                .insert((namespace(&pod).to_owned(), name(&pod).to_owned()));
+            any_busy |= t.kubelet_busy;
         }
+    }
+    t.kubelet_busy = any_busy;
+    if !full {
+        return Ok(());
     }
     for m in [
         &mut t.bound,
@@ -1431,6 +1205,288 @@ fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         &mut t.logged,
     ] {
         m.retain(|k, _| seen.contains(k));
+    }
+    Ok(())
+}
+/// One pod's kubelet step. Sets `t.kubelet_busy` when the pod is still in transition.
+fn kubelet_pod(
+    st: &State,
+    t: &mut Timers,
+    pods_rt: &ResourceType,
+    nodes_rt: &ResourceType,
+    stopped: &HashSet<String>,
+    pod: &Value,
+) -> Result<(), ApiError> {
+    let Some(node_name) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) else {
+        return Ok(());
+    };
+    let pid = uid(pod).to_owned();
+    if stopped.contains(node_name) {
+        return Ok(());
+    }
+    let (ns, pname) = (namespace(pod).to_owned(), name(pod).to_owned());
+    if deleting(pod) {
+        t.kubelet_busy = true;
+        let since = *t.stopping.entry(pid.clone()).or_insert_with(Instant::now);
+        if since.elapsed() >= st.cfg.pod_stop_delay
+            || pod["metadata"]["deletionGracePeriodSeconds"] == 0
+        {
+            st.store.modify(pods_rt, &ns, &pname, |old| {
+                let mut new = old.clone();
+                new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                Ok(Some(new))
+            })?;
+            st.logs.forget(&ns, &pname);
+        }
+        return Ok(());
+    }
+    let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+    if matches!(phase, "Succeeded" | "Failed") {
+        return Ok(());
+    }
+    let bound = *t.bound.entry(pid.clone()).or_insert_with(Instant::now);
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let behaviours: Vec<Behaviour> = containers.iter().map(|c| behaviour(pod, c)).collect();
+    if phase == "Pending" {
+        let pull_reported = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            == "ImagePullBackOff";
+        if !pull_reported {
+            t.kubelet_busy = true;
+        }
+        let host_ip = st
+            .store
+            .get(nodes_rt, "", node_name)
+            .and_then(|n| {
+                n["status"]["addresses"][0]["address"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        if pod["status"]["containerStatuses"].is_null() {
+            // ContainerCreating
+            st.store.modify(pods_rt, &ns, &pname, |old| {
+                let mut new = old.clone();
+                new["status"]["hostIP"] = json!(host_ip);
+                new["status"]["hostIPs"] = json!([{"ip": host_ip}]);
+                new["status"]["startTime"] = json!(now());
+                set_condition(&mut new, "Initialized", "True", "", "");
+                set_condition(&mut new, "Ready", "False", "ContainersNotReady", "containers with unready status");
+                set_condition(&mut new, "ContainersReady", "False", "ContainersNotReady", "containers with unready status");
+                new["status"]["containerStatuses"] = json!(containers.iter().map(|c| json!({
+                    "name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0, "started": false,
+                    "state": {"waiting": {"reason": "ContainerCreating"}}})).collect::<Vec<_>>());
+                Ok(Some(new))
+            })?;
+            return Ok(());
+        }
+        if bound.elapsed() < st.cfg.pod_start_delay {
+            return Ok(());
+        }
+        if behaviours.contains(&Behaviour::PullFail) {
+            st.store.modify(pods_rt, &ns, &pname, |old| {
+                let mut new = old.clone();
+                new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
+                    let state = if *b == Behaviour::PullFail {
+                        json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{}\"", c["image"].as_str().unwrap_or_default())}})
+                    } else {
+                        json!({"waiting": {"reason": "ContainerCreating"}})
+                    };
+                    json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": false, "restartCount": 0, "started": false, "state": state})
+                }).collect::<Vec<_>>());
+                Ok(Some(new))
+            })?;
+            let key = (pid.clone(), "Failed");
+            if !t.events.contains(&key) {
+                t.events.insert(key);
+                event(
+                    st,
+                    pod,
+                    "Pod",
+                    "Warning",
+                    "Failed",
+                    "Failed to pull image: kube-sim simulated pull failure",
+                    "kubelet",
+                );
+            }
+            return Ok(());
+        }
+        // start containers
+        let idx = st.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pod_ip = format!("10.244.{}.{}", (idx / 250) % 250, idx % 250 + 2);
+        let started = now();
+        st.store.modify(pods_rt, &ns, &pname, |old| {
+            let mut new = old.clone();
+            let all_complete = behaviours.iter().all(|b| *b == Behaviour::Complete);
+            new["status"]["phase"] = json!(if all_complete { "Succeeded" } else { "Running" });
+            new["status"]["podIP"] = json!(pod_ip);
+            new["status"]["podIPs"] = json!([{"ip": pod_ip}]);
+            new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
+                let state = match b {
+                    Behaviour::Complete => json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}),
+                    Behaviour::CrashLoop => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}),
+                    _ => json!({"running": {"startedAt": started}}),
+                };
+                let last = if *b == Behaviour::CrashLoop {
+                    json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": started}})
+                } else { json!({}) };
+                json!({"name": c["name"], "image": c["image"], "imageID": format!("sim://{}", c["image"].as_str().unwrap_or_default()),
+                    "containerID": format!("sim://{}-{}", pid, c["name"].as_str().unwrap_or_default()),
+                    "ready": false, "restartCount": i64::from(*b == Behaviour::CrashLoop), "started": *b != Behaviour::CrashLoop, "state": state, "lastState": last})
+            }).collect::<Vec<_>>());
+            if all_complete {
+                set_condition(&mut new, "Ready", "False", "PodCompleted", "");
+                set_condition(&mut new, "ContainersReady", "False", "PodCompleted", "");
+            }
+            Ok(Some(new))
+        })?;
+        t.running.insert(pid.clone(), Instant::now());
+        for (c, b) in containers.iter().zip(&behaviours) {
+            let cname = c["name"].as_str().unwrap_or_default();
+            let image = c["image"].as_str().unwrap_or_default();
+            st.logs.append(
+                &ns,
+                &pname,
+                cname,
+                &format!("kube-sim: started container {cname} (image {image})"),
+            );
+            if *b == Behaviour::CrashLoop {
+                st.logs
+                    .append(&ns, &pname, cname, "kube-sim: simulated crash, exit code 1");
+            }
+        }
+        let key = (pid.clone(), "Started");
+        if !t.events.contains(&key) {
+            t.events.insert(key);
+            for c in &containers {
+                let cname = c["name"].as_str().unwrap_or_default();
+                event(
+                    st,
+                    pod,
+                    "Pod",
+                    "Normal",
+                    "Pulled",
+                    &format!(
+                        "Container image \"{}\" already present on machine",
+                        c["image"].as_str().unwrap_or_default()
+                    ),
+                    "kubelet",
+                );
+                event(
+                    st,
+                    pod,
+                    "Pod",
+                    "Normal",
+                    "Created",
+                    &format!("Created container {cname}"),
+                    "kubelet",
+                );
+                event(
+                    st,
+                    pod,
+                    "Pod",
+                    "Normal",
+                    "Started",
+                    &format!("Started container {cname}"),
+                    "kubelet",
+                );
+            }
+        }
+        return Ok(());
+    }
+    // Running: readiness, crash loops, periodic logs
+    let since = *t.running.entry(pid.clone()).or_insert_with(Instant::now);
+    let all_ready = behaviours.iter().all(|b| *b == Behaviour::Normal);
+    let want = if all_ready { "True" } else { "False" };
+    let settled = ["Ready", "ContainersReady"]
+        .iter()
+        .all(|ty| condition(pod, ty).is_some_and(|c| c["status"] == want));
+    if !settled {
+        t.kubelet_busy = true;
+    }
+    if behaviours.contains(&Behaviour::CrashLoop)
+        || pod["metadata"]["annotations"][LOG_EVERY_ANNOTATION].is_string()
+    {
+        t.kubelet_busy = true;
+    }
+    if !settled && since.elapsed() >= st.cfg.pod_ready_delay {
+        st.store.modify(pods_rt, &ns, &pname, |old| {
+            let mut new = old.clone();
+            if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
+                for (c, b) in cs.iter_mut().zip(&behaviours) {
+                    c["ready"] = json!(*b == Behaviour::Normal);
+                    c["started"] = json!(*b != Behaviour::CrashLoop);
+                }
+            }
+            let (s, r) = if all_ready {
+                ("True", "")
+            } else {
+                ("False", "ContainersNotReady")
+            };
+            let m = if all_ready {
+                ""
+            } else {
+                "containers with unready status"
+            };
+            set_condition(&mut new, "ContainersReady", s, r, m);
+            set_condition(&mut new, "Ready", s, r, m);
+            Ok(Some(new))
+        })?;
+    }
+    if behaviours.contains(&Behaviour::CrashLoop) {
+        let restarts = pod["status"]["containerStatuses"]
+            .as_array()
+            .map_or(0, |cs| {
+                cs.iter()
+                    .map(|c| i64_at(&c["restartCount"]))
+                    .max()
+                    .unwrap_or(0)
+            });
+        let backoff = st.cfg.pod_start_delay * 5 * 2u32.pow(restarts.clamp(0, 10) as u32);
+        let last = *t.crashed.entry(pid.clone()).or_insert_with(Instant::now);
+        if last.elapsed() >= backoff.min(Duration::from_mins(5)) {
+            t.crashed.insert(pid.clone(), Instant::now());
+            st.store.modify(pods_rt, &ns, &pname, |old| {
+                let mut new = old.clone();
+                if let Some(cs) = new["status"]["containerStatuses"].as_array_mut() {
+                    for (c, b) in cs.iter_mut().zip(&behaviours) {
+                        if *b == Behaviour::CrashLoop {
+                            c["restartCount"] = json!(i64_at(&c["restartCount"]) + 1);
+                        }
+                    }
+                }
+                Ok(Some(new))
+            })?;
+            for (c, b) in containers.iter().zip(&behaviours) {
+                if *b == Behaviour::CrashLoop {
+                    st.logs.append(
+                        &ns,
+                        &pname,
+                        c["name"].as_str().unwrap_or_default(),
+                        "kube-sim: simulated crash, exit code 1",
+                    );
+                }
+            }
+        }
+    }
+    if let Some(ms) = pod["metadata"]["annotations"][LOG_EVERY_ANNOTATION]
+        .as_str()
+        .and_then(|m| m.parse::<u64>().ok())
+    {
+        let last = *t.logged.entry(pid.clone()).or_insert_with(Instant::now);
+        if last.elapsed() >= Duration::from_millis(ms) {
+            t.logged.insert(pid.clone(), Instant::now());
+            for c in &containers {
+                st.logs.append(
+                    &ns,
+                    &pname,
+                    c["name"].as_str().unwrap_or_default(),
+                    &format!("kube-sim: tick {}", now()),
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -428,6 +428,46 @@ impl Store {
         out
     }
 
+    /// The current state of every object of `rt` written after `rev` (deleted ones left out),
+    /// or `None` when the history no longer reaches back to `rev`.
+    pub fn changed_since(&self, rt: &ResourceType, rev: u64) -> Option<Vec<Arc<Value>>> {
+        let inner = self.lock();
+        let key = rt.key();
+        let floor = inner
+            .compacted
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+            .max(inner.global_compacted);
+        if rev < floor || rev == 0 {
+            return None;
+        }
+        let objects = inner.objects.get(&key);
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for ev in inner.history.get(&key)?.iter().rev() {
+            if ev.rv <= rev {
+                break;
+            }
+            let k = (
+                ev.object["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                ev.object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            if seen.insert(k.clone())
+                && let Some(o) = objects.and_then(|m| m.get(&k))
+            {
+                out.push(o.clone());
+            }
+        }
+        Some(out)
+    }
+
     /// The latest write revision among `resources` (store keys), 0 if none was written.
     pub fn max_revision(&self, resources: &[&str]) -> u64 {
         let inner = self.lock();

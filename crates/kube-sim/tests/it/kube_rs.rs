@@ -238,3 +238,72 @@ async fn injected_faults_hit_the_chosen_verb_and_kind() {
     assert!(start.elapsed() >= Duration::from_millis(300));
     t.sim.faults().clear();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorder_publishes_events_k8s_io_events_and_logs_stream() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let t = TestSim::start().await;
+    let client = t.client();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let c = api
+        .create(&PostParams::default(), &cm("evented"))
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "test-ctl".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Synced".into(),
+        note: Some("all good".into()),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    let reference = kube::Resource::object_ref(&c, &());
+    recorder.publish(&ev, &reference).await.unwrap();
+    recorder.publish(&ev, &reference).await.unwrap();
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::default_namespaced(client.clone());
+    let list = events
+        .list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let mine: Vec<_> = list
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Synced"))
+        .collect();
+    assert_eq!(
+        mine.len(),
+        1,
+        "the repeat is a series update, not a new event"
+    );
+    assert!(mine[0].series.as_ref().is_some_and(|s| s.count >= 2));
+
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::default_namespaced(client);
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "logger"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})).unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let p = pods.clone();
+    eventually("logger running", 10, move || {
+        let p = p.clone();
+        async move {
+            p.get("logger")
+                .await
+                .ok()
+                .and_then(|p| p.status)
+                .and_then(|s| s.phase)
+                .as_deref()
+                == Some("Running")
+        }
+    })
+    .await;
+    let logs = pods
+        .logs("logger", &kube::api::LogParams::default())
+        .await
+        .unwrap();
+    assert!(logs.contains("started container c"), "{logs}");
+}
