@@ -954,3 +954,34 @@ fn autoscaling_flags_imply_hpa_and_file_tuning_alone_does_not_enable_it() {
     assert_eq!(out.code, 2, "{}", out.snapshot());
     assert!(api.calls().is_empty(), "{:?}", api.calls());
 }
+
+#[test]
+fn empty_lists_are_empty_json_arrays() {
+    let api = MockApi::start();
+    api.on("GET", &format!("{APP}/releases"), 200, page(vec![], None));
+    api.on("GET", &format!("{APP}/events"), 200, page(vec![], None));
+    api.on("GET", &format!("{APP}/secrets"), 200, page(vec![], None));
+    api.on("GET", &format!("{APP}/env"), 200, json!({}));
+    api.on("GET", &format!("{APP}/volumes"), 200, page(vec![], None));
+    api.on("GET", "/v1/orgs/acme/apps", 200, page(vec![], None));
+    let env = logged_in(&api);
+    for args in [
+        &["app", "list"][..],
+        &["app", "releases", "web"][..],
+        &["app", "events", "web"][..],
+        &["secret", "list", "--app", "web"][..],
+        &["config", "list", "--app", "web"][..],
+        &["volumes", "list", "web"][..],
+    ] {
+        let out = env.run(&[&["-o", "json"][..], args].concat());
+        out.ok();
+        assert_eq!(out.json(), json!([]), "{args:?}");
+        let out = env.run(&[&["-o", "yaml"][..], args].concat());
+        out.ok();
+        assert_eq!(out.stdout.trim(), "[]", "{args:?}");
+        let out = env.run(args);
+        out.ok();
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
