@@ -4,6 +4,11 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
+use satusky_api::ApiConfig;
+use satusky_core::ServicesConfig;
+use satusky_core::fleet::SigningKey;
+use satusky_core::services::AdmitRequest;
+
 use crate::support::TestApp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,12 +144,70 @@ fn endpoints() -> Vec<Endpoint> {
             Min::Admin,
         ),
         e(Method::DELETE, "/v1/orgs/{org}/apps/web", None, Min::Member),
+        e(Method::GET, "/v1/orgs/{org}/join-tokens", None, Min::Viewer),
+        e(
+            Method::POST,
+            "/v1/orgs/{org}/join-tokens",
+            Some(json!({"name": "t2"})),
+            Min::Admin,
+        ),
+        e(
+            Method::POST,
+            "/v1/orgs/{org}/join-tokens/t1/revoke",
+            Some(json!({})),
+            Min::Admin,
+        ),
+        e(Method::GET, "/v1/orgs/{org}/machines", None, Min::Viewer),
+        e(Method::GET, "/v1/orgs/{org}/machines/m1", None, Min::Viewer),
+        e(
+            Method::GET,
+            "/v1/orgs/{org}/machines/m1/events",
+            None,
+            Min::Viewer,
+        ),
+        e(
+            Method::POST,
+            "/v1/orgs/{org}/machines/m1/claim",
+            Some(json!({})),
+            Min::Member,
+        ),
+        e(
+            Method::PATCH,
+            "/v1/orgs/{org}/machines/m1/labels",
+            Some(json!({"set": {"pool": "a"}})),
+            Min::Member,
+        ),
+        e(
+            Method::POST,
+            "/v1/orgs/{org}/machines/bulk/labels",
+            Some(json!({"selector": "!pool", "labels": {"set": {"pool": "b"}}})),
+            Min::Member,
+        ),
+        e(
+            Method::PUT,
+            "/v1/orgs/{org}/machines/m1/visibility",
+            Some(json!({"visibility": "public"})),
+            Min::Admin,
+        ),
+        e(
+            Method::POST,
+            "/v1/orgs/{org}/machines/m1/decommission",
+            Some(json!({"force": true})),
+            Min::Admin,
+        ),
     ]
 }
 
 #[tokio::test]
 async fn every_org_endpoint_allows_denies_or_hides_exactly_by_role() {
-    let app = TestApp::new().await;
+    let app = TestApp::with_config(
+        ServicesConfig {
+            join_token_key: Some(SigningKey::new([5u8; 32])),
+            ..ServicesConfig::default()
+        },
+        ApiConfig::default(),
+    )
+    .await;
     let owner = app.user("owner@example.com").await;
     let admin = app.user("admin@example.com").await;
     let member = app.user("member@example.com").await;
@@ -194,6 +257,28 @@ async fn every_org_endpoint_allows_denies_or_hides_exactly_by_role() {
             )
             .await
             .ok();
+            // A join token `t1` and a machine `m1` it admitted.
+            let token = app
+                .post(
+                    &format!("/v1/orgs/{slug}/join-tokens"),
+                    &owner,
+                    json!({"name": "t1"}),
+                )
+                .await
+                .ok()["token"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            app.services
+                .admit_machine(AdmitRequest {
+                    token,
+                    uuid: slug.clone(),
+                    fingerprint: slug.clone(),
+                    hostname: "m1".to_owned(),
+                    ..AdmitRequest::default()
+                })
+                .await
+                .unwrap();
             let audit_id = app
                 .get(&format!("/v1/orgs/{slug}/audit?limit=1"), &owner)
                 .await

@@ -7,6 +7,8 @@ pub mod jointoken;
 pub mod labels;
 pub mod ports;
 
+/// Implementers of the ports use the same macro as their definition.
+pub use async_trait::async_trait;
 pub use jointoken::SigningKey;
 pub use ports::{
     DrainOptions, DrainProgress, NodeCondition, NodeOps, NodeStatus, OpsError, ResetOptions,

@@ -1,0 +1,1299 @@
+//! Machines: join tokens, admission, tenancy, labels and selectors, and
+//! operations run through fake in-memory `NodeOps`/`TalosOps` that log every
+//! call in one shared order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use satusky_api::ApiConfig;
+use satusky_core::fleet::jointoken::{self, Claims};
+use satusky_core::fleet::{
+    DrainOptions, DrainProgress, NodeOps, NodeStatus, OpsError, ResetOptions, ServiceHealth,
+    SigningKey, TalosOps, TalosTarget, async_trait,
+};
+use satusky_core::services::AdmitRequest;
+use satusky_core::{Services, ServicesConfig};
+use satusky_types::ErrorCode;
+use satusky_types::machines::{DrainBlocker, DrainReport, Hardware, MachineMetrics};
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+const KEY: [u8; 32] = [9u8; 32];
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+#[derive(Debug, Clone, Default)]
+struct FakeNode {
+    ready: bool,
+    unschedulable: bool,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+struct FakeNodes {
+    log: Log,
+    nodes: Mutex<BTreeMap<String, FakeNode>>,
+    /// When set, drains end in this phase with one blocker.
+    drain_outcome: Mutex<Option<String>>,
+}
+
+impl FakeNodes {
+    fn node(&self, name: &str) -> FakeNode {
+        self.nodes.lock().unwrap()[name].clone()
+    }
+}
+
+#[async_trait]
+impl NodeOps for FakeNodes {
+    async fn set_labels(
+        &self,
+        node: &str,
+        set: &BTreeMap<String, String>,
+        unset: &[String],
+    ) -> Result<(), OpsError> {
+        let mut nodes = self.nodes.lock().unwrap();
+        let n = nodes
+            .get_mut(node)
+            .ok_or_else(|| OpsError::NotFound(format!("node {node}")))?;
+        n.labels.extend(set.clone());
+        for k in unset {
+            n.labels.remove(k);
+        }
+        Ok(())
+    }
+
+    async fn cordon(&self, node: &str, unschedulable: bool) -> Result<(), OpsError> {
+        let what = if unschedulable { "cordon" } else { "uncordon" };
+        self.log.lock().unwrap().push(format!("{what} {node}"));
+        let mut nodes = self.nodes.lock().unwrap();
+        nodes
+            .get_mut(node)
+            .ok_or_else(|| OpsError::NotFound(format!("node {node}")))?
+            .unschedulable = unschedulable;
+        Ok(())
+    }
+
+    async fn drain(
+        &self,
+        node: &str,
+        opts: &DrainOptions,
+        progress: DrainProgress<'_>,
+    ) -> Result<DrainReport, OpsError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("drain {node} timeout={}s", opts.timeout.as_secs()));
+        let started_at = chrono::Utc::now();
+        progress(&DrainReport {
+            phase: "running".to_owned(),
+            evicted: 1,
+            remaining: 1,
+            blockers: vec![],
+            started_at,
+            finished_at: None,
+        });
+        let outcome = self.drain_outcome.lock().unwrap().clone();
+        Ok(match outcome {
+            None => DrainReport {
+                phase: "completed".to_owned(),
+                evicted: 2,
+                remaining: 0,
+                blockers: vec![],
+                started_at,
+                finished_at: Some(chrono::Utc::now()),
+            },
+            Some(phase) => DrainReport {
+                phase,
+                evicted: 1,
+                remaining: 1,
+                blockers: vec![DrainBlocker {
+                    namespace: "shop".to_owned(),
+                    pod: "db-0".to_owned(),
+                    reason: "PodDisruptionBudget shop/db allows no disruption".to_owned(),
+                }],
+                started_at,
+                finished_at: Some(chrono::Utc::now()),
+            },
+        })
+    }
+
+    async fn node_status(&self, node: &str) -> Result<Option<NodeStatus>, OpsError> {
+        Ok(self.nodes.lock().unwrap().get(node).map(|n| NodeStatus {
+            ready: n.ready,
+            unschedulable: n.unschedulable,
+            conditions: vec![],
+        }))
+    }
+
+    async fn delete_node(&self, node: &str) -> Result<(), OpsError> {
+        self.log.lock().unwrap().push(format!("delete {node}"));
+        self.nodes.lock().unwrap().remove(node);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct FakeTalos {
+    log: Log,
+    /// Machines (by uuid) that do not answer.
+    unreachable: Mutex<BTreeSet<String>>,
+}
+
+impl FakeTalos {
+    fn call(&self, what: &str, m: &TalosTarget) -> Result<(), OpsError> {
+        if self.unreachable.lock().unwrap().contains(&m.uuid) {
+            return Err(OpsError::unreachable(format!("machine {}", m.uuid)));
+        }
+        self.log.lock().unwrap().push(what.to_owned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TalosOps for FakeTalos {
+    async fn reboot(&self, m: &TalosTarget) -> Result<(), OpsError> {
+        self.call("talos reboot", m)
+    }
+    async fn shutdown(&self, m: &TalosTarget) -> Result<(), OpsError> {
+        self.call("talos shutdown", m)
+    }
+    async fn reset(&self, m: &TalosTarget, opts: ResetOptions) -> Result<(), OpsError> {
+        self.call(&format!("talos reset wipe={}", opts.wipe_user_disks), m)
+    }
+    async fn metrics(&self, m: &TalosTarget) -> Result<MachineMetrics, OpsError> {
+        self.call("talos metrics", m)?;
+        Ok(MachineMetrics {
+            at: chrono::Utc::now(),
+            cpu_percent: 12.5,
+            memory_used_bytes: 1 << 30,
+            memory_total_bytes: 16 << 30,
+            load1: 0.5,
+            net_rx_bytes_per_sec: 10.0,
+            net_tx_bytes_per_sec: 20.0,
+            disk_read_bytes_per_sec: 30.0,
+            disk_write_bytes_per_sec: 40.0,
+        })
+    }
+    async fn version(&self, _m: &TalosTarget) -> Result<String, OpsError> {
+        Ok("v1.13.0".to_owned())
+    }
+    async fn services(&self, _m: &TalosTarget) -> Result<Vec<ServiceHealth>, OpsError> {
+        Ok(vec![])
+    }
+    async fn remove_link(&self, m: &TalosTarget) -> Result<(), OpsError> {
+        self.call("remove link", m)
+    }
+}
+
+/// A TestApp with machine ports, an organization `acme` and a join token.
+struct Fleet {
+    app: TestApp,
+    owner: String,
+    log: Log,
+    nodes: Arc<FakeNodes>,
+    talos: Arc<FakeTalos>,
+    token: String,
+}
+
+fn config(nodes: &Arc<FakeNodes>, talos: &Arc<FakeTalos>) -> ServicesConfig {
+    ServicesConfig {
+        join_token_key: Some(SigningKey::new(KEY)),
+        siderolink_url: "https://link.example.com:443".to_owned(),
+        node_ops: Some(nodes.clone()),
+        talos_ops: Some(talos.clone()),
+        machine_poll_interval: Duration::from_millis(5),
+        node_ready_timeout: Duration::from_secs(5),
+        ..ServicesConfig::default()
+    }
+}
+
+fn hardware(arch: &str, cpu: u32, gib: u64, gpus: u32) -> Hardware {
+    Hardware {
+        arch: arch.to_owned(),
+        cpu_cores: cpu,
+        memory_bytes: gib << 30,
+        gpus,
+        disks: vec![],
+    }
+}
+
+impl Fleet {
+    async fn new() -> Self {
+        let log = Log::default();
+        let nodes = Arc::new(FakeNodes {
+            log: log.clone(),
+            ..FakeNodes::default()
+        });
+        let talos = Arc::new(FakeTalos {
+            log: log.clone(),
+            ..FakeTalos::default()
+        });
+        let app = TestApp::with_config(config(&nodes, &talos), ApiConfig::default()).await;
+        let owner = app.user("owner@example.com").await;
+        app.org(&owner, "acme").await;
+        let created = app
+            .post(
+                "/v1/orgs/acme/join-tokens",
+                &owner,
+                json!({"name": "rack-1", "expires_in_hours": 48}),
+            )
+            .await
+            .ok();
+        let token = created["token"].as_str().unwrap().to_owned();
+        Self {
+            app,
+            owner,
+            log,
+            nodes,
+            talos,
+            token,
+        }
+    }
+
+    fn request(&self, host: &str, uuid: &str, fingerprint: &str) -> AdmitRequest {
+        AdmitRequest {
+            token: self.token.clone(),
+            uuid: uuid.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            hostname: host.to_owned(),
+            hardware: hardware("amd64", 8, 16, 0),
+            zone: "a".to_owned(),
+            talos_endpoint: format!("[fdae::{host}]:50000"),
+            overlay_address: format!("fdae:41e4:649b:9303::{}", host.len()),
+            talos_version: Some("v1.13.0".to_owned()),
+        }
+    }
+
+    async fn admit(&self, host: &str) -> String {
+        self.app
+            .services
+            .admit_machine(self.request(host, &format!("uuid-{host}"), &format!("fp-{host}")))
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Admitted, claimed, and joined as node `node-<host>`.
+    async fn joined(&self, host: &str) -> String {
+        let id = self.admit(host).await;
+        self.app
+            .post(
+                &format!("/v1/orgs/acme/machines/{host}/claim"),
+                &self.owner,
+                json!({}),
+            )
+            .await
+            .ok();
+        let node = format!("node-{host}");
+        self.nodes.nodes.lock().unwrap().insert(
+            node.clone(),
+            FakeNode {
+                ready: true,
+                ..FakeNode::default()
+            },
+        );
+        self.app
+            .services
+            .machine_node_joined(&id, &node)
+            .await
+            .unwrap();
+        id
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+
+    async fn get(&self, machine: &str) -> Value {
+        self.app
+            .get(&format!("/v1/orgs/acme/machines/{machine}"), &self.owner)
+            .await
+            .ok()
+    }
+
+    /// Waits until the machine's operation is no longer running.
+    async fn settle(&self, machine: &str) -> Value {
+        for _ in 0..500 {
+            let m = self.get(machine).await;
+            if m["operation"]["phase"] != "running" {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("operation of {machine} did not finish");
+    }
+
+    async fn op(&self, machine: &str, action: &str, body: Value) -> Value {
+        let res = self
+            .app
+            .post(
+                &format!("/v1/orgs/acme/machines/{machine}/{action}"),
+                &self.owner,
+                body,
+            )
+            .await;
+        assert_eq!(res.status, 202, "{action} {machine}: {}", res.body);
+        self.settle(machine).await
+    }
+
+    async fn events(&self, machine: &str) -> Vec<String> {
+        self.app
+            .get(
+                &format!("/v1/orgs/acme/machines/{machine}/events?limit=1000"),
+                &self.owner,
+            )
+            .await
+            .ok()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["kind"].as_str().unwrap(),
+                    e["message"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        self.app
+            .get("/v1/orgs/acme/audit?limit=500", &self.owner)
+            .await
+            .ok()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["action"].as_str().unwrap(),
+                    e["outcome"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+}
+
+fn code(e: &satusky_core::Error) -> ErrorCode {
+    e.code
+}
+
+#[tokio::test]
+async fn join_tokens_are_created_listed_revoked_and_checked_at_admission() {
+    let f = Fleet::new().await;
+    let app = &f.app;
+    let created = app
+        .post(
+            "/v1/orgs/acme/join-tokens",
+            &f.owner,
+            json!({"name": "short"}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let created = created.body;
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("sjt1."), "{token}");
+    assert_eq!(
+        created["kernel_args"],
+        json!([
+            format!("siderolink.api=https://link.example.com:443?jointoken={token}"),
+            "talos.events.sink=[fdae:41e4:649b:9303::1]:8090",
+            "talos.logging.kernel=tcp://[fdae:41e4:649b:9303::1]:8092",
+        ])
+    );
+    app.post(
+        "/v1/orgs/acme/join-tokens",
+        &f.owner,
+        json!({"name": "short"}),
+    )
+    .await
+    .err(409, "join_token_name_taken");
+    app.post(
+        "/v1/orgs/acme/join-tokens",
+        &f.owner,
+        json!({"name": "x", "expires_in_hours": 0}),
+    )
+    .await
+    .err(400, "validation_failed");
+
+    let list = app.get("/v1/orgs/acme/join-tokens", &f.owner).await.ok();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rack-1", "short"]);
+    assert!(
+        list["items"][0].get("token").is_none(),
+        "no secret in lists"
+    );
+
+    // A wrong token: garbage, or well-formed but signed with another key.
+    let s = &app.services;
+    let mut req = f.request("m1", "u1", "fp1");
+    for bad in [
+        "nonsense".to_owned(),
+        format!("{token}x"),
+        jointoken::sign(
+            &SigningKey::new([1u8; 32]),
+            &Claims {
+                tid: created["join_token"]["id"].as_str().unwrap().to_owned(),
+                org: "whatever".to_owned(),
+                exp: i64::MAX,
+            },
+        ),
+    ] {
+        req.token = bad;
+        let e = s.admit_machine(req.clone()).await.unwrap_err();
+        assert_eq!(code(&e), ErrorCode::JoinTokenInvalid, "{}", e.message);
+    }
+
+    // A good one admits a discovered machine into the organization.
+    req.token = token.to_owned();
+    let m = s.admit_machine(req.clone()).await.unwrap();
+    assert_eq!(m.state.as_str(), "discovered");
+    assert_eq!(m.name, "m1");
+    let got = app.get("/v1/orgs/acme/machines/m1", &f.owner).await.ok();
+    assert_eq!(got["org"], "acme");
+    assert_eq!(got["state"], "discovered");
+    assert_eq!(got["system_labels"]["cpu"], "8");
+
+    // Revoked (by name): refused with its own code.
+    let revoked = app
+        .post(
+            "/v1/orgs/acme/join-tokens/short/revoke",
+            &f.owner,
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(revoked["revoked"], true);
+    let e = s
+        .admit_machine(f.request("m2", "u2", "fp2"))
+        .await
+        .map(|_| ())
+        .err();
+    // (that request used rack-1, still valid)
+    assert!(e.is_none());
+    let mut req = f.request("m3", "u3", "fp3");
+    req.token = token.to_owned();
+    let e = s.admit_machine(req).await.unwrap_err();
+    assert_eq!(code(&e), ErrorCode::JoinTokenRevoked);
+    app.post("/v1/orgs/acme/join-tokens/nope/revoke", &f.owner, json!({}))
+        .await
+        .err(404, "join_token_not_found");
+
+    // Expired: rack-1 lives 48 hours.
+    f.app.clock.advance(chrono::Duration::hours(49));
+    let e = s
+        .admit_machine(f.request("m4", "u4", "fp4"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::JoinTokenExpired);
+    assert!(s.verify_join_token(&f.token).await.is_err());
+
+    let audit = f.audit_actions().await;
+    for want in [
+        "machine.join_token.create success",
+        "machine.join_token.revoke success",
+        "machine.admit success",
+        "machine.admit denied",
+    ] {
+        assert!(audit.iter().any(|a| a == want), "{want} in {audit:?}");
+    }
+}
+
+#[tokio::test]
+async fn join_tokens_need_a_signing_key_and_an_admin() {
+    let app = TestApp::new().await;
+    let owner = app.user("owner@example.com").await;
+    app.user("member@example.com").await;
+    app.org(&owner, "acme").await;
+    app.add_member(&owner, "acme", "member@example.com", "member")
+        .await;
+    app.post("/v1/orgs/acme/join-tokens", &owner, json!({"name": "t"}))
+        .await
+        .err(503, "unavailable");
+    let member = app.login("member@example.com").await;
+    app.post("/v1/orgs/acme/join-tokens", &member, json!({"name": "t"}))
+        .await
+        .err(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_known_machine_reprovisions_in_place_and_a_uuid_twin_never_evicts_it() {
+    let f = Fleet::new().await;
+    let s = &f.app.services;
+    let first = s
+        .admit_machine(f.request("alpha", "same-uuid", "fp-1"))
+        .await
+        .unwrap();
+    s.machine_link_changed(&first.id, false).await.unwrap();
+
+    // The same machine again (new boot, new WireGuard key, new proposed address).
+    let mut again = f.request("alpha", "same-uuid", "fp-1");
+    again.overlay_address = "fdae:41e4:649b:9303::ffff".to_owned();
+    let back = s.admit_machine(again).await.unwrap();
+    assert_eq!(back.id, first.id);
+    assert_eq!(back.overlay_address, first.overlay_address, "address kept");
+    assert!(back.connected);
+
+    // Another machine with the same UUID: its own record, with a note.
+    let twin = s
+        .admit_machine(f.request("alpha", "same-uuid", "fp-2"))
+        .await
+        .unwrap();
+    assert_ne!(twin.id, first.id);
+    assert_eq!(twin.name, "alpha-2");
+    let note = twin.note.clone().unwrap();
+    assert!(
+        note.contains("same-uuid") && note.contains("`alpha`"),
+        "{note}"
+    );
+
+    let original = f.get(&first.id).await;
+    assert_eq!(original["state"], "discovered");
+    assert_eq!(original["link"]["connected"], true);
+    assert_eq!(original["name"], "alpha");
+    assert!(original.get("note").is_none());
+    let list = f.app.get("/v1/orgs/acme/machines", &f.owner).await.ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // Placeholder UUIDs are noted too.
+    let zero = s
+        .admit_machine(f.request("zero", "00000000-0000-0000-0000-000000000000", "fp-z"))
+        .await
+        .unwrap();
+    assert!(zero.note.unwrap().contains("placeholder"));
+}
+
+async fn names(f: &Fleet, selector: &str) -> BTreeSet<String> {
+    let q = serde_urlencoded::to_string([("selector", selector)]).unwrap();
+    let res = f
+        .app
+        .get(&format!("/v1/orgs/acme/machines?{q}"), &f.owner)
+        .await
+        .ok();
+    res["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn claimed_and_labelled_machines_are_queried_with_the_full_selector_grammar() {
+    let f = Fleet::new().await;
+    let s = &f.app.services;
+    for (host, arch, cpu, gib, gpus, zone) in [
+        ("gpu-1", "amd64", 32, 128, 2, "a"),
+        ("gpu-2", "amd64", 32, 128, 2, "b"),
+        ("web-1", "arm64", 8, 16, 0, "a"),
+        ("spare", "amd64", 8, 16, 0, "b"),
+    ] {
+        let mut req = f.request(host, &format!("u-{host}"), &format!("fp-{host}"));
+        req.hardware = hardware(arch, cpu, gib, gpus);
+        req.zone = zone.to_owned();
+        s.admit_machine(req).await.unwrap();
+        let m = f
+            .app
+            .post(
+                &format!("/v1/orgs/acme/machines/{host}/claim"),
+                &f.owner,
+                json!({}),
+            )
+            .await
+            .ok();
+        assert_eq!(m["state"], "claimed");
+    }
+    f.app
+        .post("/v1/orgs/acme/machines/spare/claim", &f.owner, json!({}))
+        .await
+        .err(409, "machine_state_conflict");
+    f.app
+        .post("/v1/orgs/acme/machines/spare/release", &f.owner, json!({}))
+        .await
+        .ok();
+    for (host, labels) in [
+        ("gpu-1", json!({"pool": "gpu", "ssd": ""})),
+        ("gpu-2", json!({"satusky.com/pool": "gpu", "tier": "gold"})),
+        ("web-1", json!({"pool": "web", "ssd": ""})),
+    ] {
+        let m = f
+            .app
+            .patch(
+                &format!("/v1/orgs/acme/machines/{host}/labels"),
+                &f.owner,
+                json!({ "set": labels }),
+            )
+            .await
+            .ok();
+        assert!(m["labels"].get("satusky.com/pool").is_none(), "stored bare");
+    }
+    for bad in [
+        json!({"set": {"zone": "c"}}),
+        json!({"set": {"arch": "x"}}),
+        json!({"set": {"kubernetes.io/role": "x"}}),
+        json!({"set": {"pool": "not valid"}}),
+        json!({"unset": ["hostname"]}),
+    ] {
+        f.app
+            .patch("/v1/orgs/acme/machines/web-1/labels", &f.owner, bad)
+            .await
+            .err(400, "validation_failed");
+    }
+    let m = f
+        .app
+        .patch(
+            "/v1/orgs/acme/machines/gpu-2/labels",
+            &f.owner,
+            json!({"unset": ["tier"]}),
+        )
+        .await
+        .ok();
+    assert!(m["labels"].get("tier").is_none());
+
+    for (selector, want) in [
+        ("pool=gpu", set(&["gpu-1", "gpu-2"])),
+        ("pool==gpu", set(&["gpu-1", "gpu-2"])),
+        ("satusky.com/pool=gpu", set(&["gpu-1", "gpu-2"])),
+        ("pool!=gpu", set(&["web-1", "spare"])),
+        ("pool in (gpu, web)", set(&["gpu-1", "gpu-2", "web-1"])),
+        ("pool notin (gpu)", set(&["web-1", "spare"])),
+        ("ssd", set(&["gpu-1", "web-1"])),
+        ("!ssd", set(&["gpu-2", "spare"])),
+        ("!pool", set(&["spare"])),
+        ("pool=gpu,zone=b", set(&["gpu-2"])),
+        ("zone=a,arch=arm64", set(&["web-1"])),
+        ("topology.kubernetes.io/zone=b", set(&["gpu-2", "spare"])),
+        ("kubernetes.io/arch=amd64,gpu=2", set(&["gpu-1", "gpu-2"])),
+        ("cpu=8,memory=16Gi", set(&["web-1", "spare"])),
+        ("hostname in (spare)", set(&["spare"])),
+        ("", set(&["gpu-1", "gpu-2", "web-1", "spare"])),
+    ] {
+        assert_eq!(names(&f, selector).await, want, "selector `{selector}`");
+    }
+    f.app
+        .get("/v1/orgs/acme/machines?selector=pool%20in%20gpu", &f.owner)
+        .await
+        .err(400, "validation_failed");
+
+    // Pagination over a filtered list visits every match once.
+    let mut seen = Vec::new();
+    let mut path = "/v1/orgs/acme/machines?selector=pool&limit=1".to_owned();
+    loop {
+        let page = f.app.get(&path, &f.owner).await.ok();
+        for m in page["items"].as_array().unwrap() {
+            seen.push(m["name"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/orgs/acme/machines?selector=pool&limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3);
+    assert_eq!(
+        seen.iter().cloned().collect::<BTreeSet<_>>(),
+        set(&["gpu-1", "gpu-2", "web-1"])
+    );
+}
+
+#[tokio::test]
+async fn labels_reach_the_node_under_node_label_keys() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let node = f.nodes.node("node-w1");
+    assert_eq!(node.labels["topology.kubernetes.io/zone"], "a");
+    assert_eq!(node.labels["satusky.com/cpu"], "8");
+    f.app
+        .patch(
+            "/v1/orgs/acme/machines/w1/labels",
+            &f.owner,
+            json!({"set": {"pool": "gpu", "tier": "gold"}}),
+        )
+        .await
+        .ok();
+    f.app
+        .patch(
+            "/v1/orgs/acme/machines/w1/labels",
+            &f.owner,
+            json!({"unset": ["tier"]}),
+        )
+        .await
+        .ok();
+    let node = f.nodes.node("node-w1");
+    assert_eq!(
+        node.labels.get("satusky.com/pool").map(String::as_str),
+        Some("gpu")
+    );
+    assert!(!node.labels.contains_key("satusky.com/tier"));
+}
+
+#[tokio::test]
+async fn other_organizations_see_public_machines_read_only_and_nothing_else() {
+    let f = Fleet::new().await;
+    let id = f.admit("shared").await;
+    let hidden = f.admit("private").await;
+    let app = &f.app;
+    let other = app.user("other@example.com").await;
+    app.org(&other, "other").await;
+
+    for m in [&id, &hidden] {
+        app.get(&format!("/v1/orgs/other/machines/{m}"), &other)
+            .await
+            .err(404, "machine_not_found");
+    }
+    let list = app.get("/v1/orgs/other/machines", &other).await.ok();
+    assert_eq!(list["items"], json!([]));
+
+    app.call(
+        Method::PUT,
+        "/v1/orgs/acme/machines/shared/visibility",
+        Some(&f.owner),
+        Some(json!({"visibility": "public"})),
+    )
+    .await
+    .ok();
+    let list = app.get("/v1/orgs/other/machines", &other).await.ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["operable"], false);
+    assert_eq!(list["items"][0]["org"], "acme");
+    let seen = app
+        .get(&format!("/v1/orgs/other/machines/{id}"), &other)
+        .await
+        .ok();
+    assert_eq!(seen["name"], "shared");
+    // By name only within your own organization.
+    app.get("/v1/orgs/other/machines/shared", &other)
+        .await
+        .err(404, "machine_not_found");
+    for (action, body) in [
+        ("claim", json!({})),
+        ("cordon", json!({})),
+        ("reboot", json!({})),
+    ] {
+        app.post(
+            &format!("/v1/orgs/other/machines/{id}/{action}"),
+            &other,
+            body,
+        )
+        .await
+        .err(403, "forbidden");
+    }
+    app.patch(
+        &format!("/v1/orgs/other/machines/{id}/labels"),
+        &other,
+        json!({"set": {"pool": "x"}}),
+    )
+    .await
+    .err(403, "forbidden");
+    let mine = app
+        .get("/v1/orgs/acme/machines/shared", &f.owner)
+        .await
+        .ok();
+    assert_eq!(mine["operable"], true);
+
+    // `owner` visibility: the claimer and admins only.
+    app.user("member@example.com").await;
+    app.user("admin@example.com").await;
+    app.add_member(&f.owner, "acme", "member@example.com", "member")
+        .await;
+    app.add_member(&f.owner, "acme", "admin@example.com", "admin")
+        .await;
+    let member = app.login("member@example.com").await;
+    let admin = app.login("admin@example.com").await;
+    app.post("/v1/orgs/acme/machines/private/claim", &f.owner, json!({}))
+        .await
+        .ok();
+    app.call(
+        Method::PUT,
+        "/v1/orgs/acme/machines/private/visibility",
+        Some(&f.owner),
+        Some(json!({"visibility": "owner"})),
+    )
+    .await
+    .ok();
+    app.get("/v1/orgs/acme/machines/private", &member)
+        .await
+        .err(404, "machine_not_found");
+    app.get("/v1/orgs/acme/machines/private", &admin).await.ok();
+    let listed = app.get("/v1/orgs/acme/machines", &member).await.ok();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    app.call(
+        Method::PUT,
+        "/v1/orgs/acme/machines/shared/visibility",
+        Some(&member),
+        Some(json!({"visibility": "organization"})),
+    )
+    .await
+    .err(403, "forbidden");
+}
+
+#[tokio::test]
+async fn cordon_uncordon_and_drain_call_the_node_in_order() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    assert_eq!(f.get("w1").await["state"], "joined");
+    f.calls();
+
+    let m = f.op("w1", "cordon", json!({})).await;
+    assert_eq!(m["state"], "cordoned");
+    assert_eq!(m["operation"]["phase"], "completed");
+    assert_eq!(f.calls(), ["cordon node-w1"]);
+    // Cordoning again changes nothing.
+    let again = f
+        .app
+        .post("/v1/orgs/acme/machines/w1/cordon", &f.owner, json!({}))
+        .await;
+    assert_eq!(again.status, 202);
+    assert!(f.calls().is_empty());
+
+    let m = f.op("w1", "uncordon", json!({})).await;
+    assert_eq!(m["state"], "joined");
+    assert_eq!(f.calls(), ["uncordon node-w1"]);
+
+    let m = f.op("w1", "drain", json!({"timeout_seconds": 60})).await;
+    assert_eq!(m["state"], "cordoned");
+    assert_eq!(f.calls(), ["cordon node-w1", "drain node-w1 timeout=60s"]);
+    assert_eq!(m["operation"]["drain"]["phase"], "completed");
+    assert_eq!(m["operation"]["drain"]["evicted"], 2);
+    let events = f.events("w1").await;
+    assert!(
+        events.iter().any(|e| e.starts_with("drain.progress")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("operation.completed: drain completed")),
+        "{events:?}"
+    );
+
+    // A machine without a node cannot be cordoned.
+    f.admit("fresh").await;
+    let res = f
+        .app
+        .post("/v1/orgs/acme/machines/fresh/cordon", &f.owner, json!({}))
+        .await;
+    res.err(409, "machine_state_conflict");
+    assert!(
+        res.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a discovered machine cannot be cordoned")
+    );
+}
+
+#[tokio::test]
+async fn reboot_and_shutdown_drain_first_unless_forced() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    f.calls();
+    let m = f.op("w1", "reboot", json!({})).await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "talos reboot",
+            "uncordon node-w1"
+        ]
+    );
+    assert_eq!(m["state"], "joined");
+    assert!(!f.nodes.node("node-w1").unschedulable);
+
+    let m = f.op("w1", "reboot", json!({"force": true})).await;
+    assert_eq!(f.calls(), ["talos reboot"]);
+    assert_eq!(m["state"], "joined");
+
+    let m = f.op("w1", "shutdown", json!({})).await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "talos shutdown"
+        ]
+    );
+    assert_eq!(m["state"], "powered_off");
+    assert_eq!(m["link"]["connected"], false);
+
+    // A claimed machine without a node reboots straight away and stays claimed.
+    f.admit("c1").await;
+    f.app
+        .post("/v1/orgs/acme/machines/c1/claim", &f.owner, json!({}))
+        .await
+        .ok();
+    let m = f.op("c1", "reboot", json!({})).await;
+    assert_eq!(f.calls(), ["talos reboot"]);
+    assert_eq!(m["state"], "claimed");
+}
+
+#[tokio::test]
+async fn a_failed_drain_uncordons_only_a_node_we_cordoned_and_never_reboots() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    f.joined("w2").await;
+    *f.nodes.drain_outcome.lock().unwrap() = Some("timed_out".to_owned());
+    f.calls();
+
+    let m = f.op("w1", "drain", json!({})).await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "uncordon node-w1"
+        ]
+    );
+    assert_eq!(m["state"], "joined");
+    assert_eq!(m["operation"]["phase"], "failed");
+    let msg = m["operation"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("shop/db-0") && msg.contains("PodDisruptionBudget"),
+        "{msg}"
+    );
+    assert_eq!(m["operation"]["drain"]["blockers"][0]["pod"], "db-0");
+
+    // A reboot whose drain fails never reboots.
+    let m = f.op("w1", "reboot", json!({})).await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "uncordon node-w1"
+        ]
+    );
+    assert_eq!(m["state"], "joined");
+
+    // Someone else cordoned w2: a failed drain leaves their cordon alone.
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w2")
+        .unwrap()
+        .unschedulable = true;
+    let m = f.op("w2", "drain", json!({})).await;
+    assert_eq!(f.calls(), ["drain node-w2 timeout=300s"]);
+    assert_eq!(m["state"], "cordoned");
+    assert!(f.nodes.node("node-w2").unschedulable);
+    let events = f.events("w2").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("operation.failed: drain failed")),
+        "{events:?}"
+    );
+    let audit = f.audit_actions().await;
+    assert!(
+        audit.iter().any(|a| a == "machine.drain failure"),
+        "{audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn decommission_resets_and_removes_but_keeps_the_record_and_force_marks_needs_wipe() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    f.calls();
+    let m = f
+        .op("w1", "decommission", json!({"wipe_user_disks": false}))
+        .await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "talos reset wipe=false",
+            "delete node-w1",
+            "remove link"
+        ]
+    );
+    assert_eq!(m["state"], "decommissioned");
+    assert!(m.get("node_name").is_none());
+    assert_eq!(f.get(&id).await["id"], id.as_str());
+    assert!(f.events("w1").await.len() >= 5, "history kept");
+    f.app
+        .post("/v1/orgs/acme/machines/w1/cordon", &f.owner, json!({}))
+        .await
+        .err(409, "machine_state_conflict");
+    f.app
+        .patch(
+            "/v1/orgs/acme/machines/w1/labels",
+            &f.owner,
+            json!({"set": {"a": "b"}}),
+        )
+        .await
+        .err(409, "machine_state_conflict");
+
+    // An unreachable machine: the graceful path stops at the reset and says why…
+    let w2 = f.joined("w2").await;
+    f.talos
+        .unreachable
+        .lock()
+        .unwrap()
+        .insert("uuid-w2".to_owned());
+    f.calls();
+    let m = f.op("w2", "decommission", json!({})).await;
+    assert_eq!(m["state"], "decommissioning");
+    assert_eq!(m["operation"]["phase"], "failed");
+    assert!(
+        m["operation"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("decommission with force"),
+        "{m}"
+    );
+    // …and force removes it, marking it for an out-of-band wipe.
+    let m = f.op("w2", "decommission", json!({"force": true})).await;
+    assert_eq!(m["state"], "needs_wipe");
+    assert!(m["note"].as_str().unwrap().contains("wipe its disks"));
+    let calls = f.calls();
+    assert!(calls.contains(&"delete node-w2".to_owned()), "{calls:?}");
+    // It cannot come back with the same identity.
+    let e = f
+        .app
+        .services
+        .admit_machine(f.request("w2", "uuid-w2", "fp-w2"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), ErrorCode::MachineIdentityRevoked);
+    assert_eq!(f.get(&w2).await["state"], "needs_wipe");
+
+    let audit = f.audit_actions().await;
+    for want in [
+        "machine.claim success",
+        "machine.decommission success",
+        "machine.decommission failure",
+        "machine.admit denied",
+    ] {
+        assert!(audit.iter().any(|a| a == want), "{want} in {audit:?}");
+    }
+}
+
+#[tokio::test]
+async fn operations_without_ports_answer_503_and_members_cannot_decommission() {
+    let app = TestApp::with_config(
+        ServicesConfig {
+            join_token_key: Some(SigningKey::new(KEY)),
+            ..ServicesConfig::default()
+        },
+        ApiConfig::default(),
+    )
+    .await;
+    let owner = app.user("owner@example.com").await;
+    app.user("member@example.com").await;
+    app.org(&owner, "acme").await;
+    app.add_member(&owner, "acme", "member@example.com", "member")
+        .await;
+    let member = app.login("member@example.com").await;
+    let token = app
+        .post("/v1/orgs/acme/join-tokens", &owner, json!({"name": "t"}))
+        .await
+        .ok()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m = app
+        .services
+        .admit_machine(AdmitRequest {
+            token,
+            uuid: "u".to_owned(),
+            fingerprint: "f".to_owned(),
+            hostname: "m1".to_owned(),
+            ..AdmitRequest::default()
+        })
+        .await
+        .unwrap();
+    app.post("/v1/orgs/acme/machines/m1/claim", &owner, json!({}))
+        .await
+        .ok();
+    app.services.machine_node_joined(&m.id, "n1").await.unwrap();
+    for action in ["cordon", "drain", "reboot", "shutdown"] {
+        app.post(
+            &format!("/v1/orgs/acme/machines/m1/{action}"),
+            &owner,
+            json!({}),
+        )
+        .await
+        .err(503, "unavailable");
+    }
+    app.get("/v1/orgs/acme/machines/m1/metrics", &owner)
+        .await
+        .err(503, "unavailable");
+    app.post("/v1/orgs/acme/machines/m1/decommission", &member, json!({}))
+        .await
+        .err(403, "forbidden");
+    // Nothing changed.
+    let got = app.get("/v1/orgs/acme/machines/m1", &owner).await.ok();
+    assert_eq!(got["state"], "joined");
+    assert!(got.get("operation").is_none());
+}
+
+#[tokio::test]
+async fn a_persisted_operation_resumes_after_a_restart() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    let store = f.app.services.store().clone();
+    // The control plane stopped during a reboot, after cordon and drain.
+    let mut m = store.get_machine(&id).await.unwrap().unwrap();
+    m.state = satusky_core::machines::MachineState::Rebooting;
+    m.cordoned_by_us = true;
+    m.operation = Some(json!({
+        "id": "op-1",
+        "kind": "reboot",
+        "phase": "running",
+        "plan": ["cordon_node", "drain_node", "talos_reboot", "wait_node_ready", "uncordon_if_ours"],
+        "step": 2,
+        "from_state": "joined",
+        "drain_timeout_seconds": 300,
+        "started_at": "2026-11-21T10:00:00Z",
+    }));
+    store.update_machine(&m).await.unwrap();
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w1")
+        .unwrap()
+        .unschedulable = true;
+    f.calls();
+
+    // A new control plane over the same store.
+    let restarted = Services::new(
+        store,
+        Arc::new(f.app.clock.clone()),
+        config(&f.nodes, &f.talos),
+    );
+    assert_eq!(restarted.resume_machine_operations().await.unwrap(), 1);
+    let m = f.settle("w1").await;
+    assert_eq!(f.calls(), ["talos reboot", "uncordon node-w1"]);
+    assert_eq!(m["state"], "joined");
+    assert_eq!(m["operation"]["phase"], "completed");
+    assert_eq!(m["operation"]["step"], 5);
+    let events = f.events("w1").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("operation.resumed: reboot resumed at step talos_reboot")),
+        "{events:?}"
+    );
+    // Nothing left to resume.
+    assert_eq!(f.app.services.resume_machine_operations().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn bulk_actions_apply_to_exactly_the_selected_machines() {
+    let f = Fleet::new().await;
+    for host in ["a1", "a2", "b1"] {
+        f.joined(host).await;
+    }
+    for host in ["a1", "a2"] {
+        f.app
+            .patch(
+                &format!("/v1/orgs/acme/machines/{host}/labels"),
+                &f.owner,
+                json!({"set": {"pool": "a"}}),
+            )
+            .await
+            .ok();
+    }
+    f.calls();
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/bulk/cordon",
+            &f.owner,
+            json!({"selector": "pool=a"}),
+        )
+        .await
+        .ok();
+    assert_eq!(res["selector"], "pool=a");
+    let items = res["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(
+        items
+            .iter()
+            .all(|i| i["ok"] == true && i["state"] == "cordoned")
+    );
+    f.settle("a1").await;
+    f.settle("a2").await;
+    let mut calls = f.calls();
+    calls.sort();
+    assert_eq!(calls, ["cordon node-a1", "cordon node-a2"]);
+
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/bulk/labels",
+            &f.owner,
+            json!({"selector": "pool", "labels": {"set": {"tier": "gold"}}}),
+        )
+        .await
+        .ok();
+    assert_eq!(res["items"].as_array().unwrap().len(), 2);
+    assert_eq!(names(&f, "tier=gold").await, set(&["a1", "a2"]));
+
+    // Per-machine refusals are reported, not fatal.
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/bulk/uncordon",
+            &f.owner,
+            json!({"selector": "!nothing"}),
+        )
+        .await
+        .ok();
+    assert_eq!(res["items"].as_array().unwrap().len(), 3);
+    f.app
+        .post(
+            "/v1/orgs/acme/machines/bulk/cordon",
+            &f.owner,
+            json!({"selector": ""}),
+        )
+        .await
+        .err(400, "validation_failed");
+    f.app
+        .post(
+            "/v1/orgs/acme/machines/bulk/explode",
+            &f.owner,
+            json!({"selector": "a"}),
+        )
+        .await
+        .err(404, "route_not_found");
+    let audit = f.audit_actions().await;
+    for want in [
+        "machine.bulk.cordon success",
+        "machine.bulk.labels success",
+        "machine.cordon success",
+        "machine.labels success",
+    ] {
+        assert!(audit.iter().any(|a| a == want), "{want} in {audit:?}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_come_from_talos() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let m = f
+        .app
+        .get("/v1/orgs/acme/machines/w1/metrics", &f.owner)
+        .await
+        .ok();
+    assert_eq!(m["cpu_percent"], 12.5);
+    assert_eq!(m["disk_write_bytes_per_sec"], 40.0);
+}
