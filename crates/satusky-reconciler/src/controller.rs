@@ -412,10 +412,7 @@ impl Worker {
 
     async fn apply(&self, d: &DesiredApp) -> PassResult {
         let ns = d.namespace.as_str();
-        let rendered = render(d, &self.cfg).map_err(|source| Error::Render {
-            app_id: d.app_id.clone(),
-            source,
-        })?;
+        let rendered = render(d, &self.cfg)?;
         for c in &rendered.org {
             self.kube.apply(ns, c).await?;
         }

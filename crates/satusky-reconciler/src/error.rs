@@ -27,11 +27,18 @@ pub enum Error {
         #[source]
         source: satusky_core::Error,
     },
-    #[error("rendering the objects of app {app_id}")]
-    Render {
+    #[error("the machine selector of app {app_id} is invalid")]
+    InvalidSelector {
         app_id: String,
         #[source]
-        source: RenderError,
+        source: satusky_core::Error,
+    },
+    #[error("serializing the {kind} of app {app_id}")]
+    Serialize {
+        kind: &'static str,
+        app_id: String,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("applying {kind} {namespace}/{name}")]
     Apply {
@@ -86,19 +93,6 @@ pub enum Error {
     Panicked { app_id: String },
 }
 
-/// Why a desired state could not be turned into objects.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("machine selector is invalid")]
-    Selector(#[source] satusky_core::Error),
-    #[error("serializing {kind}")]
-    Serialize {
-        kind: &'static str,
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
 impl Error {
     /// A stable label for metrics: `store`, `render`, `kube`, `timeout`,
     /// `lease` or `panic`.
@@ -108,7 +102,7 @@ impl Error {
             | Error::ListApps(_)
             | Error::RecordStatus { .. }
             | Error::FinalizeDeletion { .. } => "store",
-            Error::Render { .. } => "render",
+            Error::InvalidSelector { .. } | Error::Serialize { .. } => "render",
             Error::Apply { .. }
             | Error::Delete { .. }
             | Error::List { .. }

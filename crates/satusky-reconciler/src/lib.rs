@@ -19,6 +19,6 @@ pub mod status;
 
 pub use config::{BackoffConfig, LeaseConfig, PlanQuota, ReconcilerConfig};
 pub use controller::Reconciler;
-pub use error::{Error, RenderError};
+pub use error::Error;
 pub use source::AppSource;
 pub use stats::{Stats, StatsSnapshot};

@@ -33,7 +33,7 @@ use satusky_types::apps::{Port, Strategy};
 use serde_json::{Value, json};
 
 use crate::config::ReconcilerConfig;
-use crate::error::RenderError;
+use crate::error::Error;
 use crate::kinds::Kind;
 use crate::labels;
 
@@ -70,9 +70,15 @@ pub fn volume_claim_name(d: &DesiredApp, volume: &str) -> String {
     format!("{}-{volume}", d.app_name)
 }
 
-fn child<T: serde::Serialize>(kind: Kind, name: String, obj: &T) -> Result<Child, RenderError> {
-    let body = serde_json::to_value(obj).map_err(|source| RenderError::Serialize {
+fn child<T: serde::Serialize>(
+    d: &DesiredApp,
+    kind: Kind,
+    name: String,
+    obj: &T,
+) -> Result<Child, Error> {
+    let body = serde_json::to_value(obj).map_err(|source| Error::Serialize {
         kind: kind.as_str(),
+        app_id: d.app_id.clone(),
         source,
     })?;
     Ok(Child { kind, name, body })
@@ -92,16 +98,23 @@ fn q(s: &str) -> Quantity {
 }
 
 /// Renders every object of an app.
-pub fn render(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Rendered, RenderError> {
+pub fn render(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Rendered, Error> {
     let org = vec![
-        child(Kind::Namespace, d.namespace.clone(), &namespace(d))?,
-        child(Kind::ResourceQuota, QUOTA_NAME.to_owned(), &quota(d, cfg))?,
+        child(d, Kind::Namespace, d.namespace.clone(), &namespace(d))?,
         child(
+            d,
+            Kind::ResourceQuota,
+            QUOTA_NAME.to_owned(),
+            &quota(d, cfg),
+        )?,
+        child(
+            d,
             Kind::LimitRange,
             LIMITS_NAME.to_owned(),
             &limit_range(d, cfg),
         )?,
         child(
+            d,
             Kind::NetworkPolicy,
             NETWORK_POLICY_NAME.to_owned(),
             &network_policy(d, cfg),
@@ -109,19 +122,20 @@ pub fn render(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Rendered, Render
     ];
     let mut app = Vec::new();
     if let Some(s) = secret(d) {
-        app.push(child(Kind::Secret, secret_name(d), &s)?);
+        app.push(child(d, Kind::Secret, secret_name(d), &s)?);
     }
     for pvc in volume_claims(d) {
         let name = pvc.metadata.name.clone().unwrap_or_default();
-        app.push(child(Kind::PersistentVolumeClaim, name, &pvc)?);
+        app.push(child(d, Kind::PersistentVolumeClaim, name, &pvc)?);
     }
     app.push(child(
+        d,
         Kind::Deployment,
         d.app_name.clone(),
         &deployment(d, cfg)?,
     )?);
     if let Some(s) = service(d) {
-        app.push(child(Kind::Service, d.app_name.clone(), &s)?);
+        app.push(child(d, Kind::Service, d.app_name.clone(), &s)?);
     }
     if let Some(r) = http_route(d, cfg) {
         app.push(Child {
@@ -131,10 +145,11 @@ pub fn render(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Rendered, Render
         });
     }
     if let Some(p) = disruption_budget(d) {
-        app.push(child(Kind::PodDisruptionBudget, d.app_name.clone(), &p)?);
+        app.push(child(d, Kind::PodDisruptionBudget, d.app_name.clone(), &p)?);
     }
     if let Some(h) = autoscaler(d) {
         app.push(child(
+            d,
             Kind::HorizontalPodAutoscaler,
             d.app_name.clone(),
             &h,
@@ -274,11 +289,14 @@ fn int_or_percent(v: &str) -> IntOrString {
 
 /// Required node affinity from the machine selector (over node label keys)
 /// and the zone.
-pub fn affinity(d: &DesiredApp) -> Result<Option<Affinity>, RenderError> {
+pub fn affinity(d: &DesiredApp) -> Result<Option<Affinity>, Error> {
     let mut exprs = Vec::new();
     if let Some(s) = &d.spec.machine_selector {
         let sel = Selector::parse(s)
-            .map_err(RenderError::Selector)?
+            .map_err(|source| Error::InvalidSelector {
+                app_id: d.app_id.clone(),
+                source,
+            })?
             .for_nodes();
         for r in sel.requirements {
             let (operator, values) = match r.op {
@@ -453,7 +471,7 @@ pub fn strategy(d: &DesiredApp) -> DeploymentStrategy {
     }
 }
 
-pub fn deployment(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Deployment, RenderError> {
+pub fn deployment(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Deployment, Error> {
     let spec = &d.spec;
     let (readiness, liveness) = probes(d);
     let mut annotations = BTreeMap::new();
