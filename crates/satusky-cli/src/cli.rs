@@ -619,8 +619,12 @@ pub enum SecretCommand {
     /// Set secrets, merged into the current ones (one new release)
     #[command(visible_alias = "set")]
     Create {
+        /// KEY=VALUE pairs, or one KEY with --value-stdin
         #[arg(value_name = "KEY=VALUE", required = true)]
         pairs: Vec<String>,
+        /// Read the value of the one KEY from standard input (keeps it out of shell history and process lists)
+        #[arg(long)]
+        value_stdin: bool,
     },
     /// List secret keys and versions; never their values
     #[command(visible_alias = "ls")]

@@ -283,6 +283,28 @@ pub fn parse_pairs(pairs: &[String], what: &str) -> Result<BTreeMap<String, Stri
     Ok(map)
 }
 
+/// All of standard input, less one trailing newline.
+fn read_stdin_value() -> Result<String, CliError> {
+    use std::io::Read as _;
+    let mut value = String::new();
+    std::io::stdin()
+        .lock()
+        .read_to_string(&mut value)
+        .map_err(|e| {
+            CliError::unexpected(&anyhow::Error::new(e).context("cannot read standard input"))
+        })?;
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    if value.is_empty() {
+        return Err(CliError::usage("standard input holds no value"));
+    }
+    Ok(value)
+}
+
 fn released(kind: &str, app: &str, number: u64) {
     note(&format!("Changed the {kind} of `{app}`: release {number}."));
 }
@@ -327,8 +349,20 @@ pub async fn secret(ctx: &Context, args: SecretArgs) -> Result<(), CliError> {
     let SecretArgs { target: t, command } = args;
     let Target { client, org, app } = target(ctx, &t, None)?;
     match command {
-        SecretCommand::Create { pairs } => {
-            let set = parse_pairs(&pairs, "secret")?;
+        SecretCommand::Create { pairs, value_stdin } => {
+            let set = if value_stdin {
+                let [key] = pairs.as_slice() else {
+                    return Err(CliError::usage("--value-stdin takes exactly one KEY"));
+                };
+                if key.is_empty() || key.contains('=') {
+                    return Err(CliError::usage(format!(
+                        "with --value-stdin, give the KEY alone, not `{key}`"
+                    )));
+                }
+                BTreeMap::from([(key.clone(), read_stdin_value()?)])
+            } else {
+                parse_pairs(&pairs, "secret")?
+            };
             let change = KeyValueChange {
                 set,
                 unset: Vec::new(),

@@ -843,6 +843,13 @@ fn secret_values_appear_only_when_one_key_is_asked_for() {
     out.ok();
     assert_eq!(out.json()["value"], "hunter2");
     env.run(&["secret", "unset", "DB_PASSWORD"]).ok();
+    env.run_stdin(
+        &["secret", "create", "API_TOKEN", "--value-stdin"],
+        "s3cr=t\n",
+    )
+    .ok();
+    let out = env.run_stdin(&["secret", "create", "A=1", "--value-stdin"], "x\n");
+    assert_eq!(out.code, 2, "{}", out.snapshot());
     let patches: Vec<Value> = api
         .requests()
         .into_iter()
@@ -854,6 +861,7 @@ fn secret_values_appear_only_when_one_key_is_asked_for() {
         vec![
             json!({"set": {"DB_PASSWORD": "hunter2"}, "unset": []}),
             json!({"set": {}, "unset": ["DB_PASSWORD"]}),
+            json!({"set": {"API_TOKEN": "s3cr=t"}, "unset": []}),
         ]
     );
 }
