@@ -145,6 +145,7 @@ impl Reconciler {
                 () = &mut shutdown => break,
                 changed = leader_rx.changed() => {
                     if changed.is_err() {
+                        tracing::error!("the lease task ended; stopping the reconciler");
                         break;
                     }
                     if *leader_rx.borrow() {

@@ -573,6 +573,25 @@ mod tests {
     }
 
     #[test]
+    fn a_rollout_past_its_deadline_is_degraded() {
+        let mut dep = deployment(5, 5, 1, 1, 2);
+        dep.status.as_mut().unwrap().conditions = Some(vec![
+            serde_json::from_value(json!({"type": "Progressing", "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet \"web-new\" has timed out progressing."}))
+            .unwrap(),
+        ]);
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &[],
+            pods: &[],
+        };
+        let s = derive(&desired(), &obs, 0, now());
+        assert_eq!(s.phase, AppPhase::Degraded);
+        assert_eq!(s.reason.as_deref(), Some(PROGRESS_DEADLINE_EXCEEDED));
+    }
+
+    #[test]
     fn pod_changes_report_readiness_and_new_problems_once() {
         let mk = |ready, reason: Option<&str>| ReplicaStatus {
             pod: "web-a".into(),
