@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// One notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notice {
     /// An app's desired state changed (new release, restart, deletion).
     AppChanged { app_id: String },

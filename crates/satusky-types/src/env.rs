@@ -34,6 +34,8 @@ pub const SATUSKY_SECRET_KEY: &str = "SATUSKY_SECRET_KEY";
 pub const SATUSKY_SECRET_KEY_FILE: &str = "SATUSKY_SECRET_KEY_FILE";
 /// Parent domain of generated app domains.
 pub const SATUSKY_APPS_DOMAIN: &str = "SATUSKY_APPS_DOMAIN";
+/// NATS URL used by the test suites; when set, the NATS bus tests run and must pass.
+pub const SATUSKY_TEST_NATS_URL: &str = "SATUSKY_TEST_NATS_URL";
 /// PostgreSQL URL used by the test suites; when set, PostgreSQL tests run and must pass.
 pub const SATUSKY_TEST_POSTGRES_URL: &str = "SATUSKY_TEST_POSTGRES_URL";
 

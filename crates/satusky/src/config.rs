@@ -94,6 +94,9 @@ pub struct ApiArgs {
     /// (or key file), secret operations are refused.
     #[arg(long, env = env::SATUSKY_SECRET_KEY, hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// NATS URL for notices shared across replicas; unset means in-process.
+    #[arg(long, env = env::SATUSKY_NATS_URL)]
+    pub nats_url: Option<String>,
     /// File holding the base64 secret key.
     #[arg(long, env = env::SATUSKY_SECRET_KEY_FILE, conflicts_with = "secret_key")]
     pub secret_key_file: Option<PathBuf>,
@@ -107,6 +110,7 @@ impl ApiArgs {
             session_ttl_hours: 24 * 7,
             apps_domain: "apps.satusky.test".to_owned(),
             secret_key: None,
+            nats_url: None,
             secret_key_file: Some(secret_key_file),
         }
     }

@@ -4,6 +4,7 @@
 //! - `satusky dev` runs the whole platform on one machine for a newcomer.
 //! - `satusky migrate` applies the store's migrations and exits.
 
+mod bus;
 mod config;
 mod dev;
 mod platform;

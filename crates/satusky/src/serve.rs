@@ -34,7 +34,12 @@ pub async fn services(url: &str, api: &ApiArgs) -> anyhow::Result<Services> {
             "no secret key configured (--secret-key or --secret-key-file): app secrets and clusters are unavailable"
         );
     }
+    let bus: std::sync::Arc<dyn satusky_core::bus::Bus> = match &api.nats_url {
+        Some(url) => crate::bus::NatsBus::connect(url, "satusky.notices").await?,
+        None => satusky_core::bus::LocalBus::new(),
+    };
     let config = ServicesConfig {
+        bus,
         signup_enabled: api.signup_enabled,
         session_ttl: chrono::Duration::hours(i64::from(api.session_ttl_hours)),
         apps_domain: api.apps_domain.clone(),

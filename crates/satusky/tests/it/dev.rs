@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::{Dev, eventually};
 
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_mins(1);
 
 fn names(list: &Value) -> Vec<String> {
     list["items"]

@@ -46,9 +46,9 @@ impl Dev {
             let line = line.unwrap();
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.first().copied() {
-                Some("API:") => api = words[1].to_owned(),
-                Some("Log") => token = (*words.last().unwrap()).to_owned(),
-                Some("Kubeconfig:") => kubeconfig = words[1].to_owned(),
+                Some("API:") => words[1].clone_into(&mut api),
+                Some("Log") => (*words.last().unwrap()).clone_into(&mut token),
+                Some("Kubeconfig:") => words[1].clone_into(&mut kubeconfig),
                 Some("Press") => break,
                 _ => {}
             }
