@@ -173,6 +173,17 @@ async fn a_crash_looping_image_makes_the_app_degraded_with_crash_loop_back_off()
             })
     })
     .await;
+    // Once per new reason, not once per pass.
+    r.passes(3).await;
+    let ours = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reporting_component.as_deref() == Some("satusky-reconciler"))
+        .count();
+    assert_eq!(ours, 1);
     assert!(
         c.source
             .events("app-1")

@@ -30,7 +30,22 @@ async fn with_two_reconcilers_only_the_lease_holder_writes() {
 
     // r1 stops and releases: r2 takes over at once and applies the next change.
     r1.stop().await;
+    let released = leases
+        .get("satusky-reconciler")
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert!(
+        released.holder_identity.is_none() || released.holder_identity.as_deref() == Some("r2"),
+        "{released:?}"
+    );
+    let stopped = Instant::now();
     r2.wait_leader().await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "no wait for expiry after a release"
+    );
     c.source
         .change("app-1", |d| d.spec.image = "ghcr.io/acme/web:2".into());
     c.wait_available("app-1", 2).await;
