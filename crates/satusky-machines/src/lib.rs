@@ -5,6 +5,7 @@
 //!   from the installation's ULA /64 ([`overlay`]).
 //! - [`jointoken`]: signed join tokens (HMAC-SHA256, Omni's `v1:` shape) with expiry,
 //!   and an in-memory [`jointoken::JoinTokenRegistry`] policy with revocation.
+//! - [`unique`]: per-node unique tokens and UUID conflicts, wrapping another policy.
 //! - [`sink`]: the `events.EventSinkService` server; decoded events go into a channel.
 //! - [`talos`]: a Talos machine API client over mTLS with per-RPC deadlines.
 //!
@@ -19,6 +20,7 @@ pub mod provision;
 pub mod sink;
 pub mod talos;
 pub mod types;
+pub mod unique;
 
 pub use events::{EventPayload, MachineEvent, MachineStage};
 pub use jointoken::{JoinTokenError, JoinTokenKey, JoinTokenRegistry};
@@ -34,3 +36,4 @@ pub use types::{
     MemoryInfo, NetDeviceStats, NetworkStats, RebootMode, ResetOptions, ServiceStatus,
     ServiceTransition, SystemStats, VersionInfo, WipeMode,
 };
+pub use unique::{UniqueToken, UniqueTokenPolicy};

@@ -74,6 +74,10 @@ pub enum Refusal {
     /// Same hardware fingerprint, different unique token. `PermissionDenied`.
     #[error("node unique token mismatch")]
     UniqueTokenMismatch,
+    /// The UUID is registered with different hardware. `AlreadyExists`; the machine
+    /// that was there first keeps its registration.
+    #[error("machine UUID already registered with different hardware")]
+    UuidConflict,
     /// Strict token mode and a Talos too old for unique tokens. `FailedPrecondition`.
     #[error("Talos version too old for unique tokens")]
     TalosTooOld,
@@ -95,6 +99,7 @@ impl Refusal {
             | Self::RevokedToken
             | Self::UniqueTokenMismatch => Code::PermissionDenied,
             Self::TalosTooOld => Code::FailedPrecondition,
+            Self::UuidConflict => Code::AlreadyExists,
             Self::LimitReached => Code::ResourceExhausted,
             Self::Unavailable => Code::Unavailable,
         }

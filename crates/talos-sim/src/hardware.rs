@@ -224,26 +224,21 @@ impl Hardware {
                 system_disk: false,
             });
         }
-        let mac_tail = index as u32 + 1;
+        let mut mac = || {
+            let b: [u8; 3] = rng.r#gen();
+            format!("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+        };
+        let eth0 = mac();
+        let eth1 = mac();
         let mut nics = vec![NicSpec {
             name: "eth0".into(),
-            mac: format!(
-                "52:54:00:{:02x}:{:02x}:{:02x}",
-                (mac_tail >> 16) & 0xff,
-                (mac_tail >> 8) & 0xff,
-                mac_tail & 0xff
-            ),
+            mac: eth0,
             speed_mbps: *[1000u32, 10_000, 25_000].choose(rng).unwrap_or(&1000),
         }];
         if rng.gen_bool(0.3) {
             nics.push(NicSpec {
                 name: "eth1".into(),
-                mac: format!(
-                    "52:54:01:{:02x}:{:02x}:{:02x}",
-                    (mac_tail >> 16) & 0xff,
-                    (mac_tail >> 8) & 0xff,
-                    mac_tail & 0xff
-                ),
+                mac: eth1,
                 speed_mbps: 10_000,
             });
         }

@@ -6,7 +6,7 @@ use chrono::Utc;
 use satusky_machines::provision::{ProvisionFailure, endpoints_from_wire};
 use satusky_machines::{
     JoinTokenKey, JoinTokenRegistry, OverlayPrefix, ProvisionRequestInfo, ProvisionServer,
-    ProvisionServerConfig, ProvisionedMachine, Refusal,
+    ProvisionServerConfig, ProvisionedMachine, Refusal, UniqueTokenPolicy,
 };
 use talos_sim::{Fleet, ProvisionStatus, Stage, Timings};
 use tokio::net::TcpListener;
@@ -211,4 +211,70 @@ async fn a_malformed_public_key_is_an_invalid_argument() {
         .await
         .unwrap_err();
     assert_eq!(missing, ProvisionFailure::Refused(Refusal::MissingToken));
+}
+
+#[tokio::test]
+async fn unique_tokens_keep_a_machine_in_after_revocation_and_refuse_a_duplicate_uuid() {
+    let registry = Arc::new(JoinTokenRegistry::new());
+    registry.create("default", None);
+    let token = registry.issue("default", BTreeMap::new(), None).unwrap();
+    let policy = Arc::new(UniqueTokenPolicy::new(registry.clone()));
+    let (tx, mut provisioned) = mpsc::channel(16);
+    let server = ProvisionServer::new(policy.clone(), config()).with_notifications(tx);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(server.serve(l, std::future::pending()));
+
+    let first = machine_with_token(addr, &token).await;
+    let m = first.machine(0);
+    m.wait_for_provision(|s| matches!(s, ProvisionStatus::Provisioned(_)), T)
+        .await
+        .unwrap();
+    assert!(policy.recorded(m.uuid()).is_some());
+    provisioned.recv().await.unwrap();
+
+    // Revoking the join token does not lock out a machine with a unique token.
+    registry.revoke("default").unwrap();
+    m.wait_for_stage(Stage::Running, T).await.unwrap();
+    m.reboot();
+    let again = tokio::time::timeout(T, provisioned.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.request.node_uuid, m.uuid());
+
+    // A second machine claiming the same UUID with other hardware is refused.
+    registry.set_revoked("default", false).unwrap();
+    let twin = Fleet::builder()
+        .siderolink_endpoint(format!("grpc://{addr}"))
+        .join_token(&token)
+        .machine_spec(
+            0,
+            talos_sim::MachineSpec {
+                uuid: Some(m.uuid().to_owned()),
+                ..Default::default()
+            },
+        )
+        .seed(99)
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let st = twin
+        .machine(0)
+        .wait_for_provision(|s| matches!(s, ProvisionStatus::Refused { .. }), T)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            st,
+            ProvisionStatus::Refused {
+                code: tonic::Code::AlreadyExists,
+                ..
+            }
+        ),
+        "{st:?}"
+    );
+    twin.stop().await;
+    first.stop().await;
 }

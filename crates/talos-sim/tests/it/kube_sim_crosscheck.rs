@@ -42,7 +42,7 @@ async fn machines_register_as_ready_nodes_in_kube_sim_and_go_not_ready_on_reboot
     let fleet = Fleet::builder()
         .machines(2)
         .kube_client(client.clone())
-        .timings(Timings::fast())
+        .timings(slow_reboot())
         .start()
         .await
         .unwrap();
@@ -75,4 +75,12 @@ async fn machines_register_as_ready_nodes_in_kube_sim_and_go_not_ready_on_reboot
     wait_ready(&nodes, m.hostname(), "True").await;
     fleet.stop().await;
     sim.shutdown().await;
+}
+
+/// Fast timings, but a reboot long enough for a poller to see the node NotReady.
+fn slow_reboot() -> Timings {
+    Timings {
+        reboot: Duration::from_millis(1500),
+        ..Timings::fast()
+    }
 }

@@ -77,7 +77,7 @@ async fn reboot_takes_the_node_not_ready_then_ready_and_shutdown_leaves_it_not_r
     let kube = FakeKube::default();
     let fleet = Fleet::builder()
         .kube_client(kube.client())
-        .timings(Timings::fast())
+        .timings(slow_reboot())
         .start()
         .await
         .unwrap();
@@ -124,4 +124,12 @@ async fn reset_wipes_the_machine_back_to_maintenance_without_a_kubelet() {
     m.wait_for_stage(Stage::Maintenance, T).await.unwrap();
     wait(|| kube.ready(&name).as_deref() == Some("False")).await;
     fleet.stop().await;
+}
+
+/// Fast timings, but a reboot long enough for a poller to see the node NotReady.
+fn slow_reboot() -> Timings {
+    Timings {
+        reboot: Duration::from_millis(1500),
+        ..Timings::fast()
+    }
 }
