@@ -208,6 +208,8 @@ struct Timers {
     noexecute: bool,
     /// Where the scheduler's next node search starts.
     sched_offset: usize,
+    /// Deletion count at the last garbage collection.
+    gc_deletions: u64,
     /// Last garbage collection.
     last_gc: Option<Instant>,
     /// pod uid: events already emitted (reason).
@@ -301,7 +303,11 @@ fn pass(st: &State, t: &mut Timers) -> Result<(), ApiError> {
     ) {
         disruption(st)?;
     }
-    if t.last_gc.is_none_or(|l| l.elapsed() >= st.cfg.tick * 5) {
+    // the collector scans everything: run it after deletions, and rarely otherwise
+    let deletions = st.store.deletions();
+    let gc_resync = t.last_gc.is_none_or(|l| l.elapsed() >= resync * 5);
+    if deletions != t.gc_deletions || gc_resync {
+        t.gc_deletions = deletions;
         t.last_gc = Some(Instant::now());
         gc(st);
     }

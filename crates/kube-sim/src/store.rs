@@ -60,6 +60,8 @@ struct Inner {
     uids: std::collections::HashSet<String>,
     /// Revision of the last write per resource.
     revisions: HashMap<String, u64>,
+    /// Removals and deletion requests so far (the garbage collector's trigger).
+    deletions: u64,
 }
 
 impl Inner {
@@ -304,6 +306,9 @@ impl Store {
             new["metadata"]["generation"] = json!(g + 1);
         }
         let deleting = !new["metadata"]["deletionTimestamp"].is_null();
+        if deleting && old["metadata"]["deletionTimestamp"].is_null() {
+            inner.deletions += 1;
+        }
         let no_finalizers = string_set(&new["metadata"]["finalizers"]).is_empty();
         let pod_pending_grace = rt.kind == "Pod"
             && rt.group.is_empty()
@@ -349,6 +354,7 @@ impl Store {
         if let Some(u) = last["metadata"]["uid"].as_str() {
             inner.uids.remove(u);
         }
+        inner.deletions += 1;
         let arc = Arc::new(last);
         self.record(inner, rt, EventType::Deleted, arc.clone(), prev, rv);
         arc
@@ -466,6 +472,11 @@ impl Store {
             }
         }
         Some(out)
+    }
+
+    /// How many removals and deletion requests happened so far.
+    pub fn deletions(&self) -> u64 {
+        self.lock().deletions
     }
 
     /// The latest write revision among `resources` (store keys), 0 if none was written.
