@@ -122,6 +122,10 @@ pub fn router(state: AppState) -> Router {
             get(machines::events),
         )
         .route(
+            "/orgs/{org}/machines/{machine}/events/ws",
+            get(machines::events_ws),
+        )
+        .route(
             "/orgs/{org}/machines/{machine}/metrics",
             get(machines::metrics),
         )

@@ -2,7 +2,9 @@
 //! progress goes to the machine's events.
 
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
+use axum::response::Response;
 use satusky_core::services::BulkAction;
 use satusky_types::ErrorBody;
 use satusky_types::machines::{
@@ -183,6 +185,67 @@ pub async fn events(
         .then(|| items.last().map(|e| e.seq.to_string()))
         .flatten();
     Ok(axum::Json(Page { items, next_cursor }))
+}
+
+/// The machine's events as a WebSocket stream: first every event with
+/// `seq > from`, then each new one as it happens (operation progress
+/// included). Each message is one `MachineEvent` as JSON text.
+pub async fn events_ws(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Query(q): Query<MachineEventsQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    // Authorize and resolve before upgrading, so refusals are ordinary HTTP errors.
+    let from = q.from.unwrap_or(0);
+    let (machine_id, first) = s
+        .services
+        .machine_events(&ctx, &org, &machine, from, 1000)
+        .await?;
+    let services = s.services.clone();
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, services, machine_id, first, from)))
+}
+
+/// How often a machine event stream looks for new events.
+const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn stream_events(
+    mut socket: WebSocket,
+    services: satusky_core::Services,
+    machine_id: String,
+    first: Vec<MachineEvent>,
+    from: u64,
+) {
+    let mut last = from;
+    let mut pending = first;
+    let mut poll = tokio::time::interval(EVENT_POLL);
+    loop {
+        for e in pending.drain(..) {
+            last = last.max(e.seq);
+            let Ok(text) = serde_json::to_string(&e) else {
+                continue;
+            };
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+        let wake = tokio::select! {
+            _ = poll.tick() => true,
+            m = socket.recv() => match m {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => false,
+            },
+        };
+        if wake {
+            match services.machine_events_by_id(&machine_id, last, 1000).await {
+                Ok(events) => pending = events,
+                Err(e) => {
+                    tracing::warn!(machine.id = %machine_id, error = %e, "machine event stream read failed");
+                }
+            }
+        }
+    }
 }
 
 /// A live telemetry sample from Talos.

@@ -38,6 +38,8 @@ struct FakeNodes {
     nodes: Mutex<BTreeMap<String, FakeNode>>,
     /// When set, drains end in this phase with one blocker.
     drain_outcome: Mutex<Option<String>>,
+    /// When set, drains wait for a notification after their first report.
+    hold: Mutex<Option<Arc<tokio::sync::Notify>>>,
 }
 
 impl FakeNodes {
@@ -95,6 +97,10 @@ impl NodeOps for FakeNodes {
             started_at,
             finished_at: None,
         });
+        let hold = self.hold.lock().unwrap().clone();
+        if let Some(gate) = hold {
+            gate.notified().await;
+        }
         let outcome = self.drain_outcome.lock().unwrap().clone();
         Ok(match outcome {
             None => DrainReport {
@@ -1296,4 +1302,95 @@ async fn metrics_come_from_talos() {
         .ok();
     assert_eq!(m["cpu_percent"], 12.5);
     assert_eq!(m["disk_write_bytes_per_sec"], 40.0);
+}
+
+#[tokio::test]
+async fn machine_events_stream_over_a_websocket_with_operation_progress() {
+    use futures::StreamExt as _;
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let addr = f.app.serve().await;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/v1/orgs/acme/machines/w1/events/ws?from=0"),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", f.owner).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut next = async || -> Value {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        serde_json::from_str(msg.to_text().unwrap()).unwrap()
+    };
+    let first = next().await;
+    assert_eq!(
+        (first["seq"].as_u64(), first["kind"].as_str()),
+        (Some(1), Some("machine.discovered")),
+        "the start is never lost"
+    );
+    f.app
+        .post("/v1/orgs/acme/machines/w1/cordon", &f.owner, json!({}))
+        .await;
+    let mut kinds = Vec::new();
+    while !kinds.iter().any(|k| k == "operation.completed") {
+        kinds.push(next().await["kind"].as_str().unwrap().to_owned());
+    }
+    assert!(kinds.contains(&"operation.started".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"operation.step".to_owned()), "{kinds:?}");
+    let anon =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/v1/orgs/acme/machines/w1/events/ws"))
+            .await;
+    assert!(anon.is_err());
+}
+
+#[tokio::test]
+async fn a_running_operation_refuses_others_but_a_forced_removal_supersedes_it() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *f.nodes.hold.lock().unwrap() = Some(gate.clone());
+    let res = f
+        .app
+        .post("/v1/orgs/acme/machines/w1/drain", &f.owner, json!({}))
+        .await;
+    assert_eq!(res.status, 202);
+    // Progress is persisted with the operation while it runs.
+    let mut m = f.get("w1").await;
+    for _ in 0..500 {
+        if m["operation"]["drain"]["phase"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        m = f.get("w1").await;
+    }
+    assert_eq!(m["state"], "draining");
+    assert_eq!(m["operation"]["step"], 1, "cordon done, drain running");
+    assert_eq!(m["operation"]["drain"]["evicted"], 1);
+    for action in ["reboot", "shutdown"] {
+        f.app
+            .post(
+                &format!("/v1/orgs/acme/machines/w1/{action}"),
+                &f.owner,
+                json!({}),
+            )
+            .await
+            .err(409, "machine_busy");
+    }
+    let m = f.op("w1", "decommission", json!({"force": true})).await;
+    assert_eq!(m["state"], "needs_wipe");
+    assert_eq!(m["operation"]["kind"], "decommission");
+    // The superseded drain ends without touching the machine.
+    gate.notify_one();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = f.get("w1").await;
+    assert_eq!(m["state"], "needs_wipe");
+    assert_eq!(m["operation"]["kind"], "decommission");
+    assert_eq!(m["operation"]["phase"], "completed");
+    let calls = f.calls();
+    assert!(calls.contains(&"delete node-w1".to_owned()), "{calls:?}");
 }

@@ -44,6 +44,9 @@ const RUNNING: &str = "running";
 const COMPLETED: &str = "completed";
 const FAILED: &str = "failed";
 
+/// How long past its own timeout a drain may take to answer.
+const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
 /// Names a bulk route uses; never given to a machine.
 const RESERVED_NAMES: [&str; 1] = ["bulk"];
 
@@ -1251,6 +1254,21 @@ impl Services {
         Ok((f.machine.id, rows.into_iter().map(event_dto).collect()))
     }
 
+    /// Events of a machine by id, for a stream that has already been authorized.
+    pub async fn machine_events_by_id(
+        &self,
+        machine_id: &str,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<MachineEventDto>> {
+        let rows = self
+            .inner
+            .store
+            .list_machine_events(machine_id, from, limit.clamp(1, 1000))
+            .await?;
+        Ok(rows.into_iter().map(event_dto).collect())
+    }
+
     /// A live telemetry sample through Talos.
     pub async fn machine_metrics(
         &self,
@@ -1466,6 +1484,17 @@ impl Services {
         let from = m.state;
         let updated = self
             .update_machine_with(&m.id, |r| {
+                if let Some(op) = running_operation(r)
+                    && !forced_removal
+                {
+                    return Err(Error::new(
+                        ErrorCode::MachineBusy,
+                        format!(
+                            "machine `{}` is busy with a {}; retry later",
+                            r.name, op.kind
+                        ),
+                    ));
+                }
                 if r.state != from {
                     return Err(Error::new(
                         ErrorCode::Conflict,
@@ -1773,7 +1802,9 @@ impl Services {
         let progress = move |r: &DrainReport| {
             let _ = tx.send(r.clone());
         };
-        let drain = ops.drain(node, &opts, &progress);
+        // The port bounds the drain; this bounds the port.
+        let limit = opts.timeout + DRAIN_GRACE;
+        let drain = tokio::time::timeout(limit, ops.drain(node, &opts, &progress));
         tokio::pin!(drain);
         let result = loop {
             tokio::select! {
@@ -1784,6 +1815,12 @@ impl Services {
         while let Ok(report) = rx.try_recv() {
             self.drain_progress(m, &op.id, report).await;
         }
+        let result = result.unwrap_or_else(|_| {
+            Err(OpsError::failed(format!(
+                "the drain did not return within {}s",
+                limit.as_secs()
+            )))
+        });
         match result {
             Ok(report) if report.phase == COMPLETED => Ok(StepChange {
                 drain: Some(report.clone()),
