@@ -1,6 +1,6 @@
 //! The loop: which app to look at when, and one level-triggered pass per app.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,9 +94,10 @@ impl Reconciler {
             ),
             cfg: cfg.clone(),
             memory: Mutex::new(HashMap::new()),
+            orgs: Mutex::new(HashMap::new()),
         });
         let mut bus = Some(self.source.subscribe());
-        let (trigger_tx, mut triggers) = mpsc::channel::<String>(1024);
+        let (trigger_tx, mut triggers) = mpsc::channel::<Trigger>(1024);
         let watches = spawn_watches(&self.client, &trigger_tx);
         // Dropping `run` (an aborted task) must not leave the lease renewed
         // or watches running.
@@ -161,7 +162,14 @@ impl Reconciler {
                     }
                     Err(broadcast::error::RecvError::Closed) => bus = None,
                 },
-                Some(id) = triggers.recv() => queue.push(id, Instant::now()),
+                Some(t) = triggers.recv() => match t {
+                    Trigger::App(id) => queue.push(id, Instant::now()),
+                    Trigger::Org(org) => {
+                        for id in worker.apps_of(&org) {
+                            queue.push(id, Instant::now());
+                        }
+                    }
+                },
                 _ = resync.tick() => {
                     if leader {
                         self.resync(&mut queue).await;
@@ -316,12 +324,27 @@ impl Queue {
     }
 }
 
+/// A change seen by a watch: an app's object, or an organization's.
+#[derive(Debug)]
+enum Trigger {
+    App(String),
+    Org(String),
+}
+
 /// Watches everything we manage (and the pods of our apps); every change
-/// queues the app it belongs to. This is how drift gets repaired.
-fn spawn_watches(client: &Client, tx: &mpsc::Sender<String>) -> Vec<tokio::task::JoinHandle<()>> {
+/// queues the app it belongs to — or, for an organization's namespace,
+/// quota, limit range and network policy, the org's apps. This is how drift
+/// gets repaired.
+fn spawn_watches(client: &Client, tx: &mpsc::Sender<Trigger>) -> Vec<tokio::task::JoinHandle<()>> {
     let wc = watcher::Config::default().labels(&labels::managed_selector());
+    let org_kinds = [
+        Kind::Namespace,
+        Kind::ResourceQuota,
+        Kind::LimitRange,
+        Kind::NetworkPolicy,
+    ];
     let mut tasks = Vec::new();
-    for kind in Kind::APP_OWNED {
+    for kind in Kind::APP_OWNED.into_iter().chain(org_kinds) {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
         let stream = watcher(api, wc.clone()).default_backoff().touched_objects();
         tasks.push(tokio::spawn(forward(stream, tx.clone(), kind.as_str())));
@@ -334,20 +357,23 @@ fn spawn_watches(client: &Client, tx: &mpsc::Sender<String>) -> Vec<tokio::task:
 
 async fn forward<K: kube::Resource>(
     stream: impl Stream<Item = Result<K, watcher::Error>>,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Trigger>,
     kind: &'static str,
 ) {
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         match item {
             Ok(obj) => {
-                if let Some(id) = obj
-                    .meta()
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(labels::APP_ID))
-                    && tx.send(id.clone()).await.is_err()
-                {
+                let labels = obj.meta().labels.as_ref();
+                let trigger = match (
+                    labels.and_then(|l| l.get(labels::APP_ID)),
+                    labels.and_then(|l| l.get(labels::ORG_ID)),
+                ) {
+                    (Some(app), _) => Trigger::App(app.clone()),
+                    (None, Some(org)) => Trigger::Org(org.clone()),
+                    (None, None) => continue,
+                };
+                if tx.send(trigger).await.is_err() {
                     return;
                 }
             }
@@ -376,9 +402,19 @@ struct Worker {
     kube: KubeIo,
     cfg: Arc<ReconcilerConfig>,
     memory: Mutex<HashMap<String, Memory>>,
+    /// Organization id → its apps seen so far, to repair org-wide objects.
+    orgs: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
 impl Worker {
+    fn apps_of(&self, org_id: &str) -> Vec<String> {
+        self.orgs
+            .lock()
+            .ok()
+            .and_then(|o| o.get(org_id).map(|a| a.iter().cloned().collect()))
+            .unwrap_or_default()
+    }
+
     async fn reconcile(&self, app_id: &str) -> PassResult {
         if !self.kube.is_leader() {
             return Err(Error::NotLeader);
@@ -395,6 +431,11 @@ impl Worker {
             self.forget(app_id);
             return Ok(None);
         };
+        if let Ok(mut o) = self.orgs.lock() {
+            o.entry(d.org_id.clone())
+                .or_default()
+                .insert(d.app_id.clone());
+        }
         if d.deleting {
             return self.delete(&d).await;
         }
@@ -408,6 +449,12 @@ impl Worker {
     fn forget(&self, app_id: &str) {
         if let Ok(mut m) = self.memory.lock() {
             m.remove(app_id);
+        }
+        if let Ok(mut o) = self.orgs.lock() {
+            for apps in o.values_mut() {
+                apps.remove(app_id);
+            }
+            o.retain(|_, apps| !apps.is_empty());
         }
     }
 

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use kube::api::{DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::ResourceQuota;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use crate::support::{TestCluster, app};
@@ -90,6 +92,46 @@ async fn a_restart_stamps_the_pod_template_and_replaces_the_pods() {
             && pods
                 .iter()
                 .all(|p| !before.contains(p.metadata.name.as_ref().unwrap()))
+    })
+    .await;
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn organization_wide_objects_are_repaired_too() {
+    let c = TestCluster::start().await;
+    let r = c.reconciler("r1");
+    c.source.put(app("app-1", "web", "ghcr.io/acme/web:1", 1));
+    c.wait_available("app-1", 1).await;
+    let policies: Api<NetworkPolicy> = Api::namespaced(c.client.clone(), NS);
+    policies
+        .delete("satusky-default-deny", &DeleteParams::default())
+        .await
+        .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(c.client.clone(), NS);
+    let pp = PatchParams {
+        field_manager: Some("someone".into()),
+        ..PatchParams::default()
+    };
+    quotas
+        .patch(
+            "satusky-quota",
+            &pp,
+            &Patch::Merge(json!({"spec": {"hard": {"pods": "1000"}}})),
+        )
+        .await
+        .unwrap();
+    c.eventually("the network policy back", || async {
+        policies
+            .get_opt("satusky-default-deny")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    c.eventually("the quota back at 10 pods", || async {
+        let q = quotas.get("satusky-quota").await.unwrap();
+        q.spec.unwrap().hard.unwrap()["pods"].0 == "10"
     })
     .await;
     r.stop().await;
