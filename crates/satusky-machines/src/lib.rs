@@ -30,7 +30,7 @@ pub use provision::{
     ProvisionedMachine, Refusal,
 };
 pub use sink::{EventSinkServer, SinkEvent};
-pub use talos::{EventStream, TalosClient, TalosClientConfig, TalosError};
+pub use talos::{ByteStream, EventStream, TalosClient, TalosClientConfig, TalosError};
 pub use types::{
     CpuInfo, CpuTimes, DiskInfo, DiskKind, EventsQuery, LoadAverage, LogDriver, LogsQuery,
     MemoryInfo, NetDeviceStats, NetworkStats, RebootMode, ResetOptions, ServiceStatus,

@@ -5,7 +5,6 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes_stream::ByteStream;
 use futures::{Stream, StreamExt};
 use satusky_proto::machine as pb;
 use satusky_proto::machine::machine_service_client::MachineServiceClient;
@@ -19,17 +18,8 @@ use crate::types::{
     ServiceTransition, SystemStats, VersionInfo, WipeMode,
 };
 
-/// Streams of log or kernel-log bytes.
-pub mod bytes_stream {
-    use std::pin::Pin;
-
-    use futures::Stream;
-
-    use super::TalosError;
-
-    /// Chunks of log output, as sent by the machine.
-    pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, TalosError>> + Send>>;
-}
+/// Chunks of log or kernel-log output, as sent by the machine.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, TalosError>> + Send>>;
 
 /// A stream of Talos runtime events.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<MachineEvent, TalosError>> + Send>>;

@@ -362,6 +362,16 @@ impl Fleet {
         &self.machines[i]
     }
 
+    /// The machine with this hostname (Kubernetes node name).
+    pub fn by_hostname(&self, hostname: &str) -> Option<&Machine> {
+        self.machines.iter().find(|m| m.hostname() == hostname)
+    }
+
+    /// The machines reporting this UUID (more than one with the duplicate-UUID fault).
+    pub fn by_uuid<'a>(&'a self, uuid: &'a str) -> impl Iterator<Item = &'a Machine> + 'a {
+        self.machines.iter().filter(move |m| m.uuid() == uuid)
+    }
+
     /// The CA that signed every machine's API certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
