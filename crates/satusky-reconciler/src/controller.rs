@@ -502,6 +502,36 @@ impl Worker {
         })
     }
 
+    /// The first time this process sees an app, starts from the status
+    /// recorded before (by an earlier leader, say): no observed generation
+    /// going back to 0, no repeated events.
+    async fn seed_memory(&self, d: &DesiredApp) {
+        let known = self.memory.lock().is_ok_and(|m| m.contains_key(&d.app_id));
+        if known {
+            return;
+        }
+        let recorded = match self.source.recorded_status(&d.app_id).await {
+            Ok(s) => s.unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(app.id = %d.app_id, error = &e as &dyn std::error::Error, "no recorded status to start from");
+                AppStatus::default()
+            }
+        };
+        if let Ok(mut m) = self.memory.lock() {
+            m.entry(d.app_id.clone()).or_insert_with(|| Memory {
+                observed_generation: recorded.observed_generation,
+                degraded: (recorded.phase == AppPhase::Degraded)
+                    .then_some(recorded.reason)
+                    .flatten(),
+                pods: recorded
+                    .replicas
+                    .into_iter()
+                    .map(|r| (r.pod.clone(), r))
+                    .collect(),
+            });
+        }
+    }
+
     /// Reads what runs, records the status, tells the user what changed.
     async fn observe(
         &self,
@@ -513,6 +543,7 @@ impl Worker {
         let deployment = self.kube.get_deployment(ns, &d.app_name).await?;
         let replica_sets = self.kube.list_replica_sets(ns, &selector).await?;
         let pods = self.kube.list_pods(ns, &selector).await?;
+        self.seed_memory(d).await;
         let (last_generation, last_degraded, last_pods) = {
             let m = self.memory.lock().ok();
             let e = m.as_ref().and_then(|m| m.get(&d.app_id));

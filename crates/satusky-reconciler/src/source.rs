@@ -18,6 +18,12 @@ pub trait AppSource: Send + Sync + 'static {
     /// Every app id, a page at a time.
     async fn app_ids(&self, page: &PageRequest) -> satusky_core::Result<Page<String>>;
     async fn record_status(&self, app_id: &str, status: AppStatus) -> satusky_core::Result<()>;
+    /// The status recorded last (by this or an earlier reconciler), so a new
+    /// leader continues from it instead of from nothing.
+    async fn recorded_status(&self, app_id: &str) -> satusky_core::Result<Option<AppStatus>> {
+        let _ = app_id;
+        Ok(None)
+    }
     async fn record_event(&self, app_id: &str, kind: &str, message: String, release: Option<u64>);
     /// Removes the app record once every object is gone.
     async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()>;
@@ -37,6 +43,14 @@ impl AppSource for Services {
 
     async fn record_status(&self, app_id: &str, status: AppStatus) -> satusky_core::Result<()> {
         Services::record_status(self, app_id, status).await
+    }
+
+    async fn recorded_status(&self, app_id: &str) -> satusky_core::Result<Option<AppStatus>> {
+        Ok(self
+            .store()
+            .get_app_by_id(app_id)
+            .await?
+            .map(|app| app.status))
     }
 
     async fn record_event(&self, app_id: &str, kind: &str, message: String, release: Option<u64>) {

@@ -81,8 +81,21 @@ async fn a_reconciler_stopped_mid_deploy_is_succeeded_without_duplicates() {
     })
     .await;
     r1.stop().await;
+    let events_before = c.source.events("app-1").len();
     let r2 = c.reconciler("r2");
     c.wait_available("app-1", 1).await;
+    // r2 continued from r1's record: no pod became ready twice.
+    let events = c.source.events("app-1");
+    let mut ready: Vec<&String> = events
+        .iter()
+        .filter(|(_, m)| m.contains(" is ready"))
+        .map(|(_, m)| m)
+        .collect();
+    let n = ready.len();
+    ready.sort();
+    ready.dedup();
+    assert_eq!(ready.len(), n, "{events:?}");
+    assert!(events.len() > events_before);
     assert_eq!(
         c.owned("org-acme", "app-1").await,
         crate::support::objects(&[

@@ -114,6 +114,10 @@ impl AppSource for FakeSource {
         Ok(())
     }
 
+    async fn recorded_status(&self, app_id: &str) -> satusky_core::Result<Option<AppStatus>> {
+        Ok(self.status(app_id))
+    }
+
     async fn record_event(&self, app_id: &str, kind: &str, message: String, _release: Option<u64>) {
         self.events
             .lock()
