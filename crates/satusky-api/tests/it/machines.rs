@@ -211,7 +211,7 @@ fn config(nodes: &Arc<FakeNodes>, talos: &Arc<FakeTalos>) -> ServicesConfig {
         node_ops: Some(nodes.clone()),
         talos_ops: Some(talos.clone()),
         machine_poll_interval: Duration::from_millis(5),
-        node_ready_timeout: Duration::from_secs(5),
+        node_ready_timeout: Duration::from_millis(300),
         ..ServicesConfig::default()
     }
 }
@@ -1393,4 +1393,52 @@ async fn a_running_operation_refuses_others_but_a_forced_removal_supersedes_it()
     assert_eq!(m["operation"]["phase"], "completed");
     let calls = f.calls();
     assert!(calls.contains(&"delete node-w1".to_owned()), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_node_that_does_not_come_back_after_a_reboot_keeps_our_cordon_until_it_joins() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    f.calls();
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w1")
+        .unwrap()
+        .ready = false;
+    let m = f.op("w1", "reboot", json!({})).await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "talos reboot"
+        ]
+    );
+    assert_eq!(m["state"], "rebooting");
+    assert_eq!(m["operation"]["phase"], "failed");
+    assert!(
+        m["operation"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not become Ready")
+    );
+    assert!(f.nodes.node("node-w1").unschedulable);
+    // The node registers again: the machine is joined and our cordon goes.
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w1")
+        .unwrap()
+        .ready = true;
+    f.app
+        .services
+        .machine_node_joined(&id, "node-w1")
+        .await
+        .unwrap();
+    assert_eq!(f.calls(), ["uncordon node-w1"]);
+    assert_eq!(f.get("w1").await["state"], "joined");
+    assert!(!f.nodes.node("node-w1").unschedulable);
 }

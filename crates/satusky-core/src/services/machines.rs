@@ -324,6 +324,23 @@ fn placeholder_uuid(uuid: &str) -> bool {
     hex.first().is_none_or(|c| hex.iter().all(|x| x == c))
 }
 
+/// How long one port call (other than a drain) may take before the step
+/// fails; the ports bound their own calls too.
+const PORT_CALL_TIMEOUT: Duration = Duration::from_mins(2);
+
+async fn bounded<T>(
+    call: impl Future<Output = std::result::Result<T, OpsError>>,
+) -> std::result::Result<T, OpsError> {
+    tokio::time::timeout(PORT_CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(OpsError::unreachable(format!(
+                "the call (no answer within {}s)",
+                PORT_CALL_TIMEOUT.as_secs()
+            )))
+        })
+}
+
 fn talos_target(m: &MachineRecord) -> TalosTarget {
     TalosTarget {
         machine_id: m.id.clone(),
@@ -937,6 +954,27 @@ impl Services {
                 Ok(())
             })
             .await?;
+        let mut m = m;
+        if before.state == MachineState::Rebooting
+            && m.cordoned_by_us
+            && running_operation(&m).is_none()
+            && let Some(ops) = &self.inner.config.node_ops
+            && bounded(ops.cordon(node_name, false)).await.is_ok()
+        {
+            // A reboot whose wait timed out left our cordon: the node is back.
+            m = self
+                .update_machine_with(machine_id, |r| {
+                    r.cordoned_by_us = false;
+                    Ok(())
+                })
+                .await?;
+            self.machine_event(
+                &m.id,
+                "operation.step",
+                format!("uncordon_if_ours: node {node_name} is back after a reboot; uncordoned"),
+            )
+            .await;
+        }
         if let Some(ops) = &self.inner.config.node_ops {
             let set = labels::node_labels(&m.labels, &m.system_labels);
             if let Err(e) = ops.set_labels(node_name, &set, &[]).await {
@@ -1686,8 +1724,7 @@ impl Services {
         match effect {
             Effect::CordonNode => {
                 let ops = node_ops()?;
-                match ops
-                    .node_status(node)
+                match bounded(ops.node_status(node))
                     .await
                     .map_err(|e| fail("cordon", &e))?
                 {
@@ -1696,7 +1733,7 @@ impl Services {
                         "node {node} was already cordoned"
                     ))),
                     Some(_) => {
-                        ops.cordon(node, true)
+                        bounded(ops.cordon(node, true))
                             .await
                             .map_err(|e| fail("cordon", &e))?;
                         Ok(StepChange {
@@ -1712,8 +1749,7 @@ impl Services {
                         "node {node} left as it is: Satusky did not cordon it"
                     )));
                 }
-                node_ops()?
-                    .cordon(node, false)
+                bounded(node_ops()?.cordon(node, false))
                     .await
                     .map_err(|e| fail("uncordon", &e))?;
                 Ok(StepChange {
@@ -1723,15 +1759,13 @@ impl Services {
             }
             Effect::DrainNode => self.drain_step(m, op, node).await,
             Effect::TalosReboot => {
-                talos_ops()?
-                    .reboot(&target)
+                bounded(talos_ops()?.reboot(&target))
                     .await
                     .map_err(|e| fail("reboot", &e))?;
                 Ok(StepChange::detail("Talos is rebooting the machine"))
             }
             Effect::TalosShutdown => {
-                talos_ops()?
-                    .shutdown(&target)
+                bounded(talos_ops()?.shutdown(&target))
                     .await
                     .map_err(|e| fail("shutdown", &e))?;
                 Ok(StepChange {
@@ -1744,7 +1778,7 @@ impl Services {
                     graceful: true,
                     wipe_user_disks: op.wipe_user_disks,
                 };
-                talos_ops()?.reset(&target, opts).await.map_err(|e| {
+                bounded(talos_ops()?.reset(&target, opts)).await.map_err(|e| {
                     fail(
                         "reset (decommission with force to remove it anyway; it will then need an out-of-band wipe)",
                         &e,
@@ -1758,8 +1792,7 @@ impl Services {
             }
             Effect::WaitNodeReady => self.wait_ready_step(node).await,
             Effect::DeleteNode => {
-                node_ops()?
-                    .delete_node(node)
+                bounded(node_ops()?.delete_node(node))
                     .await
                     .map_err(|e| fail("delete node", &e))?;
                 Ok(StepChange {
@@ -1770,7 +1803,7 @@ impl Services {
             }
             Effect::RemoveLink => {
                 if let Some(ops) = &config.talos_ops {
-                    ops.remove_link(&target)
+                    bounded(ops.remove_link(&target))
                         .await
                         .map_err(|e| fail("remove link", &e))?;
                 }
@@ -1863,7 +1896,7 @@ impl Services {
         // Give the reboot time to take the node down before looking.
         tokio::time::sleep(config.machine_poll_interval).await;
         loop {
-            match ops.node_status(node).await {
+            match bounded(ops.node_status(node)).await {
                 Ok(Some(s)) if s.ready => {
                     return Ok(StepChange::detail(format!("node {node} is Ready")));
                 }
