@@ -90,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs/{org}/apps/{app}/volumes", get(apps::volumes))
         .route("/orgs/{org}/apps/{app}/events", get(apps::events))
         .route("/orgs/{org}/apps/{app}/events/ws", get(apps::events_ws))
+        .route("/orgs/{org}/apps/{app}/logs", get(apps::logs))
+        .route("/orgs/{org}/apps/{app}/logs/ws", get(apps::logs_ws))
         .route(
             "/orgs/{org}/join-tokens",
             get(machines::list_join_tokens).post(machines::create_join_token),

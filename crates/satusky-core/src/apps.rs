@@ -124,6 +124,39 @@ impl std::fmt::Debug for DesiredApp {
     }
 }
 
+/// Where an app runs, for live reads (logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadTarget {
+    pub cluster_id: Option<String>,
+    pub namespace: String,
+    pub app_id: String,
+    pub app_name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub tail: Option<u32>,
+    pub since_seconds: Option<u64>,
+    pub pod: Option<String>,
+}
+
+/// Live state of workloads, read from the cluster that runs them.
+#[async_trait::async_trait]
+pub trait Workload: Send + Sync + std::fmt::Debug + 'static {
+    /// The last lines of every replica (or one), oldest first per replica.
+    async fn logs(
+        &self,
+        target: &WorkloadTarget,
+        opts: &LogOptions,
+    ) -> crate::Result<Vec<satusky_types::apps::LogLine>>;
+    /// New lines as they are written, from every replica (or one).
+    async fn follow_logs(
+        &self,
+        target: &WorkloadTarget,
+        opts: &LogOptions,
+    ) -> crate::Result<futures::stream::BoxStream<'static, satusky_types::apps::LogLine>>;
+}
+
 /// App names: DNS-1035 labels (lowercase letter first, letters, digits and
 /// `-`, no trailing `-`), at most 63 characters.
 pub fn validate_app_name(name: &str) -> Result<()> {

@@ -39,7 +39,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         )?;
     }
     let api = ApiArgs::for_dev(key_file);
-    let services = serve::services(&url, &api).await?;
+    let workload = crate::platform::KubeWorkload::default();
+    let services = serve::services_with(&url, &api, workload.clone()).await?;
     let creds = ensure_admin(&services, &dir).await?;
 
     let listener = TcpListener::bind(("127.0.0.1", port))
@@ -69,6 +70,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         services.clone(),
         dev_reconciler_config(),
         std::collections::HashMap::from([(LOCAL_CLUSTER.to_owned(), client)]),
+        workload,
         stopped,
     ));
 

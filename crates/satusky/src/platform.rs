@@ -95,6 +95,7 @@ pub async fn run_reconcilers(
     services: Services,
     config: ReconcilerConfig,
     local: HashMap<String, kube::Client>,
+    workload: KubeWorkload,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut running: HashSet<String> = HashSet::new();
@@ -120,6 +121,7 @@ pub async fn run_reconcilers(
                         },
                     };
                     let _ = services.set_cluster_health(&cluster.id, true, None).await;
+                    workload.register(&cluster.id, client.clone());
                     tracing::info!(cluster = %cluster.name, "starting reconciler");
                     let source = ClusterApps {
                         services: services.clone(),
@@ -149,5 +151,150 @@ pub async fn run_reconcilers(
     }
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// Live reads of apps from the clusters the reconcilers run against.
+#[derive(Clone, Default)]
+pub struct KubeWorkload {
+    clients: Arc<std::sync::RwLock<HashMap<String, kube::Client>>>,
+}
+
+impl std::fmt::Debug for KubeWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.clients.read().map_or(0, |m| m.len());
+        write!(f, "KubeWorkload({n} clusters)")
+    }
+}
+
+impl KubeWorkload {
+    pub fn register(&self, cluster_id: &str, client: kube::Client) {
+        if let Ok(mut m) = self.clients.write() {
+            m.insert(cluster_id.to_owned(), client);
+        }
+    }
+
+    fn client(&self, cluster_id: Option<&str>) -> satusky_core::Result<kube::Client> {
+        let unavailable = |why: &str| {
+            satusky_core::Error::new(satusky_types::ErrorCode::Unavailable, why.to_owned())
+        };
+        let m = self
+            .clients
+            .read()
+            .map_err(|_| unavailable("cluster registry unavailable"))?;
+        match cluster_id {
+            Some(id) => m
+                .get(id)
+                .cloned()
+                .ok_or_else(|| unavailable("the app's cluster is not reachable from this server")),
+            None if m.len() == 1 => Ok(m
+                .values()
+                .next()
+                .cloned()
+                .ok_or_else(|| unavailable("no cluster"))?),
+            None => Err(unavailable("the app is not placed on a cluster yet")),
+        }
+    }
+
+    async fn pods(
+        &self,
+        target: &satusky_core::apps::WorkloadTarget,
+        opts: &satusky_core::apps::LogOptions,
+    ) -> satusky_core::Result<(kube::Api<k8s_openapi::api::core::v1::Pod>, Vec<String>)> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(
+            self.client(target.cluster_id.as_deref())?,
+            &target.namespace,
+        );
+        let lp = kube::api::ListParams::default()
+            .labels(&format!("satusky.com/app-id={}", target.app_id));
+        let list = api.list(&lp).await.map_err(satusky_core::Error::internal)?;
+        let mut names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        if let Some(pod) = &opts.pod {
+            names.retain(|n| n == pod);
+            if names.is_empty() {
+                return Err(satusky_core::Error::validation(format!(
+                    "`{pod}` is not a replica of `{}`",
+                    target.app_name
+                )));
+            }
+        }
+        names.sort();
+        Ok((api, names))
+    }
+}
+
+fn log_params(opts: &satusky_core::apps::LogOptions, follow: bool) -> kube::api::LogParams {
+    kube::api::LogParams {
+        follow,
+        tail_lines: Some(i64::from(opts.tail.unwrap_or(if follow {
+            10
+        } else {
+            100
+        }))),
+        since_seconds: opts.since_seconds.and_then(|s| i64::try_from(s).ok()),
+        ..kube::api::LogParams::default()
+    }
+}
+
+#[async_trait]
+impl satusky_core::apps::Workload for KubeWorkload {
+    async fn logs(
+        &self,
+        target: &satusky_core::apps::WorkloadTarget,
+        opts: &satusky_core::apps::LogOptions,
+    ) -> satusky_core::Result<Vec<satusky_types::apps::LogLine>> {
+        let (api, pods) = self.pods(target, opts).await?;
+        let mut out = Vec::new();
+        for pod in pods {
+            match api.logs(&pod, &log_params(opts, false)).await {
+                Ok(text) => out.extend(text.lines().map(|line| satusky_types::apps::LogLine {
+                    pod: pod.clone(),
+                    line: line.to_owned(),
+                })),
+                // A replica that is not running yet has no log: skip it.
+                Err(kube::Error::Api(e)) if e.code == 400 || e.code == 404 => {}
+                Err(e) => return Err(satusky_core::Error::internal(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn follow_logs(
+        &self,
+        target: &satusky_core::apps::WorkloadTarget,
+        opts: &satusky_core::apps::LogOptions,
+    ) -> satusky_core::Result<futures::stream::BoxStream<'static, satusky_types::apps::LogLine>>
+    {
+        use futures::{AsyncBufReadExt as _, StreamExt as _};
+        let (api, pods) = self.pods(target, opts).await?;
+        let mut streams = Vec::new();
+        for pod in pods {
+            match api.log_stream(&pod, &log_params(opts, true)).await {
+                Ok(reader) => {
+                    let name = pod.clone();
+                    streams.push(
+                        reader
+                            .lines()
+                            .filter_map(move |l| {
+                                let name = name.clone();
+                                async move {
+                                    l.ok().map(|line| satusky_types::apps::LogLine {
+                                        pod: name,
+                                        line,
+                                    })
+                                }
+                            })
+                            .boxed(),
+                    );
+                }
+                Err(kube::Error::Api(e)) if e.code == 400 || e.code == 404 => {}
+                Err(e) => return Err(satusky_core::Error::internal(e)),
+            }
+        }
+        Ok(futures::stream::select_all(streams).boxed())
     }
 }

@@ -13,7 +13,8 @@ use crate::config::{ApiArgs, ServeArgs};
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let ServeArgs { listen, store, api } = args;
     let url = store.database_url()?;
-    let services = services(&url, &api).await?;
+    let workload = crate::platform::KubeWorkload::default();
+    let services = services_with(&url, &api, workload.clone()).await?;
     if services.store().count_users().await? == 0 {
         tracing::info!("the store has no accounts yet; create the first with `1ctl auth signup`");
     }
@@ -24,7 +25,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Connects (and migrates) the store and builds the services.
-pub async fn services(url: &str, api: &ApiArgs) -> anyhow::Result<Services> {
+/// Like [`services`], reading live app state through `workload`.
+pub async fn services_with(
+    url: &str,
+    api: &ApiArgs,
+    workload: crate::platform::KubeWorkload,
+) -> anyhow::Result<Services> {
     let store = satusky_store::connect(url)
         .await
         .with_context(|| format!("cannot open the store at {}", redact(url)))?;
@@ -39,6 +45,7 @@ pub async fn services(url: &str, api: &ApiArgs) -> anyhow::Result<Services> {
         None => satusky_core::bus::LocalBus::new(),
     };
     let config = ServicesConfig {
+        workload: Some(std::sync::Arc::new(workload)),
         bus,
         signup_enabled: api.signup_enabled,
         session_ttl: chrono::Duration::hours(i64::from(api.session_ttl_hours)),

@@ -369,3 +369,64 @@ async fn stream_events(
         }
     }
 }
+
+fn log_options(q: satusky_types::apps::LogsQuery) -> satusky_core::apps::LogOptions {
+    satusky_core::apps::LogOptions {
+        tail: q.tail,
+        since_seconds: q.since_seconds,
+        pod: q.pod,
+    }
+}
+
+/// The last lines of the app's replicas (the pod log subresource).
+#[utoipa::path(get, path = "/v1/orgs/{org}/apps/{app}/logs", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path), satusky_types::apps::LogsQuery),
+    responses((status = 200, body = Page<satusky_types::apps::LogLine>), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn logs(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, app)): AppPath,
+    Query(q): Query<satusky_types::apps::LogsQuery>,
+) -> ApiResult<axum::Json<Page<satusky_types::apps::LogLine>>> {
+    let items = s
+        .services
+        .app_logs(&ctx, &org, &app, &log_options(q))
+        .await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// The app's log lines as a WebSocket stream, one JSON `LogLine` per text
+/// message, as they are written.
+pub async fn logs_ws(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, app)): AppPath,
+    Query(q): Query<satusky_types::apps::LogsQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    use futures::StreamExt as _;
+    let mut lines = s
+        .services
+        .follow_app_logs(&ctx, &org, &app, &log_options(q))
+        .await?;
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        loop {
+            tokio::select! {
+                line = lines.next() => {
+                    let Some(line) = line else { break };
+                    let Ok(text) = serde_json::to_string(&line) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                m = socket.recv() => match m {
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }))
+}

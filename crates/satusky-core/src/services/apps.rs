@@ -1040,3 +1040,61 @@ impl Services {
             .unwrap_or_default())
     }
 }
+
+impl Services {
+    fn workload(&self) -> Result<&std::sync::Arc<dyn crate::apps::Workload>> {
+        self.inner.config.workload.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Unavailable,
+                "logs are unavailable: no cluster reader is configured",
+            )
+        })
+    }
+
+    async fn workload_target(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+        opts: &crate::apps::LogOptions,
+    ) -> Result<crate::apps::WorkloadTarget> {
+        let a = self.authorize(ctx, org, Action::AppsRead).await?;
+        let app = self.find_app(&a.org, name).await?;
+        if opts.tail.is_some_and(|t| t == 0 || t > 5000) {
+            return Err(Error::new(
+                ErrorCode::InvalidQuery,
+                "tail must be between 1 and 5000",
+            ));
+        }
+        Ok(crate::apps::WorkloadTarget {
+            cluster_id: app.cluster_id,
+            namespace: a.org.namespace,
+            app_id: app.id,
+            app_name: app.name,
+        })
+    }
+
+    /// The last lines of the app's replicas, from the cluster's pod logs.
+    pub async fn app_logs(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+        opts: &crate::apps::LogOptions,
+    ) -> Result<Vec<satusky_types::apps::LogLine>> {
+        let target = self.workload_target(ctx, org, name, opts).await?;
+        self.workload()?.logs(&target, opts).await
+    }
+
+    /// The app's log lines as they are written.
+    pub async fn follow_app_logs(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+        opts: &crate::apps::LogOptions,
+    ) -> Result<futures::stream::BoxStream<'static, satusky_types::apps::LogLine>> {
+        let target = self.workload_target(ctx, org, name, opts).await?;
+        self.workload()?.follow_logs(&target, opts).await
+    }
+}

@@ -62,6 +62,8 @@ pub struct ServicesConfig {
     pub node_ready_timeout: std::time::Duration,
     /// How often an operation polls a node's status.
     pub machine_poll_interval: std::time::Duration,
+    /// Live reads of running apps (logs); without it, logs answer 503.
+    pub workload: Option<Arc<dyn crate::apps::Workload>>,
 }
 
 impl Default for ServicesConfig {
@@ -84,6 +86,7 @@ impl Default for ServicesConfig {
             talos_ops: None,
             node_ready_timeout: std::time::Duration::from_mins(10),
             machine_poll_interval: std::time::Duration::from_secs(5),
+            workload: None,
         }
     }
 }

@@ -74,6 +74,23 @@ fn a_deploy_rolls_out_changes_roll_back_drift_is_repaired_and_delete_cleans_up()
             .is_empty(),
         "no Ingress, ever"
     );
+    // Logs come from the pod log subresource of every replica.
+    let client = reqwest::blocking::Client::new();
+    let logs: Value = client
+        .get(format!("{}/v1/orgs/dev/apps/web/logs?tail=5", dev.api))
+        .bearer_auth(&dev.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pods: std::collections::BTreeSet<_> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["pod"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(pods.len(), 3, "a log from each replica: {logs}");
+    assert!(logs.to_string().contains("started container"), "{logs}");
     let route = dev.kubectl_json(&["-n", "org-dev", "get", "httproute", "web"]);
     assert_eq!(route["spec"]["hostnames"][0], "web-dev.apps.satusky.test");
 
