@@ -53,6 +53,8 @@ pub mod conflict {
     pub const CLUSTER_NAME: &str = "clusters.name";
     pub const JOIN_TOKEN_NAME: &str = "join_tokens.name";
     pub const MACHINE_NAME: &str = "machines.name";
+    /// A live (not decommissioned) machine with this UUID and fingerprint exists.
+    pub const MACHINE_IDENTITY: &str = "machines.identity";
     /// `update_machine` lost a race: the record changed since it was read.
     pub const MACHINE_VERSION: &str = "machines.version";
 }
@@ -412,8 +414,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn revoke_join_token(&self, org_id: &str, id: &str, at: DateTime<Utc>)
     -> StoreResult<()>;
 
-    /// Conflict: [`conflict::MACHINE_NAME`] (unique per organization).
-    /// NotFound when the organization does not exist.
+    /// Conflicts: [`conflict::MACHINE_NAME`] (unique per organization),
+    /// [`conflict::MACHINE_IDENTITY`] (one live machine per UUID and
+    /// fingerprint). NotFound when the organization does not exist.
     async fn create_machine(&self, m: &MachineRecord) -> StoreResult<()>;
     async fn get_machine(&self, id: &str) -> StoreResult<Option<MachineRecord>>;
     async fn get_machine_by_name(

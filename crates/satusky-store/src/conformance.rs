@@ -35,7 +35,9 @@
 //!   not unique at all; revoking a token twice keeps the first time;
 //!   `update_machine` of a stale version is a `MACHINE_VERSION` conflict and
 //!   exactly one of concurrent writers of one version wins; deleting an
-//!   organization deletes its machines, their events and its join tokens.
+//!   organization deletes its machines, their events and its join tokens;
+//!   one live (not decommissioned) machine per UUID and fingerprint, in any
+//!   organization.
 
 mod apps;
 mod machines;
@@ -112,6 +114,7 @@ macro_rules! conformance_suite {
             concurrent_machine_updates_let_exactly_one_win,
             machine_events_get_consecutive_seqs_per_machine,
             deleting_an_org_deletes_its_machines_and_join_tokens,
+            one_live_machine_per_uuid_and_fingerprint,
         }
     };
 }

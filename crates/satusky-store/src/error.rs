@@ -74,6 +74,11 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
         "machine_events.machine_id, machine_events.seq",
         "machine_events.seq",
     ),
+    (
+        "machines_uuid_fingerprint_key",
+        "machines.uuid, machines.fingerprint",
+        conflict::MACHINE_IDENTITY,
+    ),
     ("join_tokens_pkey", "join_tokens.id", "join_tokens.id"),
     ("machines_pkey", "machines.id", "machines.id"),
     // Two concurrent new defaults: the loser may retry.

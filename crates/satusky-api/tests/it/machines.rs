@@ -1442,3 +1442,22 @@ async fn a_node_that_does_not_come_back_after_a_reboot_keeps_our_cordon_until_it
     assert_eq!(f.get("w1").await["state"], "joined");
     assert!(!f.nodes.node("node-w1").unschedulable);
 }
+
+#[tokio::test]
+async fn concurrent_provisions_of_one_new_machine_make_one_record() {
+    let f = Fleet::new().await;
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let s = f.app.services.clone();
+            let req = f.request("racer", "uuid-racer", "fp-racer");
+            tokio::spawn(async move { s.admit_machine(req).await })
+        })
+        .collect();
+    let mut ids = BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().unwrap().id);
+    }
+    assert_eq!(ids.len(), 1);
+    let list = f.app.get("/v1/orgs/acme/machines", &f.owner).await.ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}

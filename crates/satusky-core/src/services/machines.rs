@@ -900,6 +900,17 @@ impl Services {
                 Err(StoreError::Conflict(c)) if c == conflict::MACHINE_NAME => {
                     m.name = format!("{base}-{}", &ids::new_id()[24..]);
                 }
+                Err(StoreError::Conflict(c)) if c == conflict::MACHINE_IDENTITY => {
+                    // A concurrent Provision of the same machine created it first.
+                    let known = store
+                        .find_machines_by_uuid(&req.uuid)
+                        .await?
+                        .into_iter()
+                        .rev()
+                        .find(|k| k.fingerprint == req.fingerprint && is_live(k.state))
+                        .ok_or_else(|| Error::new(ErrorCode::Conflict, "retry the admission"))?;
+                    return self.reprovision(&known, req).await;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -399,3 +399,42 @@ pub async fn deleting_an_org_deletes_its_machines_and_join_tokens(store: Arc<dyn
         vec![kept]
     );
 }
+
+pub async fn one_live_machine_per_uuid_and_fingerprint(store: Arc<dyn Store>) {
+    let owner = given_user(&*store, "ada@example.com").await;
+    let o = given_org(&*store, "acme", &owner).await;
+    let other = given_org(&*store, "other", &owner).await;
+    let first = machine(&o.id, "first", "uuid-1");
+    store.create_machine(&first).await.expect("create");
+    let again = MachineRecord {
+        id: new_id(),
+        name: "again".to_owned(),
+        ..first.clone()
+    };
+    assert_conflict(
+        store.create_machine(&again).await,
+        conflict::MACHINE_IDENTITY,
+    );
+    assert_conflict(
+        store
+            .create_machine(&MachineRecord {
+                org_id: other.id.clone(),
+                ..again.clone()
+            })
+            .await,
+        conflict::MACHINE_IDENTITY,
+    );
+    // Once decommissioned, the identity is history and may join again.
+    let mut gone = first.clone();
+    gone.state = MachineState::Decommissioned;
+    store.update_machine(&gone).await.expect("decommission");
+    store.create_machine(&again).await.expect("a new life");
+    assert_eq!(
+        store
+            .find_machines_by_uuid("uuid-1")
+            .await
+            .expect("find")
+            .len(),
+        2
+    );
+}
