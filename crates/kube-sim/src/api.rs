@@ -14,7 +14,7 @@ use crate::patch;
 use crate::registry::ResourceType;
 use crate::selector::LabelSelector;
 use crate::state::State;
-use crate::store::{now, string_set};
+use crate::store::{now, string_set, strip_nulls};
 
 /// Options common to writes.
 #[derive(Debug, Clone, Default)]
@@ -346,6 +346,7 @@ where
                 new["spec"] = old["spec"].clone();
             }
         }
+        strip_nulls(&mut new);
         validate_update(rt, old, &new)?;
         if opts.dry_run {
             dry = Some(Arc::new(new));
@@ -354,18 +355,6 @@ where
         Ok(Some(new))
     })?;
     Ok(dry.unwrap_or(res))
-}
-
-/// Drops `null` members recursively, as decoding into typed objects does.
-pub fn strip_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
 }
 
 fn validate_update(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {

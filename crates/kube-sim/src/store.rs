@@ -214,7 +214,8 @@ impl Store {
     }
 
     /// Stores `obj` as a new object. The caller has set metadata.
-    pub fn insert(&self, rt: &ResourceType, obj: Value) -> Result<Arc<Value>, ApiError> {
+    pub fn insert(&self, rt: &ResourceType, mut obj: Value) -> Result<Arc<Value>, ApiError> {
+        strip_nulls(&mut obj);
         let ns = obj["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default()
@@ -290,6 +291,7 @@ impl Store {
                 ));
             }
         }
+        strip_nulls(&mut new);
         strip_nulls_meta(&mut new);
         new["metadata"]["generation"] = old["metadata"]["generation"].clone();
         if new["metadata"]["generation"].is_null()
@@ -542,6 +544,19 @@ pub fn string_set(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Drops `null` members recursively, as decoding into typed objects does (and as
+/// `serde_json`'s `IndexMut` leaves behind).
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 fn strip_nulls_meta(v: &mut Value) {

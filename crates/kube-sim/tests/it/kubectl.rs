@@ -212,6 +212,24 @@ async fn apply_client_side_and_server_side_with_a_conflict_and_force() {
         "2"
     );
 
+    // kubectl diff (a server-side dry run) shows exactly the change
+    let f5 = t.manifest(
+        "web5.yaml",
+        &DEPLOYMENT.replace("replicas: 3", "replicas: 5"),
+    );
+    let diff = t.kubectl(&["diff", "-f", &f5]).await;
+    assert_eq!(diff.status.code(), Some(1), "diff exits 1 on differences");
+    let changed: Vec<String> = String::from_utf8_lossy(&diff.stdout)
+        .lines()
+        .filter(|l| (l.starts_with("- ") || l.starts_with("+ ")) && !l.contains("generation"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(changed, ["- replicas: 2", "+ replicas: 5"]);
+    assert_eq!(
+        t.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
+            .await,
+        "2"
+    );
     t.ok(&["apply", "--server-side", "--field-manager=alice", "-f", &f2])
         .await;
     let f4 = t.manifest(
