@@ -1,0 +1,313 @@
+//! The node watcher and the link poller.
+//!
+//! Nodes are watched (kube-rs `watcher`), so no Ready/NotReady flip is
+//! missed: each flip and each pressure change is recorded in the machine's
+//! history. A periodic pass matches nodes to machines (`nodeInfo.systemUUID`,
+//! then the hostname when UUIDs collide) and tells core when a claimed,
+//! powered-off or rebooting machine's node is Ready (`NodeJoined`) — never for
+//! a machine in the middle of an operation, which waits for its node itself.
+//! Link health is the machine's Talos API answering (there is no WireGuard
+//! device whose handshakes could be read); changes go to core.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use satusky_core::fleet::NodeStatus;
+use satusky_core::machines::{MachineRecord, is_live};
+use satusky_core::services::{Services, machine_operation};
+use satusky_types::machines::MachineState;
+use tokio::sync::{Notify, watch as tokio_watch};
+
+use crate::index::{MachineIndex, all_machines, record};
+use crate::node_ops::{node_status, pressures};
+use crate::talos_ops::TalosClientOps;
+
+/// What the watcher keeps of a node.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeView {
+    pub uuid: String,
+    pub hostname: String,
+    pub status: NodeStatus,
+}
+
+pub(crate) type Nodes = Arc<Mutex<HashMap<String, NodeView>>>;
+
+fn view(n: &Node) -> NodeView {
+    NodeView {
+        uuid: n
+            .status
+            .as_ref()
+            .and_then(|s| s.node_info.as_ref())
+            .map(|i| i.system_uuid.to_lowercase())
+            .unwrap_or_default(),
+        hostname: n
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/hostname"))
+            .cloned()
+            .unwrap_or_default(),
+        status: node_status(n),
+    }
+}
+
+fn ready_message(name: &str, s: &NodeStatus) -> (&'static str, String) {
+    let cond = s.conditions.iter().find(|c| c.kind == "Ready");
+    if s.ready {
+        ("node.ready", format!("node {name} is Ready"))
+    } else {
+        let why = cond
+            .map(|c| {
+                if c.message.is_empty() {
+                    c.reason.clone()
+                } else {
+                    c.message.clone()
+                }
+            })
+            .unwrap_or_default();
+        let mut msg = format!("node {name} is NotReady");
+        if !why.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(&why);
+        }
+        ("node.not_ready", msg)
+    }
+}
+
+/// The machine a node belongs to, among `machines`.
+fn machine_for<'a>(
+    name: &str,
+    node: &NodeView,
+    machines: &'a [MachineRecord],
+) -> Option<&'a MachineRecord> {
+    let live = || machines.iter().filter(|m| is_live(m.state));
+    if let Some(m) = live().find(|m| m.node_name.as_deref() == Some(name)) {
+        return Some(m);
+    }
+    if node.uuid.is_empty() {
+        return None;
+    }
+    let same: Vec<&MachineRecord> = live()
+        .filter(|m| m.uuid.to_lowercase() == node.uuid && m.node_name.is_none())
+        .collect();
+    match same.as_slice() {
+        [one] => Some(one),
+        [] => None,
+        many => {
+            let by_host: Vec<&&MachineRecord> = many
+                .iter()
+                .filter(|m| {
+                    !node.hostname.is_empty()
+                        && m.system_labels.get("hostname") == Some(&node.hostname.to_lowercase())
+                })
+                .collect();
+            match by_host.as_slice() {
+                [one] => Some(**one),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Records Ready flips and pressure changes, then asks for a pass.
+async fn on_node_change(
+    services: &Services,
+    nodes: &Nodes,
+    name: &str,
+    new: Option<NodeView>,
+    pass: &Notify,
+) {
+    let old = {
+        let mut g = nodes.lock().unwrap_or_else(PoisonError::into_inner);
+        match &new {
+            Some(v) => g.insert(name.to_owned(), v.clone()),
+            None => g.remove(name),
+        }
+    };
+    let mut events = Vec::new();
+    let meaningful = match (&old, &new) {
+        (Some(o), Some(n)) => o.status.ready != n.status.ready || o.uuid != n.uuid,
+        _ => true,
+    };
+    match (&old, &new) {
+        (Some(o), Some(n)) => {
+            if o.status.ready != n.status.ready {
+                let (k, m) = ready_message(name, &n.status);
+                events.push((k, m));
+            }
+            let (po, pn) = (pressures(&o.status), pressures(&n.status));
+            if po != pn {
+                let msg = if pn.is_empty() {
+                    format!("node {name} no longer reports pressure")
+                } else {
+                    format!("node {name} reports {}", pn.join(", "))
+                };
+                events.push(("node.pressure", msg));
+            }
+        }
+        (Some(_), None) => events.push(("node.deleted", format!("node {name} was deleted"))),
+        _ => {}
+    }
+    if !events.is_empty() {
+        let machines = all_machines(services).await.unwrap_or_default();
+        let view = new.as_ref().or(old.as_ref());
+        if let Some(m) = view.and_then(|v| machine_for(name, v, &machines)) {
+            for (k, msg) in events {
+                record(services, &m.id, k, msg).await;
+            }
+        }
+    }
+    if meaningful {
+        pass.notify_one();
+    }
+}
+
+/// Watches nodes until `stop` flips.
+pub(crate) async fn watch_nodes(
+    services: Services,
+    kube: kube::Client,
+    nodes: Nodes,
+    pass: Arc<Notify>,
+    mut stop: tokio_watch::Receiver<bool>,
+) {
+    let api: Api<Node> = Api::all(kube);
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    tokio::pin!(stream);
+    loop {
+        let ev = tokio::select! {
+            ev = stream.try_next() => ev,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match ev {
+            Ok(Some(watcher::Event::Apply(n) | watcher::Event::InitApply(n))) => {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                on_node_change(&services, &nodes, &name, Some(view(&n)), &pass).await;
+            }
+            Ok(Some(watcher::Event::Delete(n))) => {
+                let name = n.metadata.name.clone().unwrap_or_default();
+                on_node_change(&services, &nodes, &name, None, &pass).await;
+            }
+            Ok(Some(watcher::Event::Init | watcher::Event::InitDone)) => {}
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(
+                    error = &e as &dyn std::error::Error,
+                    "node watch failed; retrying"
+                );
+            }
+        }
+    }
+}
+
+fn busy(m: &MachineRecord) -> bool {
+    machine_operation(m).is_some_and(|op| op.phase == "running")
+}
+
+/// One pass: nodes to machines (`NodeJoined`).
+async fn pass_nodes(services: &Services, nodes: &Nodes, machines: &[MachineRecord]) {
+    let snapshot: Vec<(String, NodeView)> = nodes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (name, node) in snapshot {
+        let Some(m) = machine_for(&name, &node, machines) else {
+            continue;
+        };
+        if busy(m) || !node.status.ready {
+            continue;
+        }
+        let join = match m.state {
+            MachineState::Claimed | MachineState::PoweredOff | MachineState::Rebooting => true,
+            MachineState::Joined | MachineState::Cordoned => {
+                m.node_name.as_deref() != Some(name.as_str())
+            }
+            _ => false,
+        };
+        if join && let Err(e) = services.machine_node_joined(&m.id, &name).await {
+            tracing::warn!(machine.id = %m.id, k8s.node = %name, error = %e, "could not record the node joining");
+        }
+    }
+}
+
+/// One pass: probe every live machine's Talos API and report link changes.
+async fn pass_links(
+    services: &Services,
+    talos: &Arc<TalosClientOps>,
+    index: &MachineIndex,
+    machines: &[MachineRecord],
+) {
+    let probes: Vec<_> = machines
+        .iter()
+        .filter(|m| is_live(m.state) && !m.talos_endpoint.is_empty())
+        .map(|m| {
+            let (id, endpoint, connected) = (m.id.clone(), m.talos_endpoint.clone(), m.connected);
+            let talos = talos.clone();
+            async move {
+                let up = talos.probe(&endpoint).await;
+                (id, connected, up)
+            }
+        })
+        .collect();
+    let results: Vec<(String, bool, bool)> = futures::stream::iter(probes)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for (id, connected, up) in results {
+        if connected != up {
+            index.set_connected(&id, up);
+            if let Err(e) = services.machine_link_changed(&id, up).await {
+                tracing::warn!(machine.id = %id, error = %e, "could not record a link change");
+            }
+        }
+    }
+}
+
+/// Periodic passes until `stop` flips: nodes every `resync` (and on every
+/// node change), links every `link_poll`.
+pub(crate) struct Passes {
+    pub services: Services,
+    pub talos: Arc<TalosClientOps>,
+    pub index: Arc<MachineIndex>,
+    pub nodes: Nodes,
+    pub pass: Arc<Notify>,
+    pub resync: Duration,
+    pub link_poll: Duration,
+}
+
+pub(crate) async fn run_passes(p: Passes, mut stop: tokio_watch::Receiver<bool>) {
+    let Passes {
+        services,
+        talos,
+        index,
+        nodes,
+        pass,
+        resync,
+        link_poll,
+    } = p;
+    let mut last_links = tokio::time::Instant::now();
+    loop {
+        match all_machines(&services).await {
+            Ok(machines) => {
+                index.update(&machines);
+                pass_nodes(&services, &nodes, &machines).await;
+                if last_links.elapsed() >= link_poll {
+                    last_links = tokio::time::Instant::now();
+                    pass_links(&services, &talos, &index, &machines).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "machine pass skipped: store unavailable"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(resync.min(link_poll)) => {}
+            () = pass.notified() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! satusky-fleet against kube-sim, talos-sim and core services over SQLite.
+#![allow(clippy::unwrap_used, reason = "test helpers")]
+
+mod operations;
+mod provisioning;
+mod support;

@@ -1,0 +1,128 @@
+use std::time::Duration;
+
+use anyhow::Result;
+use satusky_core::fleet::SigningKey;
+use satusky_core::fleet::jointoken::{self, Claims};
+use satusky_types::machines::MachineState;
+use talos_sim::ProvisionStatus;
+
+use crate::support::{Env, ORG, wait_for};
+
+#[tokio::test]
+async fn a_machine_provisioning_with_a_valid_token_is_discovered_in_the_tokens_organization()
+-> Result<()> {
+    let env = Env::new().await?;
+    let token = env.join_token("rack-1").await?;
+    let fleet = env.machines(1, &token).await?;
+    let sim = fleet.machine(0);
+    let m = wait_for(
+        Duration::from_secs(15),
+        "the machine to be admitted",
+        || async { Ok(env.list().await?.into_iter().next()) },
+    )
+    .await?;
+    assert_eq!(m.org, ORG);
+    assert_eq!(m.state, MachineState::Discovered);
+    assert_eq!(m.uuid, sim.uuid());
+    assert!(m.link.connected);
+    // The address the provisioning server handed out is the one recorded.
+    let handed_out = sim.overlay_address().unwrap_or_default();
+    assert!(
+        handed_out.starts_with(&m.link.address),
+        "{handed_out} vs {}",
+        m.link.address
+    );
+    // Facts come from the machine's Talos API.
+    assert_eq!(m.name, sim.hostname().to_lowercase());
+    assert!(
+        m.hardware.cpu_cores > 0 && m.hardware.memory_bytes > 0,
+        "{:?}",
+        m.hardware
+    );
+    assert!(!m.hardware.arch.is_empty());
+    let events = env.events(&m.name).await?;
+    assert!(
+        events.iter().any(|(k, _)| k == "machine.discovered"),
+        "{events:#?}"
+    );
+    // Talos events reach the machine's history through the sink.
+    wait_for(Duration::from_secs(5), "a Talos stage event", || async {
+        Ok(env
+            .events(&m.name)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == "talos.stage"))
+    })
+    .await?;
+    // A second boot re-provisions the same record.
+    sim.reboot();
+    wait_for(Duration::from_secs(10), "a re-provisioning", || async {
+        Ok(env
+            .events(&m.name)
+            .await?
+            .into_iter()
+            .find(|(_, msg)| msg.starts_with("re-provisioned")))
+    })
+    .await?;
+    assert_eq!(env.list().await?.len(), 1);
+    fleet.stop().await;
+    Ok(())
+}
+
+async fn refused_with(env: &Env, token: &str) -> Result<(tonic::Code, String)> {
+    let fleet = env.machines(1, token).await?;
+    let status = fleet
+        .machine(0)
+        .wait_for_provision(
+            |s| matches!(s, ProvisionStatus::Refused { .. }),
+            Duration::from_secs(10),
+        )
+        .await?;
+    fleet.stop().await;
+    match status {
+        ProvisionStatus::Refused { code, message } => Ok((code, message)),
+        other => anyhow::bail!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrong_expired_and_revoked_tokens_are_refused_with_permission_denied() -> Result<()> {
+    let env = Env::with_manual_clock().await?;
+
+    let forged = jointoken::sign(
+        &SigningKey::new([9u8; 32]),
+        &Claims {
+            tid: "0".repeat(26),
+            org: "x".into(),
+            exp: i64::MAX,
+        },
+    );
+    for wrong in ["not-a-token", forged.as_str()] {
+        let (code, message) = refused_with(&env, wrong).await?;
+        assert_eq!(code, tonic::Code::PermissionDenied);
+        assert_eq!(message, "invalid join token");
+    }
+
+    let revoked = env.join_token("revoked").await?;
+    env.services
+        .revoke_join_token(&env.ctx, ORG, "revoked")
+        .await?;
+    let (code, message) = refused_with(&env, &revoked).await?;
+    assert_eq!(
+        (code, message.as_str()),
+        (tonic::Code::PermissionDenied, "join token revoked")
+    );
+
+    let expiring = env.join_token("expiring").await?;
+    if let Some(clock) = &env.clock {
+        clock.advance(chrono::Duration::hours(2));
+    }
+    let (code, message) = refused_with(&env, &expiring).await?;
+    assert_eq!(
+        (code, message.as_str()),
+        (tonic::Code::PermissionDenied, "join token expired")
+    );
+
+    assert!(env.list().await?.is_empty());
+    Ok(())
+}
