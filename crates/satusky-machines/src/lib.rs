@@ -7,6 +7,7 @@
 //!   and an in-memory [`jointoken::JoinTokenRegistry`] policy with revocation.
 //! - [`unique`]: per-node unique tokens and UUID conflicts, wrapping another policy.
 //! - [`sink`]: the `events.EventSinkService` server; decoded events go into a channel.
+//! - [`kmsg`]: the kernel-log receiver (JSON lines over TCP).
 //! - [`talos`]: a Talos machine API client over mTLS with per-RPC deadlines.
 //!
 //! Prost and generated types never leave this crate: every public function takes and
@@ -14,6 +15,7 @@
 
 pub mod events;
 pub mod jointoken;
+pub mod kmsg;
 mod maintenance;
 pub mod overlay;
 pub mod provision;
@@ -24,6 +26,7 @@ pub mod unique;
 
 pub use events::{EventPayload, MachineEvent, MachineStage};
 pub use jointoken::{JoinTokenError, JoinTokenKey, JoinTokenRegistry};
+pub use kmsg::{KernelLogRecord, KmsgReceiver};
 pub use overlay::{AddressAllocator, OverlayPrefix};
 pub use provision::{
     Admission, ProvisionPolicy, ProvisionRequestInfo, ProvisionServer, ProvisionServerConfig,

@@ -162,12 +162,16 @@ impl std::fmt::Debug for ProvisionServer {
     }
 }
 
-/// Failure of [`ProvisionServer::serve`] or [`crate::EventSinkServer::serve`].
+/// Failure of [`ProvisionServer::serve`], [`crate::EventSinkServer::serve`] or
+/// [`crate::KmsgReceiver::serve`].
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The gRPC server stopped with an error.
     #[error("gRPC server failed")]
     Transport(#[source] tonic::transport::Error),
+    /// Accepting a connection failed.
+    #[error("accepting a connection failed")]
+    Accept(#[source] std::io::Error),
 }
 
 impl ProvisionServer {

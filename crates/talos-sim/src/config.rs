@@ -109,6 +109,8 @@ pub struct SimConfig {
     pub siderolink: Option<SiderolinkApi>,
     /// Event sink `host:port` (plaintext gRPC, like `talos.events.sink`).
     pub event_sink: Option<String>,
+    /// Kernel-log receiver `host:port` (from `talos.logging.kernel=tcp://host:port`).
+    pub kernel_log: Option<String>,
     /// Kubernetes API client for node registration; `None`: no kubelet.
     pub kube: Option<kube::Client>,
     /// Talos version reported by `Version` and sent in `Provision`.
@@ -124,6 +126,7 @@ impl std::fmt::Debug for SimConfig {
         f.debug_struct("SimConfig")
             .field("siderolink", &self.siderolink.as_ref().map(|s| &s.endpoint))
             .field("event_sink", &self.event_sink)
+            .field("kernel_log", &self.kernel_log)
             .field("kube", &self.kube.is_some())
             .field("talos_version", &self.talos_version)
             .field("timings", &self.timings)

@@ -49,6 +49,7 @@ pub struct FleetBuilder {
     siderolink: Option<SiderolinkApi>,
     join_token: Option<String>,
     event_sink: Option<String>,
+    kernel_log: Option<String>,
     kube: Option<kube::Client>,
     talos_version: String,
     kubelet_version: String,
@@ -81,6 +82,7 @@ impl Default for FleetBuilder {
             siderolink: None,
             join_token: None,
             event_sink: None,
+            kernel_log: None,
             kube: None,
             talos_version: "v1.13.0".into(),
             kubelet_version: "v1.34.1".into(),
@@ -126,6 +128,19 @@ impl FleetBuilder {
     /// The event sink `host:port`.
     pub fn event_sink(mut self, addr: impl Into<String>) -> Self {
         self.event_sink = Some(addr.into());
+        self
+    }
+
+    /// The kernel-log receiver, `tcp://host:port` (as `talos.logging.kernel`; UDP is
+    /// not simulated).
+    pub fn kernel_log(mut self, url: impl AsRef<str>) -> Self {
+        let url = url.as_ref();
+        self.kernel_log = Some(
+            url.strip_prefix("tcp://")
+                .unwrap_or(url)
+                .trim_end_matches('/')
+                .to_owned(),
+        );
         self
     }
 
@@ -207,6 +222,7 @@ impl FleetBuilder {
         let config = Arc::new(SimConfig {
             siderolink,
             event_sink: self.event_sink,
+            kernel_log: self.kernel_log,
             kube: self.kube,
             talos_version: self.talos_version,
             kubelet_version: self.kubelet_version,

@@ -30,6 +30,7 @@ pub mod config;
 mod events;
 pub mod fleet;
 pub mod hardware;
+mod kmsg;
 mod kubelet;
 mod logs;
 pub mod machine;

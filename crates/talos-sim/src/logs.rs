@@ -15,11 +15,37 @@ pub(crate) struct LogLine {
     pub line: String,
 }
 
-#[derive(Debug, Default)]
+/// One kernel message, as the kernel-log stream sends it.
+#[derive(Debug, Clone)]
+pub(crate) struct KmsgRecord {
+    pub seq: u64,
+    /// Microseconds since boot.
+    pub clock: u64,
+    pub time: chrono::DateTime<Utc>,
+    pub facility: String,
+    pub level: String,
+    pub msg: String,
+}
+
+#[derive(Debug)]
 struct Inner {
     services: HashMap<String, VecDeque<String>>,
     kmsg: VecDeque<String>,
+    records: VecDeque<KmsgRecord>,
     kmsg_seq: u64,
+    boot: std::time::Instant,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            services: HashMap::new(),
+            kmsg: VecDeque::new(),
+            records: VecDeque::new(),
+            kmsg_seq: 0,
+            boot: std::time::Instant::now(),
+        }
+    }
 }
 
 /// In-memory logs, cleared on every boot like Talos's own buffers.
@@ -27,6 +53,8 @@ struct Inner {
 pub(crate) struct LogStore {
     inner: Mutex<Inner>,
     live: broadcast::Sender<LogLine>,
+    /// Woken on every kernel message (the kernel-log stream waits on it).
+    pub kmsg_notify: tokio::sync::Notify,
 }
 
 impl LogStore {
@@ -34,6 +62,7 @@ impl LogStore {
         Self {
             inner: Mutex::new(Inner::default()),
             live: broadcast::channel(1024).0,
+            kmsg_notify: tokio::sync::Notify::new(),
         }
     }
 
@@ -67,20 +96,44 @@ impl LogStore {
 
     /// Appends a kernel message, formatted like `talosctl dmesg`.
     pub fn kernel(&self, facility: &str, level: &str, msg: &str) {
-        let mut inner = self.lock();
-        inner.kmsg_seq += 1;
-        let line = format!(
-            "{facility}: {level:>7}: [{}]: {msg}",
-            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-        );
-        inner.kmsg.push_back(line.clone());
-        if inner.kmsg.len() > MAX_LINES {
-            inner.kmsg.pop_front();
+        {
+            let mut inner = self.lock();
+            inner.kmsg_seq += 1;
+            let now = Utc::now();
+            let line = format!(
+                "{facility}: {level:>7}: [{}]: {msg}",
+                now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            );
+            let record = KmsgRecord {
+                seq: inner.kmsg_seq,
+                clock: inner.boot.elapsed().as_micros() as u64,
+                time: now,
+                facility: facility.to_owned(),
+                level: level.to_owned(),
+                msg: msg.to_owned(),
+            };
+            inner.kmsg.push_back(line.clone());
+            inner.records.push_back(record);
+            if inner.kmsg.len() > MAX_LINES {
+                inner.kmsg.pop_front();
+                inner.records.pop_front();
+            }
+            let _ = self.live.send(LogLine {
+                source: String::new(),
+                line,
+            });
         }
-        let _ = self.live.send(LogLine {
-            source: String::new(),
-            line,
-        });
+        self.kmsg_notify.notify_waiters();
+    }
+
+    /// Kernel messages with a sequence number above `seq`.
+    pub fn kmsg_after(&self, seq: u64) -> Vec<KmsgRecord> {
+        self.lock()
+            .records
+            .iter()
+            .filter(|r| r.seq > seq)
+            .cloned()
+            .collect()
     }
 
     /// Whether a service log exists.

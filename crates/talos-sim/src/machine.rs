@@ -392,6 +392,7 @@ struct BootTasks {
     link: JoinHandle<()>,
     sink: Option<JoinHandle<()>>,
     kubelet: Option<JoinHandle<()>>,
+    kmsg: Option<JoinHandle<()>>,
     link_cmd: mpsc::UnboundedSender<Duration>,
 }
 
@@ -407,6 +408,9 @@ impl BootTasks {
         if let Some(s) = self.sink {
             // The sink publisher drains its backlog before it returns.
             let _ = tokio::time::timeout(Duration::from_secs(3), s).await;
+        }
+        if let Some(k) = self.kmsg {
+            let _ = tokio::time::timeout(Duration::from_secs(1), k).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.link).await;
     }
@@ -425,6 +429,13 @@ fn start_boot(shared: &Arc<Shared>) -> BootTasks {
         .event_sink
         .clone()
         .map(|addr| tokio::spawn(sink::publish_loop(shared.clone(), addr, cancel_rx.clone())));
+    let kmsg = shared.config.kernel_log.clone().map(|addr| {
+        tokio::spawn(crate::kmsg::stream_loop(
+            shared.clone(),
+            addr,
+            cancel_rx.clone(),
+        ))
+    });
     let installed = shared.lock().installed;
     let kubelet = (installed && shared.config.kube.is_some())
         .then(|| tokio::spawn(kubelet::run(shared.clone(), cancel_rx)));
@@ -433,6 +444,7 @@ fn start_boot(shared: &Arc<Shared>) -> BootTasks {
         link,
         sink,
         kubelet,
+        kmsg,
         link_cmd,
     }
 }

@@ -40,6 +40,26 @@ async fn dial(uri: Uri, source: IpAddr) -> std::io::Result<TokioIo<tokio::net::T
     Ok(TokioIo::new(stream))
 }
 
+/// A plain TCP connection to `addr` (`host:port`), from `source` when given.
+pub(crate) async fn tcp_from(
+    addr: &str,
+    source: Option<IpAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let target = tokio::net::lookup_host(addr)
+        .await?
+        .find(|a| source.is_none_or(|s| a.is_ipv4() == s.is_ipv4()))
+        .ok_or_else(|| std::io::Error::other(format!("no address for {addr}")))?;
+    let socket = if target.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source.filter(|_| target.ip().is_loopback()) {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    socket.connect(target).await
+}
+
 /// Connects `endpoint`, from `source` when given.
 pub(crate) async fn connect_from(
     endpoint: Endpoint,

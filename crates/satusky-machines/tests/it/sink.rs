@@ -90,3 +90,36 @@ async fn the_sink_drops_replayed_event_ids() {
         "duplicate was forwarded"
     );
 }
+
+#[tokio::test]
+async fn kernel_logs_arrive_as_json_lines_from_the_machine_address() {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(satusky_machines::KmsgReceiver::new(tx).serve(l, std::future::pending()));
+    let fleet = Fleet::builder()
+        .kernel_log(format!("tcp://{addr}"))
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let m = fleet.machine(0);
+    let deadline = tokio::time::Instant::now() + T;
+    let mut last_seq = 0;
+    loop {
+        let r = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("kernel log in time")
+            .unwrap();
+        assert_eq!(r.peer.ip(), m.management_ip());
+        assert!(r.time.is_some());
+        let seq = r.seq.unwrap();
+        assert!(seq > last_seq, "ordered");
+        last_seq = seq;
+        if r.msg.contains("Linux version") {
+            assert_eq!(r.facility, "kern");
+            break;
+        }
+    }
+    fleet.stop().await;
+}
