@@ -21,7 +21,7 @@ use crate::stats::Stats;
 
 #[derive(Clone)]
 pub struct KubeIo {
-    pub client: Client,
+    client: Client,
     cfg: Arc<ReconcilerConfig>,
     leader: watch::Receiver<bool>,
     stats: Arc<Stats>,
