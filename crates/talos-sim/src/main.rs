@@ -29,6 +29,9 @@ struct Args {
     /// Event sink `host:port`; empty: no sink.
     #[arg(long, env = "TALOS_SIM_EVENT_SINK", default_value = "")]
     event_sink: String,
+    /// Kernel-log receiver `tcp://host:port`; empty: none.
+    #[arg(long, env = "TALOS_SIM_KERNEL_LOG", default_value = "")]
+    kernel_log: String,
     /// Register nodes with the Kubernetes API from the default kubeconfig.
     #[arg(long, env = "TALOS_SIM_KUBE", default_value_t = false)]
     kube: bool,
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         siderolink_api,
         join_token,
         event_sink,
+        kernel_log,
         kube,
         maintenance,
         seed,
@@ -72,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if !event_sink.is_empty() {
         b = b.event_sink(event_sink);
+    }
+    if !kernel_log.is_empty() {
+        b = b.kernel_log(kernel_log);
     }
     if kube {
         let client = kube::Client::try_default()
