@@ -126,6 +126,33 @@ async fn an_app_deployed_through_the_services_runs_scales_gets_secrets_and_is_de
             .contains(&("Secret".to_owned(), "web-secrets".to_owned()))
     );
 
+    // An env change rolls out; rolling back to the release before it takes the variable away.
+    let env = KeyValueChange {
+        set: [("MODE".to_owned(), "fast".to_owned())].into(),
+        unset: vec![],
+    };
+    let changed = services
+        .change_env(&ctx, "acme", "web", &env)
+        .await
+        .unwrap();
+    wait_phase(&services, &ctx, AppPhase::Available, changed.app.generation).await;
+    let deps = c.deployments(&ns);
+    let has_mode = |d: k8s_openapi::api::apps::v1::Deployment| {
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.name == "MODE")
+    };
+    assert!(has_mode(deps.get("web").await.unwrap()));
+    let rolled = services.rollback(&ctx, "acme", "web", None).await.unwrap();
+    assert_eq!(rolled.release.rollback_of, Some(changed.release.number - 1));
+    wait_phase(&services, &ctx, AppPhase::Available, rolled.app.generation).await;
+    assert!(!has_mode(deps.get("web").await.unwrap()));
+    let app = services.get_app(&ctx, "acme", "web").await.unwrap();
+    assert_eq!(app.status.observed_release, Some(rolled.release.number));
+
     services
         .delete_app(&ctx, "acme", "web", false)
         .await
