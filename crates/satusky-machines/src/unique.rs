@@ -108,3 +108,53 @@ impl<P: ProvisionPolicy> ProvisionPolicy for UniqueTokenPolicy<P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct AdmitAll;
+
+    #[async_trait]
+    impl ProvisionPolicy for AdmitAll {
+        async fn admit(&self, _req: &ProvisionRequestInfo) -> Result<Admission, Refusal> {
+            Ok(Admission::default())
+        }
+    }
+
+    fn req(unique: Option<(&str, &str)>) -> ProvisionRequestInfo {
+        ProvisionRequestInfo {
+            node_uuid: "uuid-1".into(),
+            node_public_key: String::new(),
+            join_token: None,
+            node_unique_token: unique.map(|(f, t)| {
+                serde_json::to_string(&UniqueToken {
+                    fingerprint: f.into(),
+                    token: t.into(),
+                })
+                .unwrap()
+            }),
+            talos_version: None,
+            wireguard_over_grpc: false,
+            peer_addr: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn same_fingerprint_with_another_token_is_a_mismatch() {
+        let p = UniqueTokenPolicy::new(AdmitAll);
+        assert!(p.admit(&req(Some(("fp", "t1")))).await.is_ok());
+        assert!(p.admit(&req(Some(("fp", "t1")))).await.is_ok());
+        assert_eq!(
+            p.admit(&req(Some(("fp", "t2")))).await,
+            Err(Refusal::UniqueTokenMismatch)
+        );
+        assert_eq!(
+            p.admit(&req(Some(("other", "t1")))).await,
+            Err(Refusal::UuidConflict)
+        );
+        assert_eq!(p.admit(&req(None)).await, Err(Refusal::UniqueTokenMismatch));
+        p.forget("uuid-1");
+        assert!(p.admit(&req(Some(("fp", "t2")))).await.is_ok());
+    }
+}
