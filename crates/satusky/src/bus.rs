@@ -56,7 +56,12 @@ impl Bus for NatsBus {
         let client = self.client.clone();
         let subject = self.subject.clone();
         tokio::spawn(async move {
-            if let Err(e) = client.publish(subject, payload.into()).await {
+            // Notices are few and latency matters more than batching: flush each.
+            let sent = match client.publish(subject, payload.into()).await {
+                Ok(()) => client.flush().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = sent {
                 tracing::warn!(error = %e, "could not publish a notice; the resync will catch up");
             }
         });
