@@ -4,20 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use satusky_types::Page;
 use satusky_types::apps::{
     App, AppEvent, CreateAppRequest, DeleteAppQuery, DeployRequest, Deployed, EventsQuery,
     KeyValueChange, Release, RollbackRequest, ScaleRequest, SecretEntry, Volume,
 };
 use satusky_types::page::PageQuery;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::{ALL_PAGES_LIMIT, Client, ClientError, REQUEST_ID_HEADER, collect_pages, error};
+use crate::ws::JsonStream;
+use crate::{ALL_PAGES_LIMIT, Client, ClientError, collect_pages};
 
 /// Header making a deploy safe to retry.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -306,57 +301,7 @@ impl Client {
     ) -> Result<EventStream, ClientError> {
         let mut url = self.url(&["v1", "orgs", org, "apps", app, "events", "ws"]);
         url.query_pairs_mut().append_pair("from", &from.to_string());
-        let http_url = url.to_string();
-        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-        // http → ws and https → wss always succeed.
-        let _ = url.set_scheme(scheme);
-        let ws_error = |source| ClientError::WebSocket {
-            url: http_url.clone(),
-            source: Box::new(source),
-        };
-        let mut request = url.as_str().into_client_request().map_err(ws_error)?;
-        let headers = request.headers_mut();
-        if let Some(token) = &self.token
-            && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
-        {
-            headers.insert("authorization", value);
-        }
-        if let Some(id) = &self.request_id
-            && let Ok(value) = HeaderValue::from_str(id)
-        {
-            headers.insert(REQUEST_ID_HEADER, value);
-        }
-        let connect = tokio_tungstenite::connect_async(request);
-        let (socket, _) = match tokio::time::timeout(self.timeout, connect).await {
-            Err(_) => {
-                return Err(ClientError::WebSocket {
-                    url: http_url,
-                    source: Box::new(tungstenite::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the WebSocket handshake timed out",
-                    ))),
-                });
-            }
-            Ok(Err(tungstenite::Error::Http(resp))) => {
-                let request_id = resp
-                    .headers()
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let body = resp.body().clone().unwrap_or_default();
-                return Err(error::from_status(
-                    resp.status().as_u16(),
-                    request_id,
-                    &body,
-                ));
-            }
-            Ok(Err(e)) => return Err(ws_error(e)),
-            Ok(Ok(ok)) => ok,
-        };
-        Ok(EventStream {
-            socket,
-            url: http_url,
-        })
+        self.connect_ws(url).await
     }
 }
 
@@ -366,54 +311,4 @@ fn retryable(e: &ClientError) -> bool {
 }
 
 /// The events of one app as they arrive over a WebSocket.
-pub struct EventStream {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    url: String,
-}
-
-impl std::fmt::Debug for EventStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventStream")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl EventStream {
-    /// The next event; `None` once the server closes the stream.
-    pub async fn next(&mut self) -> Option<Result<AppEvent, ClientError>> {
-        loop {
-            let message = match self.socket.next().await? {
-                Ok(m) => m,
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return None;
-                }
-                Err(e) => {
-                    return Some(Err(ClientError::WebSocket {
-                        url: self.url.clone(),
-                        source: Box::new(e),
-                    }));
-                }
-            };
-            match message {
-                Message::Text(text) => {
-                    return Some(serde_json::from_str(text.as_str()).map_err(|source| {
-                        ClientError::Decode {
-                            url: self.url.clone(),
-                            status: 101,
-                            source,
-                        }
-                    }));
-                }
-                Message::Close(_) => return None,
-                // Pings are answered by tungstenite; nothing else is sent.
-                _ => {}
-            }
-        }
-    }
-
-    /// Closes the stream politely.
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
-    }
-}
+pub type EventStream = JsonStream<AppEvent>;

@@ -3,7 +3,7 @@
 //! One [`Client`] holds the base URL, the optional bearer token and a
 //! [`reqwest::Client`] with a 30 s timeout. Every route has one typed async
 //! method, grouped by area in the modules below (`auth`, `tokens`, `orgs`,
-//! `audit`, `apps`, `health`); each takes and returns the wire types of
+//! `audit`, `apps`, `logs`, `machines`, `clusters`, `health`); each takes and returns the wire types of
 //! [`satusky_types`], which are the contract with the server. Every failure is
 //! a [`ClientError`].
 //!
@@ -28,10 +28,14 @@
 mod apps;
 mod audit;
 mod auth;
+mod clusters;
 mod error;
 mod health;
+mod logs;
+mod machines;
 mod orgs;
 mod tokens;
+mod ws;
 
 use std::future::Future;
 use std::time::Duration;
@@ -43,6 +47,9 @@ use url::{Host, Url};
 
 pub use apps::{DEPLOY_ATTEMPTS, EventStream, IDEMPOTENCY_KEY_HEADER};
 pub use error::ClientError;
+pub use logs::LogStream;
+pub use machines::{BulkAction, MachineEventStream};
+pub use ws::JsonStream;
 
 /// Every route this client calls, as `(method, path template)`. Tests hold
 /// it against the methods (each is called, each call is listed) and against
@@ -90,6 +97,33 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/orgs/{org}/apps/{app}/events"),
     // A WebSocket upgrade (`Client::events_stream`).
     ("GET", "/v1/orgs/{org}/apps/{app}/events/ws"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/logs"),
+    // A WebSocket upgrade (`Client::app_logs_stream`).
+    ("GET", "/v1/orgs/{org}/apps/{app}/logs/ws"),
+    ("GET", "/v1/orgs/{org}/join-tokens"),
+    ("POST", "/v1/orgs/{org}/join-tokens"),
+    ("POST", "/v1/orgs/{org}/join-tokens/{token}/revoke"),
+    ("GET", "/v1/orgs/{org}/machines"),
+    ("POST", "/v1/orgs/{org}/machines/bulk/{action}"),
+    ("GET", "/v1/orgs/{org}/machines/{machine}"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/claim"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/release"),
+    ("PATCH", "/v1/orgs/{org}/machines/{machine}/labels"),
+    ("PUT", "/v1/orgs/{org}/machines/{machine}/visibility"),
+    ("GET", "/v1/orgs/{org}/machines/{machine}/events"),
+    // A WebSocket upgrade (`Client::machine_events_stream`).
+    ("GET", "/v1/orgs/{org}/machines/{machine}/events/ws"),
+    ("GET", "/v1/orgs/{org}/machines/{machine}/metrics"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/cordon"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/uncordon"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/drain"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/reboot"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/shutdown"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/decommission"),
+    ("GET", "/v1/clusters"),
+    ("POST", "/v1/clusters"),
+    ("DELETE", "/v1/clusters/{name}"),
+    ("GET", "/v1/zones"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/v1/openapi.json"),
@@ -255,6 +289,10 @@ impl Client {
 
     fn patch(&self, segments: &[&str]) -> (RequestBuilder, Url) {
         self.request(Method::PATCH, segments)
+    }
+
+    fn put(&self, segments: &[&str]) -> (RequestBuilder, Url) {
+        self.request(Method::PUT, segments)
     }
 
     fn delete(&self, segments: &[&str]) -> (RequestBuilder, Url) {

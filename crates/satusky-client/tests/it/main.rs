@@ -11,11 +11,19 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use satusky_client::BulkAction;
 use satusky_client::{Client, ClientError};
 use satusky_types::ErrorCode;
-use satusky_types::apps::{CreateAppRequest, DeployRequest, EventsQuery, KeyValueChange};
+use satusky_types::apps::{
+    CreateAppRequest, DeployRequest, EventsQuery, KeyValueChange, LogsQuery,
+};
+use satusky_types::clusters::RegisterClusterRequest;
 use satusky_types::identity::{
     ChangePasswordRequest, CreateTokenRequest, LoginRequest, SignupRequest, UpdateUserRequest,
+};
+use satusky_types::machines::{
+    BulkRequest, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, LabelsChange,
+    MachineEventsQuery, MachineQuery, PowerRequest, Visibility,
 };
 use satusky_types::orgs::{AuditQuery, CreateOrgRequest, Outcome, Role};
 use satusky_types::page::PageQuery;
@@ -422,6 +430,56 @@ async fn every_listed_route_has_a_method_and_every_method_is_listed() {
     let _ = c.list_volumes("s", "a").await;
     let _ = c.list_events("s", "a", &EventsQuery::default()).await;
     let _ = c.events_stream("s", "a", 0).await;
+    let _ = c.app_logs("s", "a", &LogsQuery::default()).await;
+    let _ = c.app_logs_stream("s", "a", &LogsQuery::default()).await;
+    let _ = c.list_join_tokens("s", &q).await;
+    let _ = c
+        .create_join_token(
+            "s",
+            &CreateJoinTokenRequest {
+                name: "n".into(),
+                expires_in_hours: None,
+            },
+        )
+        .await;
+    let _ = c.revoke_join_token("s", "t").await;
+    let _ = c.list_machines("s", &MachineQuery::default()).await;
+    let _ = c.get_machine("s", "m").await;
+    let _ = c.claim_machine("s", "m").await;
+    let _ = c.release_machine("s", "m").await;
+    let _ = c
+        .change_machine_labels("s", "m", &LabelsChange::default())
+        .await;
+    let _ = c.set_machine_visibility("s", "m", Visibility::Public).await;
+    let _ = c
+        .list_machine_events("s", "m", &MachineEventsQuery::default())
+        .await;
+    let _ = c.machine_events_stream("s", "m", 0).await;
+    let _ = c.machine_metrics("s", "m").await;
+    let _ = c.cordon_machine("s", "m").await;
+    let _ = c.uncordon_machine("s", "m").await;
+    let _ = c.drain_machine("s", "m", &DrainRequest::default()).await;
+    let _ = c.reboot_machine("s", "m", &PowerRequest::default()).await;
+    let _ = c.shutdown_machine("s", "m", &PowerRequest::default()).await;
+    let _ = c
+        .decommission_machine("s", "m", &DecommissionRequest::default())
+        .await;
+    let _ = c
+        .bulk_machines("s", BulkAction::Cordon, &BulkRequest::default())
+        .await;
+    let _ = c.list_clusters(&q).await;
+    let _ = c
+        .register_cluster(&RegisterClusterRequest {
+            name: "c".into(),
+            region: "r".into(),
+            zone: "z".into(),
+            kubeconfig: None,
+            default: false,
+            priority: 0,
+        })
+        .await;
+    let _ = c.delete_cluster("c").await;
+    let _ = c.list_zones().await;
 
     let calls: Vec<(String, String)> = api
         .calls()
@@ -906,4 +964,175 @@ async fn the_event_stream_sends_the_token_and_yields_each_event() {
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::AppNotFound), "{e:?}");
     assert_eq!(e.request_id(), Some("req-1"));
+}
+
+fn machine(id: &str, name: &str) -> Value {
+    json!({
+        "id": id, "name": name, "uuid": "u-1", "org": "acme", "state": "joined",
+        "visibility": "organization", "labels": {"pool": "gpu"}, "system_labels": {"arch": "amd64"},
+        "hardware": {"arch": "amd64", "cpu_cores": 8, "memory_bytes": 17_179_869_184_u64},
+        "zone": "kul-1", "link": {"connected": true, "address": "fdae::1"},
+        "operable": true, "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"
+    })
+}
+
+#[tokio::test]
+async fn machine_and_cluster_methods_send_the_documented_requests() {
+    let m = machine("mch_1", "node-a");
+    let api = MockApi::start(&[
+        ("GET /v1/orgs/acme/machines", 200, json!({"items": [m.clone()]})),
+        ("GET /v1/orgs/acme/machines/node-a", 200, m.clone()),
+        ("PATCH /v1/orgs/acme/machines/mch_1/labels", 200, m.clone()),
+        ("PUT /v1/orgs/acme/machines/mch_1/visibility", 200, m.clone()),
+        ("POST /v1/orgs/acme/machines/mch_1/drain", 202, m.clone()),
+        ("POST /v1/orgs/acme/machines/mch_1/reboot", 202, m.clone()),
+        ("POST /v1/orgs/acme/machines/mch_1/decommission", 202, m.clone()),
+        (
+            "POST /v1/orgs/acme/machines/bulk/labels",
+            200,
+            json!({"selector": "pool=gpu", "items": [{"id": "mch_1", "name": "node-a", "ok": true, "state": "joined"}]}),
+        ),
+        (
+            "GET /v1/orgs/acme/machines/mch_1/events",
+            200,
+            json!({"items": [{"seq": 1, "kind": "k", "message": "m", "at": "2026-01-02T03:04:05Z"}]}),
+        ),
+        (
+            "POST /v1/orgs/acme/join-tokens",
+            201,
+            json!({"join_token": {"id": "jt_1", "name": "rack", "org": "acme", "expires_at": "2026-01-02T03:04:05Z", "revoked": false, "created_at": "2026-01-02T03:04:05Z"},
+                "token": "sk_join_x", "kernel_args": ["siderolink.api=x"]}),
+        ),
+        ("GET /v1/zones", 200, json!({"items": [{"zone": "kul-1", "region": "kul", "clusters": 1, "healthy": true}]})),
+        ("GET /v1/orgs/acme/apps/web/logs", 200, json!({"items": [{"pod": "web-1", "line": "hi"}]})),
+    ])
+    .await;
+    let c = api.client(Some("t"));
+    let all = c
+        .list_all_machines("acme", Some("pool=gpu,zone in (a,b)"))
+        .await
+        .unwrap();
+    assert_eq!(all[0].name, "node-a");
+    c.get_machine("acme", "node-a").await.unwrap();
+    c.change_machine_labels(
+        "acme",
+        "mch_1",
+        &LabelsChange {
+            set: [("pool".to_owned(), "cpu".to_owned())].into(),
+            unset: vec!["old".into()],
+        },
+    )
+    .await
+    .unwrap();
+    c.set_machine_visibility("acme", "mch_1", Visibility::Public)
+        .await
+        .unwrap();
+    c.drain_machine(
+        "acme",
+        "mch_1",
+        &DrainRequest {
+            timeout_seconds: Some(60),
+            delete_emptydir_data: true,
+        },
+    )
+    .await
+    .unwrap();
+    c.reboot_machine("acme", "mch_1", &PowerRequest { force: true })
+        .await
+        .unwrap();
+    c.decommission_machine(
+        "acme",
+        "mch_1",
+        &DecommissionRequest {
+            force: false,
+            wipe_user_disks: true,
+        },
+    )
+    .await
+    .unwrap();
+    let r = c
+        .bulk_machines(
+            "acme",
+            BulkAction::Labels,
+            &BulkRequest {
+                selector: "pool=gpu".into(),
+                labels: LabelsChange {
+                    set: [("tier".to_owned(), "a".to_owned())].into(),
+                    unset: vec![],
+                },
+                ..BulkRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(r.items[0].ok);
+    assert_eq!(c.last_machine_event_seq("acme", "mch_1").await.unwrap(), 1);
+    let created = c
+        .create_join_token(
+            "acme",
+            &CreateJoinTokenRequest {
+                name: "rack".into(),
+                expires_in_hours: Some(48),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.token, "sk_join_x");
+    assert_eq!(c.list_zones().await.unwrap()[0].zone, "kul-1");
+    let logs = c
+        .app_logs(
+            "acme",
+            "web",
+            &LogsQuery {
+                tail: Some(10),
+                since_seconds: Some(600),
+                pod: Some("web-1".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logs.items[0].line, "hi");
+
+    let seen = api.seen();
+    let calls: Vec<_> = seen.iter().map(|s| s.call.as_str()).collect();
+    assert_eq!(
+        calls,
+        [
+            "GET /v1/orgs/acme/machines?selector=pool%3Dgpu%2Czone+in+%28a%2Cb%29&limit=1000",
+            "GET /v1/orgs/acme/machines/node-a",
+            "PATCH /v1/orgs/acme/machines/mch_1/labels",
+            "PUT /v1/orgs/acme/machines/mch_1/visibility",
+            "POST /v1/orgs/acme/machines/mch_1/drain",
+            "POST /v1/orgs/acme/machines/mch_1/reboot",
+            "POST /v1/orgs/acme/machines/mch_1/decommission",
+            "POST /v1/orgs/acme/machines/bulk/labels",
+            "GET /v1/orgs/acme/machines/mch_1/events?from=0&limit=1000",
+            "POST /v1/orgs/acme/join-tokens",
+            "GET /v1/zones",
+            "GET /v1/orgs/acme/apps/web/logs?tail=10&since_seconds=600&pod=web-1",
+        ]
+    );
+    assert_eq!(
+        seen[2].body,
+        json!({"set": {"pool": "cpu"}, "unset": ["old"]})
+    );
+    assert_eq!(seen[3].body, json!({"visibility": "public"}));
+    assert_eq!(
+        seen[4].body,
+        json!({"timeout_seconds": 60, "delete_emptydir_data": true})
+    );
+    assert_eq!(seen[5].body, json!({"force": true}));
+    assert_eq!(
+        seen[6].body,
+        json!({"force": false, "wipe_user_disks": true})
+    );
+    assert_eq!(
+        seen[7].body,
+        json!({"selector": "pool=gpu", "labels": {"set": {"tier": "a"}, "unset": []},
+            "drain": {"timeout_seconds": null, "delete_emptydir_data": false}})
+    );
+    assert_eq!(
+        seen[9].body,
+        json!({"name": "rack", "expires_in_hours": 48})
+    );
 }
