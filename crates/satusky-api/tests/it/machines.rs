@@ -1461,3 +1461,94 @@ async fn concurrent_provisions_of_one_new_machine_make_one_record() {
     let list = f.app.get("/v1/orgs/acme/machines", &f.owner).await.ok();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn every_machine_action_is_audited_with_its_outcome() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    f.admit("spare").await;
+    let app = &f.app;
+    app.call(
+        Method::PUT,
+        "/v1/orgs/acme/machines/w1/visibility",
+        Some(&f.owner),
+        Some(json!({"visibility": "public"})),
+    )
+    .await
+    .ok();
+    f.app
+        .patch(
+            "/v1/orgs/acme/machines/w1/labels",
+            &f.owner,
+            json!({"set": {"pool": "a"}}),
+        )
+        .await
+        .ok();
+    for (action, body) in [
+        ("cordon", json!({})),
+        ("uncordon", json!({})),
+        ("drain", json!({})),
+        ("reboot", json!({"force": true})),
+        ("shutdown", json!({})),
+    ] {
+        f.op("w1", action, body).await;
+    }
+    f.op("w1", "decommission", json!({})).await;
+    app.post("/v1/orgs/acme/machines/spare/claim", &f.owner, json!({}))
+        .await
+        .ok();
+    app.post("/v1/orgs/acme/machines/spare/release", &f.owner, json!({}))
+        .await
+        .ok();
+    app.post("/v1/orgs/acme/machines/spare/cordon", &f.owner, json!({}))
+        .await
+        .err(409, "machine_state_conflict");
+    app.post(
+        "/v1/orgs/acme/machines/bulk/labels",
+        &f.owner,
+        json!({"selector": "!pool", "labels": {"set": {"pool": "b"}}}),
+    )
+    .await
+    .ok();
+    app.post(
+        "/v1/orgs/acme/join-tokens/rack-1/revoke",
+        &f.owner,
+        json!({}),
+    )
+    .await
+    .ok();
+    let audit = f.audit_actions().await;
+    for want in [
+        "machine.join_token.create success",
+        "machine.join_token.revoke success",
+        "machine.admit success",
+        "machine.claim success",
+        "machine.release success",
+        "machine.labels success",
+        "machine.visibility success",
+        "machine.cordon success",
+        "machine.cordon failure",
+        "machine.uncordon success",
+        "machine.drain success",
+        "machine.reboot success",
+        "machine.shutdown success",
+        "machine.decommission success",
+        "machine.bulk.labels success",
+    ] {
+        assert!(audit.iter().any(|a| a == want), "{want} in {audit:?}");
+    }
+    // Another organization sees the public machine, but not who operated it.
+    let other = app.user("other@example.com").await;
+    app.org(&other, "other").await;
+    let id = f.get("w1").await["id"].as_str().unwrap().to_owned();
+    let seen = app
+        .get(&format!("/v1/orgs/other/machines/{id}"), &other)
+        .await
+        .ok();
+    assert_eq!(seen["operation"]["kind"], "decommission");
+    assert!(seen["operation"].get("requested_by").is_none());
+    assert_eq!(
+        f.get("w1").await["operation"]["requested_by"],
+        "owner@example.com"
+    );
+}

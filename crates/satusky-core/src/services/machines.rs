@@ -421,7 +421,11 @@ impl Services {
             node_name: m.node_name.clone(),
             operable,
             note: m.note.clone(),
-            operation: machine_operation(m),
+            // Who asked is for the owning organization's eyes only.
+            operation: machine_operation(m).map(|op| MachineOperation {
+                requested_by: op.requested_by.filter(|_| operable),
+                ..op
+            }),
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
