@@ -29,6 +29,7 @@ pub mod state;
 pub mod store;
 mod table;
 pub mod tls;
+mod view;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

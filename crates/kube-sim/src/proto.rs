@@ -86,6 +86,21 @@ fn schema(msg: &str) -> Option<Fields> {
             (3, "maxUnavailable", K::IntOrString),
             (4, "unhealthyPodEvictionPolicy", K::Str),
         ],
+        "HorizontalPodAutoscaler" => &[
+            (1, "metadata", K::Msg("ObjectMeta")),
+            (2, "spec", K::Msg("HorizontalPodAutoscalerSpec")),
+        ],
+        "HorizontalPodAutoscalerSpec" => &[
+            (1, "scaleTargetRef", K::Msg("CrossVersionObjectReference")),
+            (2, "minReplicas", K::Int),
+            (3, "maxReplicas", K::Int),
+            (4, "targetCPUUtilizationPercentage", K::Int),
+        ],
+        "CrossVersionObjectReference" => &[
+            (1, "kind", K::Str),
+            (2, "name", K::Str),
+            (3, "apiVersion", K::Str),
+        ],
         "Service" => &[
             (1, "metadata", K::Msg("ObjectMeta")),
             (2, "spec", K::Msg("ServiceSpec")),

@@ -150,6 +150,8 @@ const BUILTINS: &[Def<'static>] = &[
     Def { gv: "apps/v1", kind: "ControllerRevision", plural: "controllerrevisions", namespaced: NS, short: &[], subs: &[], fields: &[] },
     Def { gv: "policy/v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", namespaced: NS, short: &["pdb"], subs: &["status"], fields: &[] },
     Def { gv: "autoscaling/v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: NS, short: &["hpa"], subs: &["status"], fields: &[] },
+    // served as a converting view over autoscaling/v2 (see view.rs)
+    Def { gv: "autoscaling/v1", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: NS, short: &["hpa"], subs: &["status"], fields: &[] },
     Def { gv: "networking.k8s.io/v1", kind: "Ingress", plural: "ingresses", namespaced: NS, short: &["ing"], subs: &["status"], fields: &[] },
     Def { gv: "networking.k8s.io/v1", kind: "IngressClass", plural: "ingressclasses", namespaced: CLUSTER, short: &[], subs: &[], fields: &[] },
     Def { gv: "networking.k8s.io/v1", kind: "NetworkPolicy", plural: "networkpolicies", namespaced: NS, short: &["netpol"], subs: &[], fields: &[] },

@@ -132,6 +132,17 @@ async fn route(
     } else {
         body
     };
+    if let Some(stored) = crate::view::storage_path(path) {
+        let watch = method == Method::GET && is_true(q.get("watch"));
+        let (m, b) = crate::view::rewrite_request(st, method, path, h, body)?;
+        let mut headers = h.clone();
+        headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let resp = Box::pin(route(st, &m, &stored, q, &headers, b)).await?;
+        return Ok(crate::view::convert_response(resp, watch).await);
+    }
     match path {
         "/version" => {
             return Ok(ok(

@@ -131,6 +131,15 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             col("Allowed Disruptions", "integer", 0),
             col("Age", "string", 0),
         ],
+        ("autoscaling", "HorizontalPodAutoscaler") => vec![
+            col("Name", "string", 0),
+            col("Reference", "string", 0),
+            col("Targets", "string", 0),
+            col("MinPods", "string", 0),
+            col("MaxPods", "integer", 0),
+            col("Replicas", "integer", 0),
+            col("Age", "string", 0),
+        ],
         ("", "Event") => vec![
             col("Last Seen", "string", 0),
             col("Type", "string", 0),
@@ -264,6 +273,28 @@ fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             json!(i(&s["disruptionsAllowed"])),
             age,
         ],
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            let target = &o["spec"]["scaleTargetRef"];
+            let cur = o["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"]
+                .as_i64()
+                .map_or_else(|| "<unknown>".to_owned(), |v| format!("{v}%"));
+            let want = o["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
+                .as_i64()
+                .map_or_else(|| "<unset>".to_owned(), |v| format!("{v}%"));
+            vec![
+                name,
+                json!(format!(
+                    "{}/{}",
+                    target["kind"].as_str().unwrap_or_default(),
+                    target["name"].as_str().unwrap_or_default()
+                )),
+                json!(format!("cpu: {cur}/{want}")),
+                json!(o["spec"]["minReplicas"].as_i64().unwrap_or(1).to_string()),
+                json!(i(&o["spec"]["maxReplicas"])),
+                json!(i(&s["currentReplicas"])),
+                age,
+            ]
+        }
         ("", "Event") => {
             let io = &o["involvedObject"];
             vec![

@@ -393,21 +393,26 @@ async fn hpa_scales_a_deployment_when_simulated_load_rises() {
     t.ok(&["apply", "-f", &f]).await;
     t.ok(&["rollout", "status", "deploy/web", "--timeout=30s"])
         .await;
-    let hpa = t.manifest(
-        "hpa.yaml",
-        r"apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata: {name: web}
-spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
-  minReplicas: 2
-  maxReplicas: 5
-  metrics:
-  - type: Resource
-    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
-",
-    );
-    t.ok(&["apply", "-f", &hpa]).await;
+    // kubectl autoscale posts an autoscaling/v1 HPA (served as a view over v2)
+    t.ok(&[
+        "autoscale",
+        "deployment",
+        "web",
+        "--min=2",
+        "--max=5",
+        "--cpu-percent=50",
+    ])
+    .await;
+    let v1: Value = serde_json::from_str(
+        &t.ok(&[
+            "get",
+            "--raw",
+            "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web",
+        ])
+        .await,
+    )
+    .unwrap();
+    assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 50);
     let deps: Api<Deployment> = Api::default_namespaced(t.client());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -440,4 +445,9 @@ spec:
         ])
         .await;
     assert_eq!(hpa, "5");
+    let table = t.ok(&["get", "hpa", "web"]).await;
+    assert!(
+        table.contains("Deployment/web") && table.contains("cpu:"),
+        "{table}"
+    );
 }
