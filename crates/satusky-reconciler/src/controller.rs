@@ -235,10 +235,21 @@ impl Reconciler {
     async fn resync(&self, queue: &mut Queue) {
         let mut page = PageRequest::first(500);
         loop {
-            let ids = match self.source.app_ids(&page).await {
-                Ok(p) => p,
-                Err(source) => {
+            let listed =
+                tokio::time::timeout(self.cfg.call_timeout, self.source.app_ids(&page)).await;
+            let ids = match listed {
+                Ok(Ok(p)) => p,
+                Ok(Err(source)) => {
                     let e = Error::ListApps(source);
+                    self.stats.error(e.category());
+                    tracing::warn!(error = &e as &dyn std::error::Error, "resync failed");
+                    return;
+                }
+                Err(_) => {
+                    let e = Error::Timeout {
+                        op: "listing app ids for the resync".to_owned(),
+                        timeout: self.cfg.call_timeout,
+                    };
                     self.stats.error(e.category());
                     tracing::warn!(error = &e as &dyn std::error::Error, "resync failed");
                     return;
@@ -415,18 +426,38 @@ impl Worker {
             .unwrap_or_default()
     }
 
+    /// A call to the app source (the store), with the per-call timeout.
+    async fn source_call<T>(
+        &self,
+        op: &str,
+        app_id: &str,
+        fut: impl Future<Output = satusky_core::Result<T>>,
+        err: impl FnOnce(satusky_core::Error) -> Error,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.cfg.call_timeout, fut).await {
+            Ok(r) => r.map_err(err),
+            Err(_) => Err(Error::Timeout {
+                op: format!("{op} of app {app_id}"),
+                timeout: self.cfg.call_timeout,
+            }),
+        }
+    }
+
     async fn reconcile(&self, app_id: &str) -> PassResult {
         if !self.kube.is_leader() {
             return Err(Error::NotLeader);
         }
-        let desired =
-            self.source
-                .desired_app(app_id)
-                .await
-                .map_err(|source| Error::ReadDesired {
+        let desired = self
+            .source_call(
+                "reading the desired state",
+                app_id,
+                self.source.desired_app(app_id),
+                |source| Error::ReadDesired {
                     app_id: app_id.to_owned(),
                     source,
-                })?;
+                },
+            )
+            .await?;
         let Some(d) = desired else {
             self.forget(app_id);
             return Ok(None);
@@ -510,7 +541,14 @@ impl Worker {
         if known {
             return;
         }
-        let recorded = match self.source.recorded_status(&d.app_id).await {
+        let read = tokio::time::timeout(
+            self.cfg.call_timeout,
+            self.source.recorded_status(&d.app_id),
+        );
+        let recorded = match read
+            .await
+            .unwrap_or_else(|_| Err(satusky_core::Error::internal("timed out")))
+        {
             Ok(s) => s.unwrap_or_default(),
             Err(e) => {
                 tracing::debug!(app.id = %d.app_id, error = &e as &dyn std::error::Error, "no recorded status to start from");
@@ -567,9 +605,15 @@ impl Worker {
             .into_iter()
             .take(10)
         {
-            self.source
-                .record_event(&d.app_id, "pod.changed", msg, Some(d.release))
-                .await;
+            let recorded = tokio::time::timeout(
+                self.cfg.call_timeout,
+                self.source
+                    .record_event(&d.app_id, "pod.changed", msg, Some(d.release)),
+            )
+            .await;
+            if recorded.is_err() {
+                tracing::warn!(app.id = %d.app_id, "recording a pod event timed out");
+            }
         }
         let degraded = (status.phase == AppPhase::Degraded)
             .then(|| status.reason.clone())
@@ -592,13 +636,16 @@ impl Worker {
                 }
             }
         }
-        self.source
-            .record_status(&d.app_id, status.clone())
-            .await
-            .map_err(|source| Error::RecordStatus {
+        self.source_call(
+            "recording the status",
+            &d.app_id,
+            self.source.record_status(&d.app_id, status.clone()),
+            |source| Error::RecordStatus {
                 app_id: d.app_id.clone(),
                 source,
-            })?;
+            },
+        )
+        .await?;
         if let Ok(mut m) = self.memory.lock() {
             let e = m.entry(d.app_id.clone()).or_default();
             e.observed_generation = status.observed_generation;
@@ -641,13 +688,16 @@ impl Worker {
             remaining.push(format!("Pod/{}", pod.metadata.name.unwrap_or_default()));
         }
         if remaining.is_empty() {
-            self.source
-                .finalize_app_deletion(&d.app_id)
-                .await
-                .map_err(|source| Error::FinalizeDeletion {
+            self.source_call(
+                "finalizing the deletion",
+                &d.app_id,
+                self.source.finalize_app_deletion(&d.app_id),
+                |source| Error::FinalizeDeletion {
                     app_id: d.app_id.clone(),
                     source,
-                })?;
+                },
+            )
+            .await?;
             self.forget(&d.app_id);
             tracing::info!(app.id = %d.app_id, k8s.namespace = ns, "app deleted");
             return Ok(None);
@@ -658,13 +708,16 @@ impl Worker {
             observed_generation: d.generation,
             ..AppStatus::default()
         };
-        self.source
-            .record_status(&d.app_id, status)
-            .await
-            .map_err(|source| Error::RecordStatus {
+        self.source_call(
+            "recording the status",
+            &d.app_id,
+            self.source.record_status(&d.app_id, status),
+            |source| Error::RecordStatus {
                 app_id: d.app_id.clone(),
                 source,
-            })?;
+            },
+        )
+        .await?;
         tracing::debug!(app.id = %d.app_id, remaining = %remaining.join(","), "waiting for deleted objects to go");
         Ok(Some(self.cfg.progress_requeue))
     }
