@@ -256,6 +256,8 @@ struct Tracked {
 enum Verdict {
     Skip,
     Evict,
+    /// Already being deleted: only wait for it.
+    Wait,
     Refuse(String),
 }
 
@@ -283,6 +285,10 @@ fn verdict(pod: &Pod, opts: &DrainOptions) -> Verdict {
         .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
     {
         return Verdict::Skip;
+    }
+    if meta.deletion_timestamp.is_some() {
+        // Going anyway (e.g. evicted before a restart): nothing to refuse.
+        return Verdict::Wait;
     }
     if finished(pod) {
         return Verdict::Evict;
@@ -472,12 +478,16 @@ impl NodeOps for KubeNodeOps {
                     pod: name,
                     reason,
                 }),
-                Verdict::Evict => tracked.push(Tracked {
+                v @ (Verdict::Evict | Verdict::Wait) => tracked.push(Tracked {
                     namespace,
                     name,
                     uid: pod.metadata.uid.clone().unwrap_or_default(),
                     labels: pod.metadata.labels.clone().unwrap_or_default(),
-                    state: PodState::Evict,
+                    state: if matches!(v, Verdict::Wait) {
+                        PodState::Waiting
+                    } else {
+                        PodState::Evict
+                    },
                     next_attempt: now,
                 }),
             }

@@ -1,6 +1,7 @@
 //! satusky-fleet against kube-sim, talos-sim and core services over SQLite.
 #![allow(clippy::unwrap_used, reason = "test helpers")]
 
+mod drain;
 mod operations;
 mod provisioning;
 mod support;
