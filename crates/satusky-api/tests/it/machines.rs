@@ -744,6 +744,25 @@ async fn labels_reach_the_node_under_node_label_keys() {
         Some("gpu")
     );
     assert!(!node.labels.contains_key("satusky.com/tier"));
+
+    // A re-provision with new facts (more memory) relabels the node.
+    let id = f.get("w1").await["id"].as_str().unwrap().to_owned();
+    let mut req = f.request("w1", "uuid-w1", "fp-w1");
+    req.hardware = hardware("amd64", 8, 32, 0);
+    f.app.services.admit_machine(req).await.unwrap();
+    assert_eq!(f.nodes.node("node-w1").labels["satusky.com/memory"], "32Gi");
+    // And a full resync returns (and pushes) everything Satusky owns.
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w1")
+        .unwrap()
+        .labels
+        .clear();
+    let synced = f.app.services.sync_machine_node_labels(&id).await.unwrap();
+    assert_eq!(synced["satusky.com/pool"], "gpu");
+    assert_eq!(f.nodes.node("node-w1").labels, synced);
 }
 
 #[tokio::test]

@@ -770,6 +770,12 @@ impl Services {
             ),
         )
         .await;
+        if m.system_labels != known.system_labels
+            && let Err(e) = self.sync_machine_node_labels(&m.id).await
+        {
+            self.machine_event(&m.id, "labels.push_failed", e.message)
+                .await;
+        }
         Ok(m)
     }
 
@@ -960,6 +966,36 @@ impl Services {
             .await;
         }
         Ok(m)
+    }
+
+    /// Pushes every label Satusky owns for the machine (user and system
+    /// labels, under node label keys) to its node, and returns them. For a
+    /// level-triggered resync by the node watcher; a machine without a node
+    /// or an installation without node operations gets the set back unpushed.
+    pub async fn sync_machine_node_labels(
+        &self,
+        machine_id: &str,
+    ) -> Result<BTreeMap<String, String>> {
+        let m = self
+            .inner
+            .store
+            .get_machine(machine_id)
+            .await?
+            .ok_or_else(|| machine_not_found(machine_id))?;
+        let set = labels::node_labels(&m.labels, &m.system_labels);
+        if let (Some(node), Some(ops)) = (&m.node_name, &self.inner.config.node_ops)
+            && is_live(m.state)
+        {
+            bounded(ops.set_labels(node, &set, &[]))
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        ErrorCode::Unavailable,
+                        format!("could not label node {node}: {}", ops_message(&e)),
+                    )
+                })?;
+        }
+        Ok(set)
     }
 
     /// The SideroLink link of a machine went up or down.
