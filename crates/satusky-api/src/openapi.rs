@@ -19,7 +19,7 @@ use crate::handlers::{apps, audit, auth, clusters, machines, members, orgs, toke
         clusters::list, clusters::register, clusters::delete, clusters::zones,
         apps::list, apps::create, apps::get, apps::delete, apps::deploy, apps::releases,
         apps::release, apps::rollback, apps::restart, apps::scale, apps::env, apps::change_env,
-        apps::secrets, apps::change_secrets, apps::reveal_secret, apps::volumes, apps::events, apps::logs,
+        apps::secrets, apps::change_secrets, apps::reveal_secret, apps::volumes, apps::events, apps::logs, apps::volume, apps::volume_claims, apps::detach_volume, apps::delete_volume,
         machines::list_join_tokens, machines::create_join_token, machines::revoke_join_token,
         machines::list, machines::get, machines::claim, machines::release, machines::labels,
         machines::visibility, machines::events, machines::metrics, machines::cordon,

@@ -91,6 +91,18 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs/{org}/apps/{app}/events", get(apps::events))
         .route("/orgs/{org}/apps/{app}/events/ws", get(apps::events_ws))
         .route("/orgs/{org}/apps/{app}/logs", get(apps::logs))
+        .route(
+            "/orgs/{org}/apps/{app}/volume-claims",
+            get(apps::volume_claims),
+        )
+        .route(
+            "/orgs/{org}/apps/{app}/volumes/{volume}",
+            get(apps::volume).delete(apps::delete_volume),
+        )
+        .route(
+            "/orgs/{org}/apps/{app}/volumes/{volume}/detach",
+            post(apps::detach_volume),
+        )
         .route("/orgs/{org}/apps/{app}/logs/ws", get(apps::logs_ws))
         .route(
             "/orgs/{org}/join-tokens",

@@ -155,6 +155,19 @@ pub trait Workload: Send + Sync + std::fmt::Debug + 'static {
         target: &WorkloadTarget,
         opts: &LogOptions,
     ) -> crate::Result<futures::stream::BoxStream<'static, satusky_types::apps::LogLine>>;
+    /// The app's volume claims in the cluster: (volume name, phase, capacity).
+    async fn volume_claims(
+        &self,
+        target: &WorkloadTarget,
+    ) -> crate::Result<Vec<(String, Option<String>, Option<String>)>>;
+    /// Deletes one volume's claim (its data is lost).
+    async fn delete_volume_claim(&self, target: &WorkloadTarget, volume: &str)
+    -> crate::Result<()>;
+}
+
+/// The claim name the reconciler gives a volume.
+pub fn claim_name(app: &str, volume: &str) -> String {
+    format!("{app}-{volume}")
 }
 
 /// App names: DNS-1035 labels (lowercase letter first, letters, digits and

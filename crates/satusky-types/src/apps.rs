@@ -471,3 +471,26 @@ pub struct LogsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
 }
+
+/// A volume as it exists: in the release's spec, in the cluster, or both.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VolumeInfo {
+    pub name: String,
+    /// Requested size (from the spec, else from the claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Where the current release mounts it; absent when detached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_path: Option<String>,
+    /// Mounted by the current release.
+    pub attached: bool,
+    /// The claim's phase in the cluster (`Pending`, `Bound`, …), when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Capacity the cluster provisioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    /// The PersistentVolumeClaim's name.
+    pub claim: String,
+}

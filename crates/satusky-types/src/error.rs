@@ -84,6 +84,8 @@ pub enum ErrorCode {
     MachineBusy,
     /// A concurrent change won; retry.
     Conflict,
+    /// The volume is mounted by the current release.
+    VolumeAttached,
     // 413
     PayloadTooLarge,
     // 415
@@ -147,7 +149,8 @@ impl ErrorCode {
             | C::JoinTokenNameTaken
             | C::MachineStateConflict
             | C::MachineBusy
-            | C::Conflict => 409,
+            | C::Conflict
+            | C::VolumeAttached => 409,
             C::IdempotencyKeyReused => 422,
             C::PayloadTooLarge => 413,
             C::UnsupportedMediaType => 415,

@@ -242,6 +242,53 @@ fn log_params(opts: &satusky_core::apps::LogOptions, follow: bool) -> kube::api:
 
 #[async_trait]
 impl satusky_core::apps::Workload for KubeWorkload {
+    async fn volume_claims(
+        &self,
+        target: &satusky_core::apps::WorkloadTarget,
+    ) -> satusky_core::Result<Vec<(String, Option<String>, Option<String>)>> {
+        let Ok(client) = self.client(target.cluster_id.as_deref()) else {
+            // Not running anywhere reachable: only the spec is known.
+            return Ok(Vec::new());
+        };
+        let api: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            kube::Api::namespaced(client, &target.namespace);
+        let lp = kube::api::ListParams::default()
+            .labels(&format!("satusky.com/app-id={}", target.app_id));
+        let list = api.list(&lp).await.map_err(satusky_core::Error::internal)?;
+        let prefix = format!("{}-", target.app_name);
+        Ok(list
+            .items
+            .into_iter()
+            .filter_map(|pvc| {
+                let name = pvc.metadata.name?;
+                let volume = name.strip_prefix(&prefix)?.to_owned();
+                let status = pvc.status.unwrap_or_default();
+                let capacity = status
+                    .capacity
+                    .and_then(|c| c.get("storage").map(|q| q.0.clone()));
+                Some((volume, status.phase, capacity))
+            })
+            .collect())
+    }
+
+    async fn delete_volume_claim(
+        &self,
+        target: &satusky_core::apps::WorkloadTarget,
+        volume: &str,
+    ) -> satusky_core::Result<()> {
+        let api: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            kube::Api::namespaced(
+                self.client(target.cluster_id.as_deref())?,
+                &target.namespace,
+            );
+        let name = satusky_core::apps::claim_name(&target.app_name, volume);
+        match api.delete(&name, &kube::api::DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(satusky_core::Error::internal(e)),
+        }
+    }
+
     async fn logs(
         &self,
         target: &satusky_core::apps::WorkloadTarget,

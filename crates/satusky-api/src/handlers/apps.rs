@@ -430,3 +430,60 @@ pub async fn logs_ws(
         }
     }))
 }
+
+/// One volume: spec and claim (phase, capacity), attached or detached.
+#[utoipa::path(get, path = "/v1/orgs/{org}/apps/{app}/volumes/{volume}", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path), ("volume" = String, Path)),
+    responses((status = 200, body = satusky_types::apps::VolumeInfo), (status = 404, body = ErrorBody)))]
+pub async fn volume(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, app, volume)): Path<(String, String, String)>,
+) -> ApiResult<axum::Json<satusky_types::apps::VolumeInfo>> {
+    Ok(axum::Json(
+        s.services.volume_info(&ctx, &org, &app, &volume).await?,
+    ))
+}
+
+/// Every volume claim of the app, detached ones included.
+#[utoipa::path(get, path = "/v1/orgs/{org}/apps/{app}/volume-claims", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path)),
+    responses((status = 200, body = Page<satusky_types::apps::VolumeInfo>), (status = 404, body = ErrorBody)))]
+pub async fn volume_claims(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, app)): AppPath,
+) -> ApiResult<axum::Json<Page<satusky_types::apps::VolumeInfo>>> {
+    let items = s.services.volume_infos(&ctx, &org, &app).await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Stop mounting a volume (a new release); its data stays until deleted.
+#[utoipa::path(post, path = "/v1/orgs/{org}/apps/{app}/volumes/{volume}/detach", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path), ("volume" = String, Path)),
+    responses((status = 201, body = Deployed), (status = 404, body = ErrorBody)))]
+pub async fn detach_volume(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, app, volume)): Path<(String, String, String)>,
+) -> ApiResult<(StatusCode, axum::Json<Deployed>)> {
+    Ok(created(
+        s.services.detach_volume(&ctx, &org, &app, &volume).await?,
+    ))
+}
+
+/// Delete a detached volume and its data (refused while mounted).
+#[utoipa::path(delete, path = "/v1/orgs/{org}/apps/{app}/volumes/{volume}", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path), ("volume" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_volume(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, app, volume)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    s.services.delete_volume(&ctx, &org, &app, &volume).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -59,6 +59,7 @@ enum Change<'a> {
     Scale(u32),
     Env(&'a KeyValueChange),
     Secret(u64),
+    DetachVolume(String),
     /// The spec to restore and the release it came from.
     Rollback(Box<AppSpec>, u64),
 }
@@ -300,6 +301,7 @@ impl Services {
             Change::Scale(_) => (ReleaseCause::Scale, "app.scale"),
             Change::Env(_) => (ReleaseCause::Config, "app.config"),
             Change::Secret(_) => (ReleaseCause::Secret, "app.secret.set"),
+            Change::DetachVolume(_) => (ReleaseCause::VolumeDetach, "app.volume.detach"),
             Change::Rollback(..) => (ReleaseCause::Rollback, "app.rollback"),
         };
         let result = self
@@ -992,6 +994,16 @@ fn next_spec(current: Option<&AppSpec>, change: &Change<'_>, name: &str) -> Resu
             spec.env.extend(c.set.clone());
         }
         Change::Secret(v) => spec.secret_version = *v,
+        Change::DetachVolume(v) => {
+            let before = spec.volumes.len();
+            spec.volumes.retain(|x| x.name != *v);
+            if spec.volumes.len() == before {
+                return Err(Error::new(
+                    ErrorCode::VolumeNotFound,
+                    format!("app `{name}` mounts no volume `{v}`"),
+                ));
+            }
+        }
         Change::Rollback(old, _) => spec = (**old).clone(),
     }
     Ok(spec)
@@ -1096,5 +1108,127 @@ impl Services {
     ) -> Result<futures::stream::BoxStream<'static, satusky_types::apps::LogLine>> {
         let target = self.workload_target(ctx, org, name, opts).await?;
         self.workload()?.follow_logs(&target, opts).await
+    }
+}
+
+impl Services {
+    /// Every volume of the app: the current release's, and claims left in
+    /// the cluster by detached ones.
+    pub async fn volume_infos(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+    ) -> Result<Vec<satusky_types::apps::VolumeInfo>> {
+        let target = self
+            .workload_target(ctx, org, name, &crate::apps::LogOptions::default())
+            .await?;
+        let spec_volumes = self.app_volumes(ctx, org, name).await?;
+        let claims = match &self.inner.config.workload {
+            Some(w) => w.volume_claims(&target).await?,
+            None => Vec::new(),
+        };
+        let mut out: Vec<satusky_types::apps::VolumeInfo> = spec_volumes
+            .iter()
+            .map(|v| {
+                let claim = claims.iter().find(|c| c.0 == v.name);
+                satusky_types::apps::VolumeInfo {
+                    name: v.name.clone(),
+                    size: Some(v.size.clone()),
+                    mount_path: Some(v.mount_path.clone()),
+                    attached: true,
+                    phase: claim.and_then(|c| c.1.clone()),
+                    capacity: claim.and_then(|c| c.2.clone()),
+                    claim: crate::apps::claim_name(name, &v.name),
+                }
+            })
+            .collect();
+        for (volume, phase, capacity) in claims {
+            if !out.iter().any(|v| v.name == volume) {
+                out.push(satusky_types::apps::VolumeInfo {
+                    claim: crate::apps::claim_name(name, &volume),
+                    name: volume,
+                    size: capacity.clone(),
+                    mount_path: None,
+                    attached: false,
+                    phase,
+                    capacity,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn volume_info(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+        volume: &str,
+    ) -> Result<satusky_types::apps::VolumeInfo> {
+        self.volume_infos(ctx, org, name)
+            .await?
+            .into_iter()
+            .find(|v| v.name == volume)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::VolumeNotFound,
+                    format!("app `{name}` has no volume `{volume}`"),
+                )
+            })
+    }
+
+    /// Stops mounting a volume: a new release without it. Its claim (and data) stays.
+    pub async fn detach_volume(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+        volume: &str,
+    ) -> Result<Deployed> {
+        let a = self.authorize(ctx, org, Action::AppsWrite).await?;
+        let app = self.current_or_refuse(&a.org, name).await?;
+        self.release(
+            ctx,
+            &a.org,
+            &app,
+            Change::DetachVolume(volume.to_owned()),
+            None,
+        )
+        .await
+    }
+
+    /// Deletes a detached volume's claim and its data. Refused while mounted.
+    pub async fn delete_volume(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        name: &str,
+        volume: &str,
+    ) -> Result<()> {
+        let a = self.authorize(ctx, org, Action::AppsWrite).await?;
+        let result = async {
+            let info = self.volume_info(ctx, org, name, volume).await?;
+            if info.attached {
+                return Err(Error::new(
+                    ErrorCode::VolumeAttached,
+                    format!("volume `{volume}` is mounted by the current release; detach it first"),
+                ));
+            }
+            let target = self
+                .workload_target(ctx, org, name, &crate::apps::LogOptions::default())
+                .await?;
+            self.workload()?.delete_volume_claim(&target, volume).await
+        }
+        .await;
+        self.audited(
+            ctx,
+            &a.org,
+            "app.volume.delete",
+            &format!("app:{name} volume:{volume}"),
+            result,
+        )
+        .await
     }
 }

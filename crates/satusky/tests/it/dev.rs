@@ -273,3 +273,66 @@ fn another_organization_sees_none_of_it_and_a_restart_keeps_everything() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[test]
+fn volumes_are_claimed_detached_and_deleted_only_when_detached() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(data.path());
+    let client = reqwest::blocking::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = client
+            .request(method, format!("{}/v1/orgs/dev/apps/db{path}", dev.api))
+            .bearer_auth(&dev.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().unwrap_or(Value::Null))
+    };
+    let deploy = serde_json::json!({"image": "postgres:16", "create": true, "volumes": [{"name": "data", "size": "1Gi", "mount_path": "/var/lib/postgresql"}]});
+    assert_eq!(call(reqwest::Method::POST, "/deploy", Some(deploy)).0, 201);
+    let bound = eventually("claim bound", WAIT, || {
+        let (_, v) = call(reqwest::Method::GET, "/volumes/data", None);
+        (v["phase"] == "Bound").then_some(v)
+    });
+    assert_eq!(
+        (bound["attached"].as_bool(), bound["claim"].as_str()),
+        (Some(true), Some("db-data"))
+    );
+    let (status, err) = call(reqwest::Method::DELETE, "/volumes/data", None);
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("volume_attached"))
+    );
+    let (status, detached) = call(reqwest::Method::POST, "/volumes/data/detach", None);
+    assert_eq!(
+        (status, detached["release"]["cause"].as_str()),
+        (201, Some("volume_detach"))
+    );
+    eventually("deployment without the volume", WAIT, || {
+        let d = dev.kubectl_json(&["-n", "org-dev", "get", "deployment", "db"]);
+        d["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+            .then_some(())
+    });
+    let (_, claims) = call(reqwest::Method::GET, "/volume-claims", None);
+    assert_eq!(
+        claims["items"][0]["attached"], false,
+        "the data stays: {claims}"
+    );
+    assert!(
+        dev.kubectl(&["-n", "org-dev", "get", "pvc", "db-data"])
+            .status
+            .success()
+    );
+    assert_eq!(call(reqwest::Method::DELETE, "/volumes/data", None).0, 204);
+    eventually("claim deleted", WAIT, || {
+        (!dev
+            .kubectl(&["-n", "org-dev", "get", "pvc", "db-data"])
+            .status
+            .success())
+        .then_some(())
+    });
+}
