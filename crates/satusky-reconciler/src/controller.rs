@@ -460,7 +460,7 @@ impl Worker {
             .await?;
         let Some(d) = desired else {
             self.forget(app_id);
-            return Ok(None);
+            return self.remove_strays(app_id).await;
         };
         if let Ok(mut o) = self.orgs.lock() {
             o.entry(d.org_id.clone())
@@ -657,6 +657,28 @@ impl Worker {
                 .collect();
         }
         Ok(status)
+    }
+
+    /// The source no longer has the app (its record is gone, or it is placed
+    /// on another cluster): whatever of it is still here goes, except its
+    /// volumes, whose data only an explicit deletion may lose.
+    async fn remove_strays(&self, app_id: &str) -> PassResult {
+        let selector = labels::app_selector(app_id);
+        for kind in Kind::APP_OWNED {
+            if kind == Kind::PersistentVolumeClaim {
+                continue;
+            }
+            for obj in self.kube.list_everywhere(kind, &selector).await? {
+                if obj.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                let ns = obj.metadata.namespace.clone().unwrap_or_default();
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                self.kube.delete(kind, &ns, &name).await?;
+                tracing::info!(app.id = %app_id, k8s.namespace = %ns, k8s.kind = %kind, k8s.name = %name, "deleted an object of an app this cluster no longer runs");
+            }
+        }
+        Ok(None)
     }
 
     /// Deletes every object the app owns (volumes only when asked), waits

@@ -151,6 +151,29 @@ impl KubeIo {
         .map(|l| l.items)
     }
 
+    /// Lists across every namespace (for objects of an app whose namespace
+    /// is no longer known).
+    pub async fn list_everywhere(
+        &self,
+        kind: Kind,
+        selector: &str,
+    ) -> Result<Vec<DynamicObject>, Error> {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &kind.api_resource());
+        let lp = ListParams::default().labels(selector);
+        self.call(
+            || format!("list {kind} in every namespace"),
+            false,
+            || api.list(&lp),
+            |source| Error::List {
+                kind: kind.as_str(),
+                namespace: String::new(),
+                source: Box::new(source),
+            },
+        )
+        .await
+        .map(|l| l.items)
+    }
+
     /// Deletes in the background (dependents go with it). A missing object is fine.
     pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), Error> {
         let api = self.dynamic(kind, namespace);

@@ -384,3 +384,28 @@ async fn many_apps_converge_with_few_passes_at_a_time() {
     assert!(r.stats.snapshot().errors.is_empty());
     r.stop().await;
 }
+
+#[tokio::test]
+async fn an_app_the_source_no_longer_has_is_removed_from_the_cluster_but_its_volumes_stay() {
+    let c = TestCluster::start().await;
+    let r = c.reconciler("r1");
+    let mut a = app("app-1", "web", "ghcr.io/acme/web:1", 2);
+    a.spec.volumes = vec![Volume {
+        name: "data".into(),
+        size: "1Gi".into(),
+        mount_path: "/data".into(),
+    }];
+    c.source.put(a);
+    c.wait_available("app-1", 1).await;
+    // E.g. placed on another cluster: for this one, the app is gone.
+    c.source.vanish("app-1");
+    c.eventually("the app's objects to go", || async {
+        c.owned(NS, "app-1").await == objects(&[("PersistentVolumeClaim", "web-data")])
+    })
+    .await;
+    c.eventually("its pods to go", || async {
+        c.pods(NS, "app-1").await.is_empty()
+    })
+    .await;
+    r.stop().await;
+}

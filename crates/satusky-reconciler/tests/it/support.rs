@@ -62,6 +62,13 @@ impl FakeSource {
         });
     }
 
+    /// Drops an app without a deletion (its record vanished, or it moved to
+    /// another cluster).
+    pub fn vanish(&self, id: &str) {
+        self.apps.lock().unwrap().remove(id);
+        self.poke(id);
+    }
+
     pub fn poke(&self, id: &str) {
         self.bus.publish(Notice::AppChanged {
             app_id: id.to_owned(),
