@@ -54,6 +54,14 @@ async fn a_machine_provisioning_with_a_valid_token_is_discovered_in_the_tokens_o
             .find(|(k, _)| k == "talos.stage"))
     })
     .await?;
+    // Metrics through core, in SI units from Talos's counters.
+    let metrics = env.services.machine_metrics(&env.ctx, ORG, &m.name).await?;
+    assert_eq!(metrics.memory_total_bytes, m.hardware.memory_bytes);
+    assert!(
+        metrics.memory_used_bytes > 0 && metrics.memory_used_bytes < metrics.memory_total_bytes
+    );
+    assert!((0.0..=100.0).contains(&metrics.cpu_percent), "{metrics:?}");
+    assert!(metrics.net_rx_bytes_per_sec >= 0.0);
     // A second boot re-provisions the same record.
     sim.reboot();
     wait_for(Duration::from_secs(10), "a re-provisioning", || async {
@@ -65,6 +73,39 @@ async fn a_machine_provisioning_with_a_valid_token_is_discovered_in_the_tokens_o
     })
     .await?;
     assert_eq!(env.list().await?.len(), 1);
+    fleet.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_machine_in_maintenance_mode_is_admitted_with_facts_from_its_maintenance_api()
+-> Result<()> {
+    let env = Env::new().await?;
+    let token = env.join_token("bare-metal").await?;
+    let fleet = talos_sim::Fleet::builder()
+        .machines(1)
+        .maintenance_mode(true)
+        .siderolink_endpoint(env.handle.siderolink_url())
+        .join_token(&token)
+        .event_sink(env.handle.event_sink_addr().to_string())
+        .timings(crate::support::sim_timings())
+        .start()
+        .await?;
+    env.endpoints.insert(
+        fleet.machine(0).uuid(),
+        fleet.machine(0).api_addr().to_string(),
+    );
+    // No client identity at all: maintenance mode needs none.
+    let m = wait_for(
+        Duration::from_secs(15),
+        "the machine to be admitted",
+        || async { Ok(env.list().await?.into_iter().next()) },
+    )
+    .await?;
+    assert_eq!(m.state, MachineState::Discovered);
+    assert_eq!(m.name, fleet.machine(0).hostname().to_lowercase());
+    assert!(m.hardware.cpu_cores > 0, "{:?}", m.hardware);
+    assert!(m.link.connected);
     fleet.stop().await;
     Ok(())
 }
