@@ -1571,3 +1571,31 @@ async fn every_machine_action_is_audited_with_its_outcome() {
         "owner@example.com"
     );
 }
+
+#[tokio::test]
+async fn facts_learnt_later_update_system_labels_and_the_node() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    let mut hw = hardware("amd64", 8, 16, 0);
+    hw.gpus = 4;
+    let m = f
+        .app
+        .services
+        .update_machine_facts(&id, Some("eu-2"), Some(&hw), None)
+        .await
+        .unwrap();
+    assert_eq!(m.zone, "eu-2");
+    assert_eq!(m.system_labels["gpu"], "4");
+    assert_eq!(m.system_labels["hostname"], "w1");
+    let node = f.nodes.node("node-w1");
+    assert_eq!(node.labels["topology.kubernetes.io/zone"], "eu-2");
+    assert_eq!(node.labels["satusky.com/gpu"], "4");
+    assert_eq!(names(&f, "zone=eu-2,gpu=4").await, set(&["w1"]));
+    assert!(
+        f.app
+            .services
+            .update_machine_facts(&id, Some("not a zone"), None, None)
+            .await
+            .is_err()
+    );
+}

@@ -998,6 +998,66 @@ impl Services {
         Ok(set)
     }
 
+    /// Facts learnt after admission (the zone from the node's
+    /// `topology.kubernetes.io/zone`, hardware from Talos, a new hostname):
+    /// updates the machine and its system labels, and relabels its node when
+    /// they changed. `None` keeps a fact as it is.
+    pub async fn update_machine_facts(
+        &self,
+        machine_id: &str,
+        zone: Option<&str>,
+        hardware: Option<&Hardware>,
+        hostname: Option<&str>,
+    ) -> Result<MachineRecord> {
+        if let Some(z) = zone
+            && !crate::selector::valid_value(z)
+        {
+            return Err(Error::validation(format!("`{z}` is not a valid zone")));
+        }
+        let before = self
+            .inner
+            .store
+            .get_machine(machine_id)
+            .await?
+            .ok_or_else(|| machine_not_found(machine_id))?;
+        let m = self
+            .update_machine_with(machine_id, |m| {
+                if let Some(z) = zone {
+                    z.clone_into(&mut m.zone);
+                }
+                if let Some(hw) = hardware {
+                    m.hardware = hw.clone();
+                }
+                let host = hostname
+                    .map(str::to_owned)
+                    .or_else(|| m.system_labels.get("hostname").cloned())
+                    .unwrap_or_default();
+                m.system_labels = labels::system_labels(&m.hardware, &m.zone, &host);
+                Ok(())
+            })
+            .await?;
+        if m.system_labels != before.system_labels {
+            self.machine_event(
+                &m.id,
+                "machine.facts",
+                format!(
+                    "facts changed: {}",
+                    m.system_labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .await;
+            if let Err(e) = self.sync_machine_node_labels(&m.id).await {
+                self.machine_event(&m.id, "labels.push_failed", e.message)
+                    .await;
+            }
+        }
+        Ok(m)
+    }
+
     /// The SideroLink link of a machine went up or down.
     pub async fn machine_link_changed(
         &self,
