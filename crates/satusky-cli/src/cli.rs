@@ -114,6 +114,14 @@ pub enum Command {
     /// An app's persistent volumes
     #[command(visible_alias = "volume")]
     Volumes(VolumesArgs),
+    /// An app's container logs: the last lines, or followed as they are written
+    Logs(LogsArgs),
+    /// Bring-your-own machines: join tokens, claiming, labels, operations, telemetry
+    #[command(visible_alias = "machines")]
+    Machine(MachineArgs),
+    /// Clusters and the zones apps can be placed in
+    #[command(subcommand, visible_alias = "clusters")]
+    Cluster(ClusterCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -511,6 +519,9 @@ pub struct DeployArgs {
     /// Makes retries of this deploy safe [default: a new UUID for each run]
     #[arg(long, value_name = "KEY", help_heading = DEPLOY_WAIT)]
     pub idempotency_key: Option<String>,
+    /// Deploy nothing: show the request and the machines its selector matches
+    #[arg(long, conflicts_with = "wait", help_heading = DEPLOY_WAIT)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -657,6 +668,251 @@ pub enum VolumesCommand {
         /// Volume name
         volume: String,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "An app named `stream` is given with --app stream.\nExit codes: 0 success, 1 refused (e.g. no such app), 2 usage error, 3 unexpected failure (a 5xx answer such as 503 when no cluster is reachable)."
+)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: Option<LogsCommand>,
+    #[command(flatten)]
+    pub opts: LogsOptions,
+    /// App name [default: --app, else [app].name of satusky.toml]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Follow the app's logs until interrupted (like `logs --follow`)
+    Stream {
+        #[command(flatten)]
+        opts: LogsOptions,
+        /// App name [default: --app, else [app].name of satusky.toml]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct LogsOptions {
+    /// Last lines per replica (server default 100, at most 5000)
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u32).range(0..=5000))]
+    pub tail: Option<u32>,
+    /// Only lines from the last DURATION, e.g. 30s, 10m, 1h
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<std::time::Duration>,
+    /// Only this replica (pod name)
+    #[arg(long, value_name = "POD")]
+    pub pod: Option<String>,
+    /// Keep printing new lines (WebSocket) until interrupted
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "MACHINE is a machine id or name, resolved the same way by every command: an id first, then a name (two machines of that name: give the id).\nExit codes: 0 success, 1 refused (a 4xx, an unknown or ambiguous machine, a bulk action that failed on some machine, an operation that failed or timed out with --wait), 2 usage error, 3 unexpected failure."
+)]
+pub struct MachineArgs {
+    /// Organization slug [default: the profile's organization]
+    #[arg(long, global = true, value_name = "SLUG")]
+    pub org: Option<String>,
+    #[command(subcommand)]
+    pub command: MachineCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Follow the operation's events until it completes, showing progress on stderr
+    #[arg(long, short = 'w')]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 90s, 15m, 1h
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration, requires = "wait")]
+    pub wait_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MachineCommand {
+    /// List the machines visible to the organization (its own and public ones)
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only machines whose labels match this selector, e.g. `pool=gpu,zone in (a,b),!maintenance`
+        #[arg(long, short = 'l', value_name = "EXPR")]
+        selector: Option<String>,
+    },
+    /// The machines a label selector matches (a pool)
+    Query {
+        /// Label selector over user and system labels
+        #[arg(long, short = 'l', value_name = "EXPR", required = true)]
+        selector: String,
+    },
+    /// Show one machine
+    Get { machine: String },
+    /// Show everything about a machine: hardware, labels, link, operation
+    Inspect { machine: String },
+    /// Show a machine's state, link and running operation
+    Status { machine: String },
+    /// Accept a discovered machine into the organization
+    Claim { machine: String },
+    /// Give a claimed machine back (it returns to `discovered`)
+    Release { machine: String },
+    /// A machine's user labels
+    #[command(subcommand, visible_alias = "label")]
+    Labels(LabelsCommand),
+    /// Set who may see a machine: owner, organization or public
+    Visibility {
+        machine: String,
+        #[arg(value_enum, ignore_case = true)]
+        visibility: VisibilityArg,
+    },
+    /// Stop scheduling new pods on a machine (or on every machine --selector matches)
+    Cordon(TargetMachine),
+    /// Allow scheduling on a machine again (or on every machine --selector matches)
+    Uncordon(TargetMachine),
+    /// Evict a machine's pods, honouring disruption budgets (or on every machine --selector matches)
+    Drain {
+        #[command(flatten)]
+        target: TargetMachine,
+        /// Give up after this long; the machine stays cordoned [server default: 300s]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Also evict pods using emptyDir volumes (their data is lost)
+        #[arg(long)]
+        delete_emptydir_data: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Reboot through Talos (drains first unless --force)
+    Reboot {
+        machine: String,
+        /// Skip the drain
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Shut down through Talos (drains first unless --force)
+    Shutdown {
+        machine: String,
+        /// Skip the drain
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Drain, reset and remove a machine for good (its record stays)
+    Decommission {
+        machine: String,
+        /// Remove it even when unreachable (it is then marked needs_wipe)
+        #[arg(long)]
+        force: bool,
+        /// Also wipe the user disks (never by default)
+        #[arg(long)]
+        wipe_user_disks: bool,
+        /// Do not ask to type the machine's name again
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// A live telemetry sample (CPU, memory, load, network, disk)
+    Metrics {
+        machine: String,
+        /// Print a new sample every --interval until interrupted
+        #[arg(long)]
+        watch: bool,
+        /// Time between samples with --watch
+        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, requires = "watch")]
+        interval: std::time::Duration,
+    },
+    /// A machine's events, oldest first; --follow keeps streaming new ones
+    Events {
+        machine: String,
+        /// Keep following new events (WebSocket) until interrupted
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only events after this sequence number
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        from: u64,
+    },
+    /// Join tokens: what a new machine boots with to join the organization
+    #[command(subcommand, visible_alias = "token")]
+    Tokens(JoinTokenCommand),
+}
+
+/// One machine, or every machine a selector matches.
+#[derive(Debug, Args)]
+pub struct TargetMachine {
+    /// Machine id or name
+    #[arg(required_unless_present = "selector", conflicts_with = "selector")]
+    pub machine: Option<String>,
+    /// Act on every operable machine this label selector matches
+    #[arg(long, short = 'l', value_name = "EXPR")]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// A machine's user and system labels
+    #[command(visible_alias = "ls")]
+    List { machine: String },
+    /// Set labels: `set MACHINE k=v…`, or `set --selector EXPR k=v…` on every match
+    Set {
+        /// Act on every operable machine this label selector matches
+        #[arg(long, short = 'l', value_name = "EXPR")]
+        selector: Option<String>,
+        /// MACHINE then KEY=VALUE pairs (only pairs with --selector)
+        #[arg(value_name = "[MACHINE] KEY=VALUE", required = true)]
+        args: Vec<String>,
+    },
+    /// Remove labels
+    #[command(visible_aliases = ["remove", "rm"])]
+    Unset {
+        machine: String,
+        #[arg(value_name = "KEY", required = true)]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VisibilityArg {
+    Owner,
+    #[value(alias = "organisation")]
+    Organization,
+    Public,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JoinTokenCommand {
+    /// Create a join token; prints it once with the kernel arguments to boot with
+    Create {
+        /// A name unique among the organization's join tokens
+        name: String,
+        /// Lifetime in hours, 1 to 8760 [server default: 24]
+        #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u32).range(1..=8760))]
+        expires: Option<u32>,
+    },
+    /// List join tokens (never their secrets)
+    #[command(visible_alias = "ls")]
+    List,
+    /// Revoke a join token (machines it admitted stay)
+    Revoke {
+        /// Join token id or name
+        token: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Registered clusters (platform administrators)
+    #[command(visible_alias = "ls")]
+    List,
+    /// Zones apps can be placed in (`deploy --zone`)
+    Zones,
 }
 
 /// `90`, `90s`, `5m`, `1h`, `1m30s`.

@@ -241,6 +241,19 @@ fn hints_for_code(code: ErrorCode, p: &str) -> Vec<String> {
                 .to_owned()
         }
         C::Conflict => "another change won; retry".to_owned(),
+        C::MachineNotFound => format!("run `{p} machine list` to see the machines"),
+        C::JoinTokenNotFound => format!("run `{p} machine tokens list` to see the join tokens"),
+        C::JoinTokenNameTaken => "choose another name, or revoke the old token first".to_owned(),
+        C::MachineBusy => {
+            format!("another operation is running; `{p} machine status MACHINE` shows it")
+        }
+        C::MachineStateConflict => {
+            format!("`{p} machine status MACHINE` shows the machine's state")
+        }
+        C::ClusterNotFound => format!("run `{p} cluster list` to see the clusters"),
+        C::Unavailable => {
+            "the server cannot reach what this needs (a cluster, a machine); retry later".to_owned()
+        }
         _ => return Vec::new(),
     };
     vec![hint]

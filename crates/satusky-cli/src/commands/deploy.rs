@@ -61,6 +61,10 @@ pub async fn run(ctx: &Context, args: DeployArgs, given: &Given<'_>) -> Result<(
         Err(e) => return Err(e.into()),
     };
     let request = build_request(&args, given, &file, current.as_ref())?;
+    if args.dry_run {
+        let current_selector = current.as_ref().and_then(|c| c.machine_selector.clone());
+        return dry_run(ctx, &client, &org, &name, request, current_selector).await;
+    }
     let key = args
         .idempotency_key
         .clone()
@@ -96,6 +100,64 @@ pub async fn run(ctx: &Context, args: DeployArgs, given: &Given<'_>) -> Result<(
             "Follow it with `{} app status {name}` or `{0} app events {name} --follow`.",
             ctx.prefix()
         ));
+    }
+    Ok(())
+}
+
+/// What `deploy --dry-run` shows: the request that would be sent and the
+/// machines its selector matches. Nothing is deployed.
+#[derive(Debug, serde::Serialize)]
+struct DryRun {
+    org: String,
+    app: String,
+    /// The selector in effect: the request's, else the current release's.
+    machine_selector: Option<String>,
+    request: satusky_types::apps::DeployRequest,
+    /// Visible machines the selector matches (every visible machine without one).
+    machines: Vec<satusky_types::machines::Machine>,
+}
+
+async fn dry_run(
+    ctx: &Context,
+    client: &satusky_client::Client,
+    org: &str,
+    name: &str,
+    request: satusky_types::apps::DeployRequest,
+    current_selector: Option<String>,
+) -> Result<(), CliError> {
+    let selector = match &request.machine_selector {
+        Some(s) => Some(s.clone()),
+        None => current_selector,
+    }
+    .filter(|s| !s.trim().is_empty());
+    let machines = client.list_all_machines(org, selector.as_deref()).await?;
+    note(&format!(
+        "Dry run: nothing was deployed. Release of `{name}` with image {}.",
+        request.image
+    ));
+    match &selector {
+        Some(s) => note(&format!(
+            "Machine selector `{s}` matches {} machine{}.",
+            machines.len(),
+            if machines.len() == 1 { "" } else { "s" }
+        )),
+        None => note("No machine selector: any node of the cluster may run it."),
+    }
+    if ctx.printer.is_table() {
+        if !machines.is_empty() {
+            note(
+                "Free capacity is not reported by the API; the CPU and MEMORY columns are each machine's total.",
+            );
+        }
+        ctx.printer.list(&machines, "")?;
+    } else {
+        ctx.printer.data(&DryRun {
+            org: org.to_owned(),
+            app: name.to_owned(),
+            machine_selector: selector,
+            request,
+            machines,
+        })?;
     }
     Ok(())
 }

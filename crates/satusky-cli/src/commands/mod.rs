@@ -5,8 +5,11 @@
 mod app;
 mod audit;
 mod auth;
+mod cluster;
 mod deploy;
 mod init;
+mod logs;
+mod machine;
 mod org;
 mod profile;
 mod token;
@@ -39,5 +42,8 @@ pub async fn run(
         Command::Config(args) => app::config(ctx, args).await,
         Command::Secret(args) => app::secret(ctx, args).await,
         Command::Volumes(args) => app::volumes(ctx, args).await,
+        Command::Logs(args) => logs::run(ctx, args).await,
+        Command::Machine(args) => Box::pin(machine::run(ctx, args)).await,
+        Command::Cluster(cmd) => cluster::run(ctx, cmd).await,
     }
 }

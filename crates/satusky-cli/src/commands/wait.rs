@@ -88,13 +88,13 @@ fn progress(s: &AppStatus, n: u64) -> String {
 }
 
 /// Shows progress on stderr: a spinner on a terminal, plain lines otherwise.
-struct Progress {
+pub struct Progress {
     bar: Option<ProgressBar>,
     last: String,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
@@ -109,7 +109,7 @@ impl Progress {
         }
     }
 
-    fn status(&mut self, text: &str) {
+    pub fn status(&mut self, text: &str) {
         if text == self.last {
             return;
         }
@@ -120,14 +120,14 @@ impl Progress {
         }
     }
 
-    fn line(&self, text: &str) {
+    pub fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
         }
     }
 
-    fn finish(&self) {
+    pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
