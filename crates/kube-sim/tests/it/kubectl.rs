@@ -73,30 +73,35 @@ async fn get_prints_tables_yaml_json_and_filters_by_labels_and_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_streams_pod_changes() {
+    use tokio::io::AsyncBufReadExt;
     let t = TestSim::start().await;
+    // a first pod makes kubectl print a row as soon as its initial list is done
+    t.ok(&["run", "seed", "--image=busybox"]).await;
     let mut child = t
         .kubectl_cmd(&["get", "pods", "-w", "--request-timeout=0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    t.ok(&["run", "solo", "--image=busybox"]).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    child.start_kill().unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let read = async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            seen.push(l.clone());
+            if l.starts_with("seed") && seen.iter().filter(|x| x.starts_with("seed")).count() == 1 {
+                t.ok(&["run", "solo", "--image=busybox"]).await;
+            }
+            if l.starts_with("solo") && l.contains("Running") && l.contains("1/1") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
         .await
-        .unwrap();
-    assert!(out.contains("solo") && out.contains("Running"), "{out}");
-    assert!(
-        out.lines().filter(|l| l.starts_with("solo")).count() >= 2,
-        "{out}"
-    );
+        .unwrap_or_else(|_| panic!("watch output so far: {seen:?}"));
+    child.start_kill().unwrap();
+    let solo = seen.iter().filter(|l| l.starts_with("solo")).count();
+    assert!(solo >= 2, "the pod's changes stream in: {seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
