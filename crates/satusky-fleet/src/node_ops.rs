@@ -501,15 +501,30 @@ impl NodeOps for KubeNodeOps {
         let mut last: Option<DrainReport> = None;
         loop {
             let now = Instant::now();
-            for t in &mut tracked {
-                match t.state {
-                    PodState::Evict | PodState::Blocked(_) if t.next_attempt <= now => {
-                        self.evict(t).await?;
+            let retry = self.settings.eviction_retry;
+            let round = async {
+                for t in &mut tracked {
+                    match t.state {
+                        PodState::Evict | PodState::Blocked(_) if t.next_attempt <= now => {
+                            if let Err(e) = self.evict(t).await {
+                                // The API server hiccupped: try again, within the deadline.
+                                tracing::debug!(k8s.namespace = %t.namespace, k8s.pod = %t.name, error = %e, "eviction attempt failed");
+                                t.next_attempt = now + retry;
+                            }
+                        }
+                        PodState::Waiting => match self.gone(t).await {
+                            Ok(true) => t.state = PodState::Done,
+                            Ok(false) => {}
+                            Err(e) => {
+                                tracing::debug!(k8s.namespace = %t.namespace, k8s.pod = %t.name, error = %e, "pod check failed");
+                            }
+                        },
+                        _ => {}
                     }
-                    PodState::Waiting if self.gone(t).await? => t.state = PodState::Done,
-                    _ => {}
                 }
-            }
+            };
+            // No call may carry the drain past its deadline.
+            let _ = tokio::time::timeout_at(deadline, round).await;
             let open = tracked.iter().any(|t| {
                 matches!(
                     t.state,
