@@ -95,6 +95,7 @@ impl Reconciler {
             cfg: cfg.clone(),
             memory: Mutex::new(HashMap::new()),
             orgs: Mutex::new(HashMap::new()),
+            absent: Mutex::new(HashSet::new()),
         });
         let mut bus = Some(self.source.subscribe());
         let (trigger_tx, mut triggers) = mpsc::channel::<Trigger>(1024);
@@ -163,7 +164,10 @@ impl Reconciler {
                     Err(broadcast::error::RecvError::Closed) => bus = None,
                 },
                 Some(t) = triggers.recv() => match t {
-                    Trigger::App(id) => queue.push(id, Instant::now()),
+                    Trigger::App(id) => {
+                        worker.seen_in_cluster(&id);
+                        queue.push(id, Instant::now());
+                    }
                     Trigger::Org(org) => {
                         for id in worker.apps_of(&org) {
                             queue.push(id, Instant::now());
@@ -415,9 +419,19 @@ struct Worker {
     memory: Mutex<HashMap<String, Memory>>,
     /// Organization id → its apps seen so far, to repair org-wide objects.
     orgs: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Apps the source does not have and of which this cluster was found
+    /// empty: not listed again until a watch shows one of their objects.
+    absent: Mutex<HashSet<String>>,
 }
 
 impl Worker {
+    /// A watch saw an object of this app.
+    fn seen_in_cluster(&self, app_id: &str) {
+        if let Ok(mut a) = self.absent.lock() {
+            a.remove(app_id);
+        }
+    }
+
     fn apps_of(&self, org_id: &str) -> Vec<String> {
         self.orgs
             .lock()
@@ -462,6 +476,7 @@ impl Worker {
             self.forget(app_id);
             return self.remove_strays(app_id).await;
         };
+        self.seen_in_cluster(app_id);
         if let Ok(mut o) = self.orgs.lock() {
             o.entry(d.org_id.clone())
                 .or_default()
@@ -663,12 +678,17 @@ impl Worker {
     /// on another cluster): whatever of it is still here goes, except its
     /// volumes, whose data only an explicit deletion may lose.
     async fn remove_strays(&self, app_id: &str) -> PassResult {
+        if self.absent.lock().is_ok_and(|a| a.contains(app_id)) {
+            return Ok(None);
+        }
         let selector = labels::app_selector(app_id);
+        let mut found = false;
         for kind in Kind::APP_OWNED {
             if kind == Kind::PersistentVolumeClaim {
                 continue;
             }
             for obj in self.kube.list_everywhere(kind, &selector).await? {
+                found = true;
                 if obj.metadata.deletion_timestamp.is_some() {
                     continue;
                 }
@@ -677,6 +697,13 @@ impl Worker {
                 self.kube.delete(kind, &ns, &name).await?;
                 tracing::info!(app.id = %app_id, k8s.namespace = %ns, k8s.kind = %kind, k8s.name = %name, "deleted an object of an app this cluster no longer runs");
             }
+        }
+        if found {
+            // Look again once the deletions have gone through.
+            return Ok(Some(self.cfg.progress_requeue));
+        }
+        if let Ok(mut a) = self.absent.lock() {
+            a.insert(app_id.to_owned());
         }
         Ok(None)
     }
