@@ -358,6 +358,23 @@ fn string_list(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Group, version, kind and verbs of a subresource: some answer another kind than their parent.
+fn sub_kind<'a>(r: &'a ResourceType, sub: &str) -> (&'a str, &'a str, &'a str, Vec<&'static str>) {
+    match sub {
+        "eviction" => ("policy", "v1", "Eviction", vec!["create"]),
+        "scale" => ("autoscaling", "v1", "Scale", vec!["get", "patch", "update"]),
+        "log" => ("", "v1", "Pod", vec!["get"]),
+        "binding" => ("", "v1", "Binding", vec!["create"]),
+        "finalize" => ("", "v1", "Namespace", vec!["update"]),
+        _ => (
+            &r.group,
+            &r.version,
+            &r.kind,
+            vec!["get", "patch", "update"],
+        ),
+    }
+}
+
 /// The `APIResourceList` for one group version.
 pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
     let gv = if group.is_empty() {
@@ -380,19 +397,7 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
             "categories": r.categories,
         }));
         for sub in &r.subresources {
-            let (g, v, k, verbs): (&str, &str, &str, Vec<&str>) = match sub.as_str() {
-                "eviction" => ("policy", "v1", "Eviction", vec!["create"]),
-                "scale" => ("autoscaling", "v1", "Scale", vec!["get", "patch", "update"]),
-                "log" => ("", "v1", "Pod", vec!["get"]),
-                "binding" => ("", "v1", "Binding", vec!["create"]),
-                "finalize" => ("", "v1", "Namespace", vec!["update"]),
-                _ => (
-                    &r.group,
-                    &r.version,
-                    &r.kind,
-                    vec!["get", "patch", "update"],
-                ),
-            };
+            let (g, v, k, verbs) = sub_kind(&r, sub);
             resources.push(json!({
                 "name": format!("{}/{sub}", r.plural),
                 "singularName": "",
@@ -439,14 +444,7 @@ pub fn aggregated(reg: &Registry, core: bool) -> Value {
             .subresources
             .iter()
             .map(|sub| {
-                let (g, v, k, verbs): (&str, &str, &str, Vec<&str>) = match sub.as_str() {
-                    "eviction" => ("policy", "v1", "Eviction", vec!["create"]),
-                    "scale" => ("autoscaling", "v1", "Scale", vec!["get", "patch", "update"]),
-                    "log" => ("", "v1", "Pod", vec!["get"]),
-                    "binding" => ("", "v1", "Binding", vec!["create"]),
-                    "finalize" => ("", "v1", "Namespace", vec!["update"]),
-                    _ => (&r.group, &r.version, &r.kind, vec!["get", "patch", "update"]),
-                };
+                let (g, v, k, verbs) = sub_kind(&r, sub);
                 json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": k}, "verbs": verbs})
             })
             .collect();

@@ -65,6 +65,15 @@ struct Inner {
 }
 
 impl Inner {
+    /// Watches and continue tokens older than this revision of `resource` get 410.
+    fn floor(&self, resource: &str) -> u64 {
+        self.compacted
+            .get(resource)
+            .copied()
+            .unwrap_or(0)
+            .max(self.global_compacted)
+    }
+
     fn channel(&mut self, resource: &str) -> &broadcast::Sender<Arc<Event>> {
         self.channels
             .entry(resource.to_owned())
@@ -173,12 +182,7 @@ impl Store {
         let Some(rv) = rv else {
             return Ok((Vec::new(), rx, inner.rv));
         };
-        let floor = inner
-            .compacted
-            .get(resource)
-            .copied()
-            .unwrap_or(0)
-            .max(inner.global_compacted);
+        let floor = inner.floor(resource);
         if rv < floor {
             return Err(too_old(rv, floor));
         }
@@ -193,12 +197,7 @@ impl Store {
     /// Whether `rv` is still within the retained history of `resource`.
     pub fn check_fresh(&self, resource: &str, rv: u64) -> Result<(), ApiError> {
         let inner = self.lock();
-        let floor = inner
-            .compacted
-            .get(resource)
-            .copied()
-            .unwrap_or(0)
-            .max(inner.global_compacted);
+        let floor = inner.floor(resource);
         if rv < floor {
             return Err(too_old(rv, floor));
         }
@@ -441,12 +440,7 @@ impl Store {
     pub fn changed_since(&self, rt: &ResourceType, rev: u64) -> Option<Vec<Arc<Value>>> {
         let inner = self.lock();
         let key = rt.key();
-        let floor = inner
-            .compacted
-            .get(&key)
-            .copied()
-            .unwrap_or(0)
-            .max(inner.global_compacted);
+        let floor = inner.floor(&key);
         if rev < floor || rev == 0 {
             return None;
         }
