@@ -8,5 +8,6 @@ mod api;
 mod apps;
 mod e2e;
 mod help;
+mod machines;
 mod profiles;
 mod support;

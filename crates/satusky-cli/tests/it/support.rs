@@ -180,6 +180,8 @@ struct MockState {
     requests: Vec<Recorded>,
     /// Events each WebSocket connection to `…/events/ws` is sent, then closed.
     ws_events: Option<Vec<Value>>,
+    /// Messages sent on WebSocket connections to one exact path, then closed.
+    ws_paths: Vec<(String, Vec<Value>)>,
 }
 
 /// A mock Satusky API. Routes match on method and path, or on method, path
@@ -200,6 +202,14 @@ impl MockApi {
         let app = axum::Router::new()
             .route(
                 "/v1/orgs/{org}/apps/{app}/events/ws",
+                axum::routing::get(events_ws),
+            )
+            .route(
+                "/v1/orgs/{org}/apps/{app}/logs/ws",
+                axum::routing::get(events_ws),
+            )
+            .route(
+                "/v1/orgs/{org}/machines/{machine}/events/ws",
                 axum::routing::get(events_ws),
             )
             .fallback(handle)
@@ -248,6 +258,17 @@ impl MockApi {
     /// refused with 404.
     pub fn ws_events(&self, events: Vec<Value>) -> &Self {
         self.state.lock().unwrap().ws_events = Some(events);
+        self
+    }
+
+    /// Accepts WebSocket connections to exactly `path` (an app's logs, a
+    /// machine's events), sends `messages` as text, then closes.
+    pub fn ws_on(&self, path: &str, messages: Vec<Value>) -> &Self {
+        self.state
+            .lock()
+            .unwrap()
+            .ws_paths
+            .push((path.to_owned(), messages));
         self
     }
 
@@ -354,7 +375,14 @@ async fn events_ws(
             idempotency_key: None,
             body: Value::Null,
         });
-        state.ws_events.clone()
+        let path = uri.path();
+        match state.ws_paths.iter().find(|(p, _)| p == path) {
+            Some((_, messages)) => Some(messages.clone()),
+            None if path.contains("/apps/") && path.ends_with("/events/ws") => {
+                state.ws_events.clone()
+            }
+            None => None,
+        }
     };
     match (events, ws) {
         (Some(events), Ok(ws)) => ws.on_upgrade(move |mut socket| async move {
@@ -445,4 +473,40 @@ pub fn deployed(n: u64, cause: &str, replayed: bool) -> Value {
 
 pub fn event(seq: u64, kind: &str, message: &str, release: u64) -> Value {
     json!({"seq": seq, "kind": kind, "message": message, "release": release, "at": "2026-01-02T03:04:05Z"})
+}
+
+/// A machine as the server shows it.
+pub fn machine(id: &str, name: &str, state: &str) -> Value {
+    json!({
+        "id": id, "name": name, "uuid": format!("uuid-{id}"), "org": "acme", "state": state,
+        "visibility": "organization", "labels": {"pool": "gpu"}, "system_labels": {"arch": "amd64", "zone": "kul-1"},
+        "hardware": {"arch": "amd64", "cpu_cores": 8, "memory_bytes": 17_179_869_184_u64},
+        "zone": "kul-1", "link": {"connected": true, "address": "fdae:41e4:649b:9303::2"},
+        "node_name": name, "operable": true,
+        "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"
+    })
+}
+
+/// `m` with an operation of `kind` in `phase`, at `step` of its plan.
+pub fn with_operation(
+    mut m: Value,
+    kind: &str,
+    phase: &str,
+    step: u32,
+    drain: Option<Value>,
+) -> Value {
+    let mut op = json!({
+        "id": "op_1", "kind": kind, "phase": phase,
+        "plan": ["cordon_node", "drain_node", "talos_reboot"], "step": step,
+        "from_state": "joined", "started_at": "2026-01-02T03:04:05Z"
+    });
+    if let Some(d) = drain {
+        op["drain"] = d;
+    }
+    m["operation"] = op;
+    m
+}
+
+pub fn machine_event(seq: u64, kind: &str, message: &str) -> Value {
+    json!({"seq": seq, "kind": kind, "message": message, "at": "2026-01-02T03:04:05Z"})
 }
