@@ -154,7 +154,7 @@ impl Builder {
         self
     }
 
-    /// Watch events kept per resource (default 10 000).
+    /// Watch events kept per resource (default 2 000; older watches get 410).
     pub fn history(mut self, n: usize) -> Self {
         self.cfg.history = n;
         self

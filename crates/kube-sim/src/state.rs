@@ -56,7 +56,7 @@ impl Default for Config {
             heartbeat: Duration::from_secs(10),
             node_monitor_grace: Duration::from_secs(40),
             toleration_scale: 1.0,
-            history: 10_000,
+            history: 2_000,
             token: None,
             node_cpu_millis: 4000,
             node_memory_mib: 16_384,
