@@ -9,7 +9,7 @@
 //! Link health is the machine's Talos API answering (there is no WireGuard
 //! device whose handshakes could be read); changes go to core.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
-use satusky_core::fleet::NodeStatus;
+use satusky_core::fleet::{NodeStatus, labels};
 use satusky_core::machines::{MachineRecord, is_live};
 use satusky_core::services::{Services, machine_operation};
 use satusky_types::machines::MachineState;
@@ -27,17 +27,21 @@ use crate::index::{MachineIndex, all_machines, record};
 use crate::node_ops::{node_status, pressures};
 use crate::talos_ops::TalosClientOps;
 
+const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
 /// What the watcher keeps of a node.
 #[derive(Debug, Clone)]
 pub(crate) struct NodeView {
     pub uuid: String,
     pub hostname: String,
+    pub labels: BTreeMap<String, String>,
     pub status: NodeStatus,
 }
 
 pub(crate) type Nodes = Arc<Mutex<HashMap<String, NodeView>>>;
 
 fn view(n: &Node) -> NodeView {
+    let labels = n.metadata.labels.clone().unwrap_or_default();
     NodeView {
         uuid: n
             .status
@@ -45,13 +49,11 @@ fn view(n: &Node) -> NodeView {
             .and_then(|s| s.node_info.as_ref())
             .map(|i| i.system_uuid.to_lowercase())
             .unwrap_or_default(),
-        hostname: n
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("kubernetes.io/hostname"))
+        hostname: labels
+            .get("kubernetes.io/hostname")
             .cloned()
             .unwrap_or_default(),
+        labels,
         status: node_status(n),
     }
 }
@@ -131,7 +133,9 @@ async fn on_node_change(
     };
     let mut events = Vec::new();
     let meaningful = match (&old, &new) {
-        (Some(o), Some(n)) => o.status.ready != n.status.ready || o.uuid != n.uuid,
+        (Some(o), Some(n)) => {
+            o.status.ready != n.status.ready || o.uuid != n.uuid || o.labels != n.labels
+        }
         _ => true,
     };
     match (&old, &new) {
@@ -230,8 +234,31 @@ async fn pass_nodes(services: &Services, nodes: &Nodes, machines: &[MachineRecor
             }
             _ => false,
         };
-        if join && let Err(e) = services.machine_node_joined(&m.id, &name).await {
-            tracing::warn!(machine.id = %m.id, k8s.node = %name, error = %e, "could not record the node joining");
+        if join {
+            if let Err(e) = services.machine_node_joined(&m.id, &name).await {
+                tracing::warn!(machine.id = %m.id, k8s.node = %name, error = %e, "could not record the node joining");
+            }
+            continue;
+        }
+        if m.node_name.as_deref() != Some(name.as_str()) {
+            continue;
+        }
+        // The zone is the node's topology label (Talos does not know it).
+        if let Some(zone) = node.labels.get(ZONE_LABEL)
+            && *zone != m.zone
+            && let Err(e) = services
+                .update_machine_facts(&m.id, Some(zone), None, None)
+                .await
+        {
+            tracing::warn!(machine.id = %m.id, error = %e, "could not record the machine's zone");
+        }
+        // Level-triggered: labels Satusky owns that the node lacks (a node
+        // re-created, a label edited by hand) are pushed again.
+        let want = labels::node_labels(&m.labels, &m.system_labels);
+        if want.iter().any(|(k, v)| node.labels.get(k) != Some(v))
+            && let Err(e) = services.sync_machine_node_labels(&m.id).await
+        {
+            tracing::warn!(machine.id = %m.id, k8s.node = %name, error = %e, "could not resync node labels");
         }
     }
 }

@@ -259,6 +259,33 @@ async fn node_labels_set_through_core_reach_the_kubernetes_node_within_a_second(
         Ok(labels.filter(|l| l.get("satusky.com/rack").map(String::as_str) == Some("r7")))
     })
     .await?;
+    // Level-triggered: a label removed by hand comes back.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(env.kube.clone());
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"satusky.com/rack": null}}})),
+        )
+        .await?;
+    wait_for(
+        Duration::from_secs(3),
+        "the label to be restored",
+        || async {
+            let labels = env.node(&node).await?.and_then(|n| n.metadata.labels);
+            Ok(labels.filter(|l| l.get("satusky.com/rack").map(String::as_str) == Some("r7")))
+        },
+    )
+    .await?;
+    // The zone is learnt from the node's topology label.
+    let zone = env
+        .node(&node)
+        .await?
+        .and_then(|n| n.metadata.labels)
+        .and_then(|l| l.get("topology.kubernetes.io/zone").cloned())
+        .context("zone label")?;
+    env.wait_machine(&m.name, "zoned", Duration::from_secs(3), |m| m.zone == zone)
+        .await?;
     env.services
         .change_machine_labels(
             &env.ctx,
