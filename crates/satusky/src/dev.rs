@@ -40,21 +40,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     let api = ApiArgs::for_dev(key_file);
     let workload = crate::platform::KubeWorkload::default();
-    let services = serve::services_with(&url, &api, workload.clone()).await?;
-    let creds = ensure_admin(&services, &dir).await?;
-
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| {
-            format!("cannot listen on 127.0.0.1:{port}; pass --port to choose another")
-        })?;
-    let api_url = format!("http://{}", listener.local_addr()?);
 
     // The workload plane: an embedded simulated Kubernetes cluster, reached
-    // only through kube-rs and a kubeconfig, as a real cluster would be.
+    // only through kube-rs and a kubeconfig, as a real cluster would be. Its
+    // nodes are the simulated Talos machines (plus simulator nodes when
+    // `--machines 0`).
     let sim = kube_sim::KubeSim::builder()
-        .nodes(usize::try_from(machines).unwrap_or(3))
-        .zones(usize::try_from(machines.clamp(1, 3)).unwrap_or(1))
+        .nodes(if machines == 0 { 3 } else { 0 })
         .start()
         .await
         .context("starting the embedded kube-sim")?;
@@ -62,8 +54,71 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     sim.write_kubeconfig(&kubeconfig)
         .context("writing the kubeconfig")?;
     let client = crate::platform::client_for(Some(&sim.kubeconfig())).await?;
+
+    // The infrastructure plane: SideroLink provisioning, the event sink and
+    // the node/Talos ports, served on loopback.
+    let provision_port = free_port()?;
+    let ports = satusky_fleet::FleetPorts::new(client.clone(), None);
+    let key = std::fs::read_to_string(dir.join("secret.key"))?;
+    let services = serve::services_with(&url, &api, workload.clone(), |cfg| {
+        ports.install(cfg);
+        cfg.join_token_key = Some(satusky_core::fleet::jointoken::SigningKey::derive(
+            key.trim().as_bytes(),
+            "join-tokens",
+        ));
+        cfg.siderolink_url = format!("grpc://127.0.0.1:{provision_port}");
+    })
+    .await?;
+    let creds = ensure_admin(&services, &dir).await?;
+    let ctx = satusky_core::Ctx {
+        principal: services
+            .authenticate(&creds.token)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+        request_id: "satusky-dev".to_owned(),
+    };
+    let endpoints =
+        satusky_fleet::provision::StaticEndpoints::new(std::time::Duration::from_secs(5));
+    let fleet = satusky_fleet::FleetRuntime::start(satusky_fleet::FleetConfig {
+        services: services.clone(),
+        kube: client.clone(),
+        talos: ports.talos_ops.clone(),
+        provision_listen: ([127, 0, 0, 1], provision_port).into(),
+        event_sink_listen: ([127, 0, 0, 1], 0).into(),
+        siderolink: satusky_fleet::SiderolinkSettings::default(),
+        endpoints: endpoints.clone(),
+        timings: satusky_fleet::FleetTimings::default(),
+    })
+    .await
+    .context("starting the machine fleet runtime")?;
+    let sim_machines = if machines > 0 {
+        let started = satusky_fleet::dev::start_sim_machines(satusky_fleet::dev::SimMachines {
+            services: &services,
+            ctx: &ctx,
+            org: DEV_ORG,
+            handle: &fleet,
+            endpoints: &endpoints,
+            talos: &ports.talos_ops,
+            kube: client.clone(),
+            count: usize::try_from(machines).unwrap_or(3),
+            timings: satusky_fleet::dev::SimTimings::default(),
+        })
+        .await
+        .context("starting the simulated machines")?;
+        claim_discovered(&services, &ctx, machines).await;
+        Some(started)
+    } else {
+        None
+    };
     ensure_gateway(&client).await?;
     ensure_local_cluster(&services).await?;
+
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port}; pass --port to choose another")
+        })?;
+    let api_url = format!("http://{}", listener.local_addr()?);
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let reconcilers = tokio::spawn(crate::platform::run_reconcilers(
@@ -90,9 +145,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  Cluster:    {LOCAL_CLUSTER} ({machines} nodes, kube-sim at {})",
+        "  Cluster:    {LOCAL_CLUSTER} (kube-sim at {}; nodes are {machines} simulated Talos machines)",
         sim.url()
     )?;
+    writeln!(out, "  SideroLink: {}", fleet.siderolink_url())?;
     writeln!(
         out,
         "  Admin:      {} (password in {})",
@@ -106,7 +162,59 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let served = serve::serve(listener, services, &api).await;
     let _ = stop.send(true);
     let _ = reconcilers.await;
+    if let Some(m) = sim_machines {
+        m.stop().await;
+    }
+    fleet.shutdown().await;
     served
+}
+
+/// A free loopback port (for servers configured before they bind).
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Claims the dev organization's discovered machines so they join the cluster.
+async fn claim_discovered(services: &Services, ctx: &satusky_core::Ctx, expected: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut claimed = 0;
+    while claimed < expected && std::time::Instant::now() < deadline {
+        let query = satusky_types::machines::MachineQuery {
+            limit: Some(100),
+            ..Default::default()
+        };
+        if let Ok(page) = services.list_machines(ctx, DEV_ORG, &query).await {
+            for m in page.items {
+                if m.state == satusky_types::machines::MachineState::Discovered
+                    && services.claim_machine(ctx, DEV_ORG, &m.id).await.is_ok()
+                {
+                    claimed += 1;
+                }
+            }
+            let joined_or_claimed =
+                services
+                    .list_machines(ctx, DEV_ORG, &query)
+                    .await
+                    .map_or(0, |p| {
+                        p.items
+                            .iter()
+                            .filter(|m| {
+                                m.state != satusky_types::machines::MachineState::Discovered
+                            })
+                            .count()
+                    });
+            claimed = claimed.max(u32::try_from(joined_or_claimed).unwrap_or(0));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if claimed < expected {
+        tracing::warn!(
+            claimed,
+            expected,
+            "not every simulated machine was discovered in time"
+        );
+    }
 }
 
 /// Name of the cluster `satusky dev` registers for its embedded kube-sim.

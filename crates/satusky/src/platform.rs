@@ -28,12 +28,12 @@ impl ClusterApps {
     async fn owns(&self, desired: &DesiredApp) -> satusky_core::Result<bool> {
         match &desired.cluster_id {
             Some(id) => Ok(*id == self.cluster_id),
+            // A placement error is an error, never "not ours": that would
+            // delete a running app's objects from this cluster.
             None => Ok(self
                 .services
                 .place(desired.spec.zone.as_deref())
-                .await
-                .ok()
-                .flatten()
+                .await?
                 .is_some_and(|c| c.id == self.cluster_id)),
         }
     }

@@ -14,7 +14,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let ServeArgs { listen, store, api } = args;
     let url = store.database_url()?;
     let workload = crate::platform::KubeWorkload::default();
-    let services = services_with(&url, &api, workload.clone()).await?;
+    let services = services_with(&url, &api, workload.clone(), |_| {}).await?;
     if services.store().count_users().await? == 0 {
         tracing::info!("the store has no accounts yet; create the first with `1ctl auth signup`");
     }
@@ -30,6 +30,7 @@ pub async fn services_with(
     url: &str,
     api: &ApiArgs,
     workload: crate::platform::KubeWorkload,
+    extend: impl FnOnce(&mut ServicesConfig),
 ) -> anyhow::Result<Services> {
     let store = satusky_store::connect(url)
         .await
@@ -53,6 +54,8 @@ pub async fn services_with(
         secret_box,
         ..ServicesConfig::default()
     };
+    let mut config = config;
+    extend(&mut config);
     Ok(Services::new(store, Arc::new(SystemClock), config))
 }
 

@@ -336,3 +336,165 @@ fn volumes_are_claimed_detached_and_deleted_only_when_detached() {
         .then_some(())
     });
 }
+
+#[test]
+fn machines_join_take_labels_place_workloads_drain_and_stay_private() {
+    let data = tempfile::tempdir().unwrap();
+    let dev = Dev::start(data.path());
+    let client = reqwest::blocking::Client::new();
+    let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = client
+            .request(method, format!("{}/v1/orgs/dev{path}", dev.api))
+            .bearer_auth(&dev.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().unwrap_or(Value::Null))
+    };
+    // Three simulated Talos machines provisioned through SideroLink and joined as nodes.
+    let machines = eventually("three joined machines", WAIT, || {
+        let (_, page) = api(reqwest::Method::GET, "/machines", None);
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 3 && items.iter().all(|m| m["state"] == "joined")).then_some(items)
+    });
+    let nodes = names(&dev.kubectl_json(&["get", "nodes"]));
+    let mut machine_nodes: Vec<String> = machines
+        .iter()
+        .map(|m| m["node_name"].as_str().unwrap().to_owned())
+        .collect();
+    machine_nodes.sort();
+    assert_eq!(nodes, machine_nodes);
+
+    // Labels reach the node within a second, and a selector query agrees with kubectl.
+    let (a, b) = (
+        machines[0]["id"].as_str().unwrap(),
+        machines[1]["id"].as_str().unwrap(),
+    );
+    for id in [a, b] {
+        let (status, _) = api(
+            reqwest::Method::PATCH,
+            &format!("/machines/{id}/labels"),
+            Some(serde_json::json!({"set": {"pool": "gpu"}})),
+        );
+        assert_eq!(status, 200);
+    }
+    let started = std::time::Instant::now();
+    eventually("labels on nodes", Duration::from_secs(1), || {
+        (names(&dev.kubectl_json(&["get", "nodes", "-l", "satusky.com/pool=gpu"])).len() == 2)
+            .then_some(())
+    });
+    assert!(started.elapsed() < Duration::from_secs(1));
+    for (ours, theirs) in [
+        ("pool=gpu", "satusky.com/pool=gpu"),
+        ("!pool", "!satusky.com/pool"),
+        (
+            "pool in (gpu,cpu),arch",
+            "satusky.com/pool in (gpu,cpu),kubernetes.io/arch",
+        ),
+    ] {
+        let (_, page) = api(
+            reqwest::Method::GET,
+            &format!("/machines?selector={}", urlencode(ours)),
+            None,
+        );
+        let mut got: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["node_name"].as_str().unwrap().to_owned())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            names(&dev.kubectl_json(&["get", "nodes", "-l", theirs])),
+            "{ours}"
+        );
+    }
+
+    // A deployment with a selector lands only on matching machines and moves off a drained one.
+    let deploy = serde_json::json!({"image": "nginx:1", "create": true, "replicas": 2, "machine_selector": "pool=gpu"});
+    assert_eq!(
+        api(reqwest::Method::POST, "/apps/ml/deploy", Some(deploy)).0,
+        201
+    );
+    let gpu_nodes = names(&dev.kubectl_json(&["get", "nodes", "-l", "satusky.com/pool=gpu"]));
+    let pod_nodes = || -> Vec<String> {
+        let pods = dev.kubectl_json(&[
+            "-n",
+            "org-dev",
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=ml",
+        ]);
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_owned))
+            .collect()
+    };
+    eventually("two replicas on gpu machines", WAIT, || {
+        let on = pod_nodes();
+        (on.len() == 2 && on.iter().all(|n| gpu_nodes.contains(n))).then_some(())
+    });
+    let drained = machines[0]["node_name"].as_str().unwrap().to_owned();
+    let (status, _) = api(
+        reqwest::Method::POST,
+        &format!("/machines/{a}/drain"),
+        Some(serde_json::json!({"timeout_seconds": 30})),
+    );
+    assert_eq!(status, 202);
+    eventually("replicas moved off the drained machine", WAIT, || {
+        let on = pod_nodes();
+        (on.len() == 2 && on.iter().all(|n| *n != drained)).then_some(())
+    });
+    eventually("drain finished, machine cordoned", WAIT, || {
+        let (_, m) = api(reqwest::Method::GET, &format!("/machines/{a}"), None);
+        (m["state"] == "cordoned").then_some(())
+    });
+
+    // Another organization sees and touches none of it.
+    let signup = client
+        .post(format!("{}/v1/auth/signup", dev.api))
+        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
+        .send()
+        .unwrap();
+    assert!(signup.status().is_success());
+    let login: Value = client
+        .post(format!("{}/v1/auth/login", dev.api))
+        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let eve = login["token"].as_str().unwrap();
+    let res = client
+        .get(format!("{}/v1/orgs/dev/machines/{a}", dev.api))
+        .bearer_auth(eve)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = client
+        .post(format!("{}/v1/orgs/dev/machines/{a}/reboot", dev.api))
+        .bearer_auth(eve)
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
