@@ -251,9 +251,7 @@ fn hints_for_code(code: ErrorCode, p: &str) -> Vec<String> {
             format!("`{p} machine status MACHINE` shows the machine's state")
         }
         C::ClusterNotFound => format!("run `{p} cluster list` to see the clusters"),
-        C::Unavailable => {
-            "the server cannot reach what this needs (a cluster, a machine); retry later".to_owned()
-        }
+        C::Unavailable => "the installation cannot do this now (no cluster attached, a machine unreachable, or a feature not configured); ask its operator if it persists".to_owned(),
         _ => return Vec::new(),
     };
     vec![hint]

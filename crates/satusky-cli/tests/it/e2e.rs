@@ -420,6 +420,123 @@ fn an_app_is_initialised_deployed_changed_and_rolled_back() {
     assert_eq!(out.code, 1, "{}", out.snapshot());
 }
 
+/// What `satusky serve` offers without machines or a cluster: join tokens
+/// (listing and revoking; creating needs a join-token signing key, which
+/// `serve` cannot be given, so it answers 503), an empty fleet, zones, and
+/// logs refused until the app runs somewhere.
+#[test]
+fn machines_zones_and_logs_without_a_cluster() {
+    let Some(bin) = server_binary() else {
+        eprintln!("notice: skipping the machines end-to-end test: no satusky binary next to 1ctl");
+        return;
+    };
+    let server = start_server(&bin);
+    let env = TestEnv::new();
+    signed_up(&env, &server.url);
+
+    let out = env.run(&["-o", "json", "machine", "list"]);
+    out.ok();
+    assert_eq!(out.json(), serde_json::json!([]));
+    let out = env.run(&[
+        "-o",
+        "json",
+        "machine",
+        "query",
+        "--selector",
+        "pool=gpu,!maintenance",
+    ]);
+    out.ok();
+    assert_eq!(out.json(), serde_json::json!([]));
+    // The server checks the selector's grammar.
+    let out = env.run(&["machine", "list", "--selector", "pool==="]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(out.stderr.contains("selector"), "{}", out.stderr);
+    let out = env.run(&["machine", "cordon", "node-a"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(out.stderr.contains("no machine `node-a`"), "{}", out.stderr);
+    let out = env.run(&["-o", "json", "machine", "cordon", "--selector", "pool=gpu"]);
+    out.ok();
+    assert_eq!(out.json()["items"], serde_json::json!([]));
+
+    let out = env.run(&["-o", "json", "machine", "tokens", "list"]);
+    out.ok();
+    assert_eq!(out.json(), serde_json::json!([]));
+    let out = env.run(&[
+        "-o",
+        "json",
+        "machine",
+        "tokens",
+        "create",
+        "rack-1",
+        "--expires",
+        "48",
+    ]);
+    if out.code == 0 {
+        // A server configured with a join-token key.
+        let created = out.json();
+        assert!(!created["token"].as_str().unwrap().is_empty());
+        assert!(!created["kernel_args"].as_array().unwrap().is_empty());
+        let out = env.run(&["-o", "json", "machine", "tokens", "list"]);
+        out.ok();
+        assert_eq!(out.json()[0]["name"], "rack-1");
+        assert!(out.json()[0].get("token").is_none());
+        let out = env.run(&["-o", "json", "machine", "tokens", "revoke", "rack-1"]);
+        out.ok();
+        assert_eq!(out.json()["revoked"], true);
+    } else {
+        assert_eq!(out.code, 3, "{}", out.snapshot());
+        assert!(out.stderr.contains("(unavailable)"), "{}", out.stderr);
+    }
+    let out = env.run(&["machine", "tokens", "revoke", "nope"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(
+        out.stderr.contains("join_token_not_found"),
+        "{}",
+        out.stderr
+    );
+
+    let out = env.run(&["-o", "json", "cluster", "zones"]);
+    out.ok();
+    assert!(out.json().is_array());
+    // A new user is not a platform administrator.
+    let out = env.run(&["cluster", "list"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+
+    // Logs: an unknown app is refused; a deployed app without a cluster is 503.
+    let out = env.run(&["logs", "web"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    env.run(&["deploy", "--name", "web", "--image", "nginx:1.27"])
+        .ok();
+    for args in [
+        &["logs", "web"][..],
+        &["logs", "web", "--follow"][..],
+        &["logs", "stream", "web"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code, 3, "{args:?}: {}", out.snapshot());
+        assert!(out.stderr.contains("(unavailable)"), "{}", out.stderr);
+    }
+
+    // A dry run reads the fleet and deploys nothing.
+    let out = env.run(&[
+        "-o",
+        "json",
+        "deploy",
+        "--name",
+        "web",
+        "--image",
+        "nginx:1.28",
+        "--machine-selector",
+        "pool=gpu",
+        "--dry-run",
+    ]);
+    out.ok();
+    assert_eq!(out.json()["machines"], serde_json::json!([]));
+    let out = env.run(&["-o", "json", "app", "releases", "web"]);
+    out.ok();
+    assert_eq!(out.json().as_array().unwrap().len(), 1);
+}
+
 /// Every route the client calls is one the server documents.
 #[test]
 fn the_client_and_the_server_agree_on_every_route() {
