@@ -70,6 +70,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     })
     .await?;
     let creds = ensure_admin(&services, &dir).await?;
+    services
+        .resume_machine_operations()
+        .await
+        .map_err(|e| anyhow::anyhow!("resuming machine operations: {}", e.message))?;
     let ctx = satusky_core::Ctx {
         principal: services
             .authenticate(&creds.token)
