@@ -2112,8 +2112,10 @@ fn statefulsets(st: &State) -> Result<(), ApiError> {
         if let Some((_, n)) = extra.last() {
             let _ = api::delete(st, &pods_rt, ns, n, &DeleteOpts::default());
         }
+        let revision = format!("{}-{}", name(&ss), template_hash(&ss["spec"]["template"]));
         let status = json!({"replicas": count, "readyReplicas": ready, "currentReplicas": count, "updatedReplicas": count,
-            "availableReplicas": ready, "observedGeneration": ss["metadata"]["generation"]});
+            "availableReplicas": ready, "observedGeneration": ss["metadata"]["generation"],
+            "currentRevision": revision, "updateRevision": revision, "collisionCount": 0});
         write_status(st, &ss_rt, &ss, status)?;
     }
     Ok(())

@@ -97,6 +97,23 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, seq: u64) -> Result<(), Api
             if rt.kind != "DaemonSet" {
                 set_default(obj, &["spec", "replicas"], json!(1));
             }
+            if rt.kind == "StatefulSet" {
+                set_default(obj, &["spec", "podManagementPolicy"], json!("OrderedReady"));
+                set_default(
+                    obj,
+                    &["spec", "updateStrategy"],
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                );
+                set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
+            }
+            if rt.kind == "DaemonSet" {
+                set_default(
+                    obj,
+                    &["spec", "updateStrategy"],
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                );
+                set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
+            }
             default_template(obj);
             check_selector(rt, obj, &name)?;
         }

@@ -131,6 +131,8 @@ async fn recreate_deployments_and_statefulsets_roll_in_order() {
         }
     })
     .await;
+    t.ok(&["rollout", "status", "statefulset/db", "--timeout=20s"])
+        .await;
     let names = t.ok(&["get", "pods", "-l", "app=db", "-o", "name"]).await;
     assert_eq!(names.trim(), "pod/db-0\npod/db-1\npod/db-2");
     sts.patch(

@@ -438,6 +438,8 @@ async fn cordon_uncordon_and_drain_with_daemonsets_emptydir_and_a_blocking_pdb()
     })
     .await;
 
+    t.ok(&["rollout", "status", "daemonset/agent", "--timeout=20s"])
+        .await;
     t.ok(&["cordon", "node-1"]).await;
     let nodes = t.ok(&["get", "node", "node-1"]).await;
     assert!(nodes.contains("SchedulingDisabled"), "{nodes}");
