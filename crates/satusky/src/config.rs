@@ -115,13 +115,23 @@ impl ApiArgs {
         }
     }
 
+    /// The configured secret key's base64 text, if any.
+    pub fn secret_key_material(&self) -> anyhow::Result<Option<String>> {
+        Ok(match (&self.secret_key, &self.secret_key_file) {
+            (Some(k), _) => Some(k.clone()),
+            (None, Some(path)) => {
+                Some(std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the secret key file {}", path.display())
+                })?)
+            }
+            (None, None) => None,
+        })
+    }
+
     /// The configured secret key, if any.
     pub fn secret_box(&self) -> anyhow::Result<Option<satusky_core::crypto::SecretBox>> {
-        let key = match (&self.secret_key, &self.secret_key_file) {
-            (Some(k), _) => k.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the secret key file {}", path.display()))?,
-            (None, None) => return Ok(None),
+        let Some(key) = self.secret_key_material()? else {
+            return Ok(None);
         };
         Ok(Some(
             satusky_core::crypto::SecretBox::from_base64(&key)

@@ -59,13 +59,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // the node/Talos ports, served on loopback.
     let provision_port = free_port()?;
     let ports = satusky_fleet::FleetPorts::new(client.clone(), None);
-    let key = std::fs::read_to_string(dir.join("secret.key"))?;
     let services = serve::services_with(&url, &api, workload.clone(), |cfg| {
         ports.install(cfg);
-        cfg.join_token_key = Some(satusky_core::fleet::jointoken::SigningKey::derive(
-            key.trim().as_bytes(),
-            "join-tokens",
-        ));
         cfg.siderolink_url = format!("grpc://127.0.0.1:{provision_port}");
     })
     .await?;

@@ -45,7 +45,12 @@ pub async fn services_with(
         Some(url) => crate::bus::NatsBus::connect(url, "satusky.notices").await?,
         None => satusky_core::bus::LocalBus::new(),
     };
+    // Join tokens are signed with a key derived from the secret key.
+    let join_token_key = api.secret_key_material()?.map(|k| {
+        satusky_core::fleet::jointoken::SigningKey::derive(k.trim().as_bytes(), "join-tokens")
+    });
     let config = ServicesConfig {
+        join_token_key,
         workload: Some(std::sync::Arc::new(workload)),
         bus,
         signup_enabled: api.signup_enabled,
