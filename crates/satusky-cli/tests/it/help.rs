@@ -58,3 +58,18 @@ fn deploy_help_documents_precedence_defaults_and_older_placement_flags() {
 fn app_help_lists_app_commands() {
     insta::assert_snapshot!(help(&["app", "--help"]));
 }
+
+#[test]
+fn machine_help_lists_machine_commands_and_how_references_resolve() {
+    insta::assert_snapshot!(help(&["machine", "--help"]));
+}
+
+#[test]
+fn machine_drain_help_documents_selector_and_wait() {
+    insta::assert_snapshot!(help(&["machine", "drain", "--help"]));
+}
+
+#[test]
+fn logs_help_documents_follow_and_stream() {
+    insta::assert_snapshot!(help(&["logs", "--help"]));
+}

@@ -863,3 +863,105 @@ fn deploy_dry_run_lists_matching_machines_and_deploys_nothing() {
         api.calls()
     );
 }
+
+#[test]
+fn a_wait_without_an_event_stream_polls_and_times_out_with_the_last_state() {
+    let api = fleet();
+    api.on(
+        "GET",
+        &format!("{MACHINES}/mch_1/events"),
+        200,
+        page(vec![], None),
+    );
+    let rebooting = with_operation(
+        machine("mch_1", "node-a", "draining"),
+        "reboot",
+        "running",
+        1,
+        Some(json!({"phase": "running", "evicted": 0, "remaining": 1,
+            "blockers": [{"namespace": "org-acme", "pod": "db-0", "reason": "PodDisruptionBudget db-pdb allows no disruption"}],
+            "started_at": "2026-01-02T03:04:05Z"})),
+    );
+    api.on(
+        "POST",
+        &format!("{MACHINES}/mch_1/reboot"),
+        202,
+        rebooting.clone(),
+    );
+    api.on("GET", &format!("{MACHINES}/mch_1"), 200, rebooting);
+    // No WebSocket route for this machine: the upgrade is refused.
+    let env = logged_in(&api);
+    let out = env.run(&[
+        "machine",
+        "reboot",
+        "node-a",
+        "--wait",
+        "--wait-timeout",
+        "1s",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(
+        out.stderr.contains("polling the machine instead"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("error: timed out after 1 s waiting for reboot of `node-a`; last seen: reboot 1/3 (drain_node), running"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "hint: blocked by org-acme/db-0: PodDisruptionBudget db-pdb allows no disruption"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn decommission_wait_exits_0_once_the_machine_is_decommissioned() {
+    let api = fleet();
+    api.on(
+        "GET",
+        &format!("{MACHINES}/mch_2/events"),
+        200,
+        page(vec![machine_event(3, "machine.cordoned", "cordoned")], None),
+    );
+    let running = with_operation(
+        machine("mch_2", "node-b", "decommissioning"),
+        "decommission",
+        "running",
+        0,
+        None,
+    );
+    let done = with_operation(
+        machine("mch_2", "node-b", "decommissioned"),
+        "decommission",
+        "completed",
+        3,
+        None,
+    );
+    api.on(
+        "POST",
+        &format!("{MACHINES}/mch_2/decommission"),
+        202,
+        running,
+    );
+    api.on("GET", &format!("{MACHINES}/mch_2"), 200, done);
+    api.ws_on(
+        "/v1/orgs/acme/machines/mch_2/events/ws",
+        vec![machine_event(4, "talos.reset", "machine reset")],
+    );
+    let env = logged_in(&api);
+    let out = env.run(&["-o", "json", "machine", "decommission", "mch_2", "-y", "-w"]);
+    out.ok();
+    assert_eq!(out.json()["state"], "decommissioned");
+    assert!(out.stderr.contains("talos.reset"), "{}", out.stderr);
+    let ws: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "WS")
+        .collect();
+    assert_eq!(ws[0].query.as_deref(), Some("from=3"));
+}
