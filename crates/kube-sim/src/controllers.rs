@@ -351,6 +351,9 @@ fn pass(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         endpoints(st)?;
     }
     hpas(st, t)?;
+    if due(st, t, "jobs", &["jobs.batch", PODS], resync) {
+        jobs(st)?;
+    }
     Ok(())
 }
 
@@ -1130,6 +1133,16 @@ enum Behaviour {
     Unready,
     PullFail,
     Complete,
+    Fail,
+}
+
+/// The kind of a pod's controller.
+fn controller_kind(o: &Value) -> Option<&str> {
+    o["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .and_then(|r| r["kind"].as_str())
 }
 
 fn behaviour(pod: &Value, container: &Value) -> Behaviour {
@@ -1144,7 +1157,13 @@ fn behaviour(pod: &Value, container: &Value) -> Behaviour {
         Behaviour::Unready
     } else if has("pullfail") {
         Behaviour::PullFail
-    } else if has("complete") {
+    } else if has("fail") {
+        if pod["spec"]["restartPolicy"] == "Never" {
+            Behaviour::Fail
+        } else {
+            Behaviour::CrashLoop
+        }
+    } else if has("complete") || controller_kind(pod) == Some("Job") {
         Behaviour::Complete
     } else {
         Behaviour::Normal
@@ -1325,13 +1344,23 @@ fn kubelet_pod(
         let started = now();
         st.store.modify(pods_rt, &ns, &pname, |old| {
             let mut new = old.clone();
-            let all_complete = behaviours.iter().all(|b| *b == Behaviour::Complete);
-            new["status"]["phase"] = json!(if all_complete { "Succeeded" } else { "Running" });
+            let all_complete = behaviours
+                .iter()
+                .all(|b| matches!(b, Behaviour::Complete | Behaviour::Fail));
+            let phase = if !all_complete {
+                "Running"
+            } else if behaviours.contains(&Behaviour::Fail) {
+                "Failed"
+            } else {
+                "Succeeded"
+            };
+            new["status"]["phase"] = json!(phase);
             new["status"]["podIP"] = json!(pod_ip);
             new["status"]["podIPs"] = json!([{"ip": pod_ip}]);
             new["status"]["containerStatuses"] = json!(containers.iter().zip(&behaviours).map(|(c, b)| {
                 let state = match b {
                     Behaviour::Complete => json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}),
+                    Behaviour::Fail => json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": started}}),
                     Behaviour::CrashLoop => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}),
                     _ => json!({"running": {"startedAt": started}}),
                 };
@@ -2704,6 +2733,118 @@ fn misc_status(st: &State) -> Result<(), ApiError> {
                 |n| n["status"]["loadBalancer"] = json!({"ingress": [{"ip": format!("172.18.1.{}", idx % 250 + 1), "ipMode": "VIP"}]}),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Jobs: pods up to `parallelism` until `completions` succeeded, or `Failed` past
+/// `backoffLimit`. Job pods complete right after starting unless their image says otherwise.
+fn jobs(st: &State) -> Result<(), ApiError> {
+    let job_rt = rt(st, "batch/v1/jobs")?;
+    let list = st.store.list(&job_rt, None).items;
+    if list.is_empty() {
+        return Ok(());
+    }
+    let pods_rt = rt(st, "v1/pods")?;
+    let by_owner = pods_by_controller(&st.store.list(&pods_rt, None).items);
+    for job in list {
+        let finished = ["Complete", "Failed"]
+            .iter()
+            .any(|ty| condition(&job, ty).is_some_and(|c| c["status"] == "True"));
+        if deleting(&job) || finished || job["spec"]["suspend"] == true {
+            continue;
+        }
+        let pods = by_owner.get(uid(&job)).cloned().unwrap_or_default();
+        let phase = |p: &Value, ph: &str| p["status"]["phase"] == ph;
+        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| active(p)).collect();
+        let succeeded = pods.iter().filter(|p| phase(p, "Succeeded")).count() as i64;
+        let failed = pods.iter().filter(|p| phase(p, "Failed")).count() as i64;
+        let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
+        let parallelism = job["spec"]["parallelism"].as_i64().unwrap_or(1);
+        let backoff = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+        let ready = active.iter().filter(|p| pod_ready(p)).count();
+        let mut holder = json!({"status": job["status"].clone()});
+        if !holder["status"].is_object() {
+            holder["status"] = json!({});
+        }
+        if holder["status"]["startTime"].is_null() {
+            holder["status"]["startTime"] = json!(now());
+        }
+        if failed > backoff {
+            for p in &active {
+                let _ = api::delete(st, &pods_rt, namespace(p), name(p), &DeleteOpts::default());
+            }
+            set_condition(
+                &mut holder,
+                "FailureTarget",
+                "True",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            );
+            set_condition(
+                &mut holder,
+                "Failed",
+                "True",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            );
+            event(
+                st,
+                &job,
+                "Job",
+                "Warning",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                "job-controller",
+            );
+        } else if succeeded >= completions {
+            set_condition(
+                &mut holder,
+                "SuccessCriteriaMet",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            );
+            set_condition(
+                &mut holder,
+                "Complete",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            );
+            holder["status"]["completionTime"] = json!(now());
+            event(
+                st,
+                &job,
+                "Job",
+                "Normal",
+                "Completed",
+                "Job completed",
+                "job-controller",
+            );
+        } else {
+            let want = parallelism.min(completions - succeeded);
+            for _ in (active.len() as i64)..want {
+                create_pod(
+                    st,
+                    &job,
+                    &job_rt,
+                    &job["spec"]["template"],
+                    None,
+                    None,
+                    &Value::Null,
+                )?;
+            }
+        }
+        let s = &mut holder["status"];
+        s["active"] = json!(active.len());
+        s["succeeded"] = json!(succeeded);
+        s["failed"] = json!(failed);
+        s["ready"] = json!(ready);
+        s["terminating"] = json!(0);
+        s["uncountedTerminatedPods"] = json!({});
+        let status = holder["status"].take();
+        write_status(st, &job_rt, &job, status)?;
     }
     Ok(())
 }

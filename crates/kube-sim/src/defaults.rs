@@ -93,6 +93,38 @@ pub fn on_create(rt: &ResourceType, obj: &mut Value, seq: u64) -> Result<(), Api
             default_template(obj);
             check_selector(rt, obj, &name)?;
         }
+        ("batch", "Job") => {
+            let uid = obj["metadata"]["uid"].clone();
+            set_default(obj, &["spec", "completions"], json!(1));
+            set_default(obj, &["spec", "parallelism"], json!(1));
+            set_default(obj, &["spec", "backoffLimit"], json!(6));
+            set_default(obj, &["spec", "completionMode"], json!("NonIndexed"));
+            set_default(obj, &["spec", "suspend"], json!(false));
+            if obj["spec"]["selector"].is_null() {
+                obj["spec"]["selector"] =
+                    json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+                let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
+                if !labels.is_object() {
+                    *labels = json!({});
+                }
+                labels["batch.kubernetes.io/controller-uid"] = uid.clone();
+                labels["controller-uid"] = uid;
+                labels["batch.kubernetes.io/job-name"] = json!(name);
+                labels["job-name"] = json!(name);
+            }
+            let policy = obj["spec"]["template"]["spec"]["restartPolicy"].clone();
+            if policy != "Never" && policy != "OnFailure" {
+                return Err(ApiError::invalid(
+                    rt,
+                    &name,
+                    "spec.template.spec.restartPolicy",
+                    &format!(
+                        "Unsupported value: {policy}: supported values: \"OnFailure\", \"Never\""
+                    ),
+                ));
+            }
+            default_template(obj);
+        }
         ("apps", "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
             if rt.kind != "DaemonSet" {
                 set_default(obj, &["spec", "replicas"], json!(1));

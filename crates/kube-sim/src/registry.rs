@@ -148,6 +148,8 @@ const BUILTINS: &[Def<'static>] = &[
     Def { gv: "apps/v1", kind: "DaemonSet", plural: "daemonsets", namespaced: NS, short: &["ds"], subs: &["status"], fields: &[] },
     Def { gv: "apps/v1", kind: "StatefulSet", plural: "statefulsets", namespaced: NS, short: &["sts"], subs: &["status", "scale"], fields: &[] },
     Def { gv: "apps/v1", kind: "ControllerRevision", plural: "controllerrevisions", namespaced: NS, short: &[], subs: &[], fields: &[] },
+    Def { gv: "batch/v1", kind: "Job", plural: "jobs", namespaced: NS, short: &[], subs: &["status"], fields: &[] },
+    Def { gv: "batch/v1", kind: "CronJob", plural: "cronjobs", namespaced: NS, short: &["cj"], subs: &["status"], fields: &[] },
     Def { gv: "policy/v1", kind: "PodDisruptionBudget", plural: "poddisruptionbudgets", namespaced: NS, short: &["pdb"], subs: &["status"], fields: &[] },
     Def { gv: "autoscaling/v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", namespaced: NS, short: &["hpa"], subs: &["status"], fields: &[] },
     // served as a converting view over autoscaling/v2 (see view.rs)
@@ -174,6 +176,8 @@ const BUILTINS: &[Def<'static>] = &[
 /// Kinds in kubectl's `all` category.
 const ALL_CATEGORY: &[&str] = &[
     "pods",
+    "jobs",
+    "cronjobs",
     "services",
     "deployments",
     "replicasets",
@@ -215,7 +219,7 @@ impl Registry {
                     read_only: group == "metrics.k8s.io",
                     custom: CUSTOM_GROUPS.contains(&group),
                     categories: if ALL_CATEGORY.contains(&d.plural)
-                        && matches!(group, "" | "apps" | "autoscaling")
+                        && matches!(group, "" | "apps" | "autoscaling" | "batch")
                         && d.plural != "events"
                     {
                         vec!["all".to_owned()]

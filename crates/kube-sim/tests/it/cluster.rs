@@ -453,3 +453,76 @@ async fn hpa_scales_a_deployment_when_simulated_load_rises() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_complete_or_fail_past_their_backoff_limit() {
+    let t = TestSim::start().await;
+    let ok = t.manifest(
+        "job.yaml",
+        r"apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  completions: 3
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: app:1, command: [migrate]}]
+",
+    );
+    t.ok(&["apply", "-f", &ok]).await;
+    t.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/migrate",
+        "--timeout=20s",
+    ])
+    .await;
+    assert_eq!(
+        t.ok(&[
+            "get",
+            "job",
+            "migrate",
+            "-o",
+            "jsonpath={.status.succeeded}"
+        ])
+        .await,
+        "3"
+    );
+    let bad = t.manifest(
+        "bad.yaml",
+        r"apiVersion: batch/v1
+kind: Job
+metadata: {name: broken}
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: example.test/kube-sim/fail:1}]
+",
+    );
+    t.ok(&["apply", "-f", &bad]).await;
+    t.ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/broken",
+        "--timeout=20s",
+    ])
+    .await;
+    assert_eq!(
+        t.ok(&["get", "job", "broken", "-o", "jsonpath={.status.failed}"])
+            .await,
+        "2"
+    );
+    let always = t.manifest(
+        "always.yaml",
+        &std::fs::read_to_string(&bad)
+            .unwrap()
+            .replace("Never", "Always")
+            .replace("broken", "wrong"),
+    );
+    let err = t.fails(&["apply", "-f", &always]).await;
+    assert!(err.contains("restartPolicy"), "{err}");
+}
