@@ -192,6 +192,19 @@ fn render_client(e: &ClientError, ctx: &ErrorContext<'_>) -> Rendered {
             format!("{e}: {}", root_cause(source)),
         ),
         ClientError::PaginationLoop { .. } => (ExitStatus::Unexpected, e.to_string()),
+        ClientError::WebSocket { source, .. } if e.is_connect() => {
+            hints.push(format!(
+                "is the server running? The API URL came from {}; change it with --api-url or SATUSKY_API_URL",
+                ctx.api_url_source
+            ));
+            (
+                ExitStatus::Unexpected,
+                format!(
+                    "could not connect to the Satusky API at {}: {source}",
+                    ctx.api_url
+                ),
+            )
+        }
         ClientError::WebSocket { source, .. } => {
             hints.push("a proxy in front of the API may not pass WebSockets through".to_owned());
             (ExitStatus::Unexpected, format!("{e}: {source}"))

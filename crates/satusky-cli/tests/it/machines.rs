@@ -965,3 +965,31 @@ fn decommission_wait_exits_0_once_the_machine_is_decommissioned() {
         .collect();
     assert_eq!(ws[0].query.as_deref(), Some("from=3"));
 }
+
+#[test]
+fn following_logs_of_an_unreachable_api_exits_3_saying_so() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = TestEnv::new();
+    env.seed_profile(
+        "default",
+        &format!("http://127.0.0.1:{port}"),
+        "sk_pat_secret",
+        Some("acme"),
+    );
+    let out = env.run(&["logs", "web", "--follow"]);
+    assert_eq!(out.code, 3, "{}", out.snapshot());
+    assert!(
+        out.stderr.contains("could not connect to the Satusky API"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("is the server running?"),
+        "{}",
+        out.stderr
+    );
+}
