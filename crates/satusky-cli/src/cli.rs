@@ -730,7 +730,7 @@ pub struct WaitArgs {
     /// Follow the operation's events until it completes, showing progress on stderr
     #[arg(long, short = 'w')]
     pub wait: bool,
-    /// How long --wait waits, e.g. 90s, 15m, 1h
+    /// How long --wait waits, e.g. 90s, 15m, 1h (a drain's: at least its --timeout and a minute)
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration, requires = "wait")]
     pub wait_timeout: std::time::Duration,
 }

@@ -30,6 +30,8 @@ use crate::prompt;
 
 /// How often a waiting command reads the machine besides its events.
 const POLL: Duration = Duration::from_secs(2);
+/// The server's drain timeout when none is given.
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_mins(5);
 /// The prefix the server adds to user labels on the node; accepted and dropped.
 const LABEL_PREFIX: &str = "satusky.com/";
 
@@ -192,6 +194,13 @@ pub async fn run(ctx: &Context, args: MachineArgs) -> Result<(), CliError> {
                     bulk(ctx, &client, org, BulkAction::Drain, &body).await?;
                 }
                 (Some(machine), None) => {
+                    // Waiting never gives up before the drain's own timeout does.
+                    let wait = WaitArgs {
+                        wait: wait.wait,
+                        wait_timeout: wait
+                            .wait_timeout
+                            .max(timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT) + Duration::from_mins(1)),
+                    };
                     let m = resolve(&client, org, &machine, &p).await?;
                     let from = start_seq(&client, org, &m, &wait).await?;
                     let started = client.drain_machine(org, &m.id, &drain).await?;
