@@ -174,46 +174,44 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-/// Claims the dev organization's discovered machines so they join the cluster.
+/// Claims the dev organization's discovered machines, then waits until they
+/// have joined as nodes, so the platform is ready when `dev` says so.
 async fn claim_discovered(services: &Services, ctx: &satusky_core::Ctx, expected: u32) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut claimed = 0;
-    while claimed < expected && std::time::Instant::now() < deadline {
-        let query = satusky_types::machines::MachineQuery {
-            limit: Some(100),
-            ..Default::default()
-        };
+    use satusky_types::machines::MachineState;
+    let expected = usize::try_from(expected).unwrap_or(usize::MAX);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let query = satusky_types::machines::MachineQuery {
+        limit: Some(100),
+        ..Default::default()
+    };
+    let mut joined = 0;
+    while std::time::Instant::now() < deadline {
         if let Ok(page) = services.list_machines(ctx, DEV_ORG, &query).await {
-            for m in page.items {
-                if m.state == satusky_types::machines::MachineState::Discovered
-                    && services.claim_machine(ctx, DEV_ORG, &m.id).await.is_ok()
-                {
-                    claimed += 1;
+            for m in page
+                .items
+                .iter()
+                .filter(|m| m.state == MachineState::Discovered)
+            {
+                if let Err(e) = services.claim_machine(ctx, DEV_ORG, &m.id).await {
+                    tracing::debug!(machine = %m.name, error = %e.message, "claim failed; retrying");
                 }
             }
-            let joined_or_claimed =
-                services
-                    .list_machines(ctx, DEV_ORG, &query)
-                    .await
-                    .map_or(0, |p| {
-                        p.items
-                            .iter()
-                            .filter(|m| {
-                                m.state != satusky_types::machines::MachineState::Discovered
-                            })
-                            .count()
-                    });
-            claimed = claimed.max(u32::try_from(joined_or_claimed).unwrap_or(0));
+            joined = page
+                .items
+                .iter()
+                .filter(|m| m.state == MachineState::Joined)
+                .count();
+            if joined >= expected {
+                return;
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    if claimed < expected {
-        tracing::warn!(
-            claimed,
-            expected,
-            "not every simulated machine was discovered in time"
-        );
-    }
+    tracing::warn!(
+        joined,
+        expected,
+        "not every simulated machine joined in time"
+    );
 }
 
 /// Name of the cluster `satusky dev` registers for its embedded kube-sim.
