@@ -179,7 +179,7 @@ fn free_port() -> anyhow::Result<u16> {
 async fn claim_discovered(services: &Services, ctx: &satusky_core::Ctx, expected: u32) {
     use satusky_types::machines::MachineState;
     let expected = usize::try_from(expected).unwrap_or(usize::MAX);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
     let query = satusky_types::machines::MachineQuery {
         limit: Some(100),
         ..Default::default()
