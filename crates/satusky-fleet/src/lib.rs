@@ -119,7 +119,7 @@ pub struct FleetTimings {
     /// Probing every machine's Talos API for link health.
     pub link_poll: Duration,
     /// How long admission waits for a new machine's Talos API to report its
-    /// hostname and hardware.
+    /// hostname and hardware (later, the link pass learns them).
     pub facts_timeout: Duration,
 }
 
@@ -128,7 +128,7 @@ impl Default for FleetTimings {
         Self {
             resync: Duration::from_secs(10),
             link_poll: Duration::from_secs(30),
-            facts_timeout: Duration::from_secs(10),
+            facts_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -275,18 +275,34 @@ async fn pass_links(
         .filter(|m| is_live(m.state) && !m.talos_endpoint.is_empty())
         .map(|m| {
             let (id, endpoint, connected) = (m.id.clone(), m.talos_endpoint.clone(), m.connected);
+            // Admitted before its API answered: learn its facts now.
+            let needs_facts = m.hardware.cpu_cores == 0;
             let talos = talos.clone();
             async move {
                 let up = talos.probe(&endpoint).await;
-                (id, connected, up)
+                let facts = if up && needs_facts {
+                    talos.facts(&endpoint).await
+                } else {
+                    None
+                };
+                (id, connected, up, facts)
             }
         })
         .collect();
-    let results: Vec<(String, bool, bool)> = futures::stream::iter(probes)
+    let results: Vec<_> = futures::stream::iter(probes)
         .buffer_unordered(16)
         .collect()
         .await;
-    for (id, connected, up) in results {
+    for (id, connected, up, facts) in results {
+        if let Some((hostname, hardware)) = facts {
+            let host = (!hostname.is_empty()).then_some(hostname.as_str());
+            if let Err(e) = services
+                .update_machine_facts(&id, None, Some(&hardware), host)
+                .await
+            {
+                tracing::warn!(machine.id = %id, error = %e, "could not record the machine's facts");
+            }
+        }
         if connected != up {
             index.set_connected(&id, up);
             if let Err(e) = services.machine_link_changed(&id, up).await {

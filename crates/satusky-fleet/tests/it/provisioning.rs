@@ -110,6 +110,31 @@ async fn a_machine_in_maintenance_mode_is_admitted_with_facts_from_its_maintenan
     Ok(())
 }
 
+#[tokio::test]
+async fn facts_a_machine_did_not_report_at_admission_are_learnt_once_its_api_answers() -> Result<()>
+{
+    let env = Env::with_facts_timeout(Duration::ZERO).await?;
+    let token = env.join_token("slow").await?;
+    let fleet = env.machines(1, &token).await?;
+    let m = wait_for(
+        Duration::from_secs(15),
+        "the machine to be admitted",
+        || async { Ok(env.list().await?.into_iter().next()) },
+    )
+    .await?;
+    let m = env
+        .wait_machine(&m.id, "given its facts", Duration::from_secs(10), |m| {
+            m.hardware.cpu_cores > 0
+        })
+        .await?;
+    assert_eq!(
+        m.system_labels.get("hostname"),
+        Some(&fleet.machine(0).hostname().to_lowercase())
+    );
+    fleet.stop().await;
+    Ok(())
+}
+
 async fn refused_with(env: &Env, token: &str) -> Result<(tonic::Code, String)> {
     let fleet = env.machines(1, token).await?;
     let status = fleet

@@ -41,15 +41,24 @@ pub fn sim_timings() -> Timings {
 
 impl Env {
     pub async fn new() -> Result<Self> {
-        Self::build(None).await
+        Self::build(None, Duration::from_secs(3)).await
+    }
+
+    /// Admission waits at most `d` for a machine's facts.
+    pub async fn with_facts_timeout(d: Duration) -> Result<Self> {
+        Self::build(None, d).await
     }
 
     /// With a clock that moves only when told to (for token expiry).
     pub async fn with_manual_clock() -> Result<Self> {
-        Self::build(Some(ManualClock::new(chrono::Utc::now()))).await
+        Self::build(
+            Some(ManualClock::new(chrono::Utc::now())),
+            Duration::from_secs(3),
+        )
+        .await
     }
 
-    async fn build(manual: Option<ManualClock>) -> Result<Self> {
+    async fn build(manual: Option<ManualClock>, facts_timeout: Duration) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}", dir.path().join("x.db").display());
         let store = satusky_store::connect(&url).await?;
@@ -112,7 +121,7 @@ impl Env {
             timings: FleetTimings {
                 resync: Duration::from_millis(200),
                 link_poll: Duration::from_millis(300),
-                facts_timeout: Duration::from_secs(3),
+                facts_timeout,
             },
         })
         .await?;
