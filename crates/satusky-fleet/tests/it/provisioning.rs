@@ -135,6 +135,49 @@ async fn facts_a_machine_did_not_report_at_admission_are_learnt_once_its_api_ans
     Ok(())
 }
 
+#[tokio::test]
+async fn a_machine_removed_by_force_is_refused_when_it_provisions_again() -> Result<()> {
+    let env = Env::new().await?;
+    let token = env.join_token("rack-2").await?;
+    let fleet = env.machines(1, &token).await?;
+    let m = wait_for(
+        Duration::from_secs(15),
+        "the machine to be admitted",
+        || async { Ok(env.list().await?.into_iter().next()) },
+    )
+    .await?;
+    env.services
+        .decommission_machine(
+            &env.ctx,
+            ORG,
+            &m.name,
+            &satusky_types::machines::DecommissionRequest {
+                force: true,
+                wipe_user_disks: false,
+            },
+        )
+        .await?;
+    env.wait_machine(&m.id, "marked for a wipe", Duration::from_secs(10), |m| {
+        m.state == MachineState::NeedsWipe
+    })
+    .await?;
+    let sim = fleet.machine(0);
+    sim.reboot();
+    let status = sim
+        .wait_for_provision(
+            |s| matches!(s, ProvisionStatus::Refused { .. }),
+            Duration::from_secs(10),
+        )
+        .await?;
+    assert!(
+        matches!(&status, ProvisionStatus::Refused { code, .. } if *code == tonic::Code::PermissionDenied),
+        "{status:?}"
+    );
+    assert_eq!(env.list().await?.len(), 1);
+    fleet.stop().await;
+    Ok(())
+}
+
 async fn refused_with(env: &Env, token: &str) -> Result<(tonic::Code, String)> {
     let fleet = env.machines(1, token).await?;
     let status = fleet
