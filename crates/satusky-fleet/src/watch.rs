@@ -324,7 +324,7 @@ pub(crate) struct Passes {
     pub link_poll: Duration,
 }
 
-pub(crate) async fn run_passes(p: Passes, mut stop: tokio_watch::Receiver<bool>) {
+pub(crate) async fn run_passes(p: Passes, stop: tokio_watch::Receiver<bool>) {
     let Passes {
         services,
         talos,
@@ -334,23 +334,39 @@ pub(crate) async fn run_passes(p: Passes, mut stop: tokio_watch::Receiver<bool>)
         resync,
         link_poll,
     } = p;
-    let mut last_links = tokio::time::Instant::now();
-    loop {
-        match all_machines(&services).await {
-            Ok(machines) => {
-                index.update(&machines);
-                pass_nodes(&services, &nodes, &machines).await;
-                if last_links.elapsed() >= link_poll {
-                    last_links = tokio::time::Instant::now();
-                    pass_links(&services, &talos, &index, &machines).await;
+    // Links on their own loop: probes of machines that are down take a
+    // while and must not hold up nodes joining.
+    let links = {
+        let (services, index, mut stop) = (services.clone(), index.clone(), stop.clone());
+        async move {
+            loop {
+                match all_machines(&services).await {
+                    Ok(machines) => pass_links(&services, &talos, &index, &machines).await,
+                    Err(e) => tracing::warn!(error = %e, "link pass skipped: store unavailable"),
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(link_poll) => {}
+                    _ = stop.wait_for(|s| *s) => return,
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "machine pass skipped: store unavailable"),
         }
-        tokio::select! {
-            () = tokio::time::sleep(resync.min(link_poll)) => {}
-            () = pass.notified() => {}
-            _ = stop.wait_for(|s| *s) => return,
+    };
+    let nodes_loop = async move {
+        let mut stop = stop;
+        loop {
+            match all_machines(&services).await {
+                Ok(machines) => {
+                    index.update(&machines);
+                    pass_nodes(&services, &nodes, &machines).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "node pass skipped: store unavailable"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(resync) => {}
+                () = pass.notified() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
         }
-    }
+    };
+    tokio::join!(links, nodes_loop);
 }
