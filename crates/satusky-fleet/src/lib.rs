@@ -126,7 +126,7 @@ pub struct FleetTimings {
 impl Default for FleetTimings {
     fn default() -> Self {
         Self {
-            resync: Duration::from_secs(10),
+            resync: Duration::from_secs(5),
             link_poll: Duration::from_secs(30),
             facts_timeout: Duration::from_secs(5),
         }
@@ -168,6 +168,7 @@ impl std::fmt::Debug for FleetConfig {
 pub struct FleetHandle {
     provision_addr: SocketAddr,
     event_sink_addr: SocketAddr,
+    pass: Arc<Notify>,
     stop: tokio_watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -187,6 +188,12 @@ impl FleetHandle {
     /// `provision_addr` (for dev and tests; production puts TLS in front).
     pub fn siderolink_url(&self) -> String {
         format!("grpc://{}", self.provision_addr)
+    }
+
+    /// Runs the node pass now instead of at the next `resync` (e.g. right
+    /// after machines were claimed, so that their registered nodes join).
+    pub fn resync(&self) {
+        self.pass.notify_one();
     }
 
     /// Stops serving and watching, and waits (at most 10 s) for the tasks.
@@ -354,6 +361,7 @@ impl FleetRuntime {
             pass.clone(),
             stop_rx.clone(),
         )));
+        let handle_pass = pass.clone();
         tasks.push(tokio::spawn(watch::run_passes(
             watch::Passes {
                 services,
@@ -370,6 +378,7 @@ impl FleetRuntime {
         Ok(FleetHandle {
             provision_addr,
             event_sink_addr,
+            pass: handle_pass,
             stop,
             tasks,
         })

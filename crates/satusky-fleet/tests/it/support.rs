@@ -229,6 +229,7 @@ impl Env {
         )
         .await?;
         self.services.claim_machine(&self.ctx, ORG, &m.name).await?;
+        self.handle.resync();
         let m = self
             .wait_machine(&m.name, "joined", Duration::from_secs(15), |m| {
                 m.state == MachineState::Joined && m.node_name.is_some()
