@@ -366,9 +366,9 @@ impl KubeNodeOps {
                 }
                 Some(403) => {
                     // e.g. the namespace is terminating: the pod may be going anyway.
-                    let gone_soon = api
-                        .get_opt(&t.name)
-                        .await
+                    let gone_soon = self
+                        .raw(api.get_opt(&t.name))
+                        .await?
                         .ok()
                         .flatten()
                         .is_none_or(|p| p.metadata.deletion_timestamp.is_some());
