@@ -97,26 +97,40 @@ mod tests {
         let b = NatsBus::connect(&url, &subject).await.unwrap();
         let mut on_b = b.subscribe();
         let mut on_a = a.subscribe();
-        // Subscriptions are registered by the server asynchronously; flush both.
-        a.client.flush().await.unwrap();
-        b.client.flush().await.unwrap();
+        // A subscription is live once the server has processed it; a replica's
+        // own publish after it proves that (one connection keeps its order).
+        for (bus, rx) in [(&a, &mut on_a), (&b, &mut on_b)] {
+            let probe = Notice::AppChanged {
+                app_id: format!("probe-{}", uuid_like()),
+            };
+            bus.publish(probe.clone());
+            next_matching(rx, &probe).await;
+        }
         let notice = Notice::AppChanged {
             app_id: "app-1".into(),
         };
         a.publish(notice.clone());
-        let got = tokio::time::timeout(std::time::Duration::from_secs(5), on_b.recv())
+        next_matching(&mut on_b, &notice).await;
+        next_matching(&mut on_a, &notice).await;
+    }
+
+    /// Waits (at most 5 s) until `want` arrives, skipping probes from the warm-up.
+    async fn next_matching(rx: &mut broadcast::Receiver<Notice>, want: &Notice) {
+        let wait = async {
+            loop {
+                let got = rx.recv().await.unwrap();
+                if got == *want {
+                    return;
+                }
+                assert!(
+                    matches!(&got, Notice::AppChanged { app_id } if app_id.starts_with("probe-")),
+                    "unexpected {got:?}"
+                );
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), wait)
             .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, notice);
-        let echoed = tokio::time::timeout(std::time::Duration::from_secs(5), on_a.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            echoed, notice,
-            "the publisher's own subscribers hear it too"
-        );
+            .expect("the notice arrives");
     }
 
     fn uuid_like() -> String {
