@@ -104,7 +104,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         })
         .await
         .context("starting the simulated machines")?;
-        claim_discovered(&services, &ctx, machines).await;
+        claim_discovered(&services, &ctx, machines, &fleet).await;
         Some(started)
     } else {
         None
@@ -176,7 +176,12 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Claims the dev organization's discovered machines, then waits until they
 /// have joined as nodes, so the platform is ready when `dev` says so.
-async fn claim_discovered(services: &Services, ctx: &satusky_core::Ctx, expected: u32) {
+async fn claim_discovered(
+    services: &Services,
+    ctx: &satusky_core::Ctx,
+    expected: u32,
+    fleet: &satusky_fleet::FleetHandle,
+) {
     use satusky_types::machines::MachineState;
     let expected = usize::try_from(expected).unwrap_or(usize::MAX);
     let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
@@ -192,8 +197,12 @@ async fn claim_discovered(services: &Services, ctx: &satusky_core::Ctx, expected
                 .iter()
                 .filter(|m| m.state == MachineState::Discovered)
             {
-                if let Err(e) = services.claim_machine(ctx, DEV_ORG, &m.id).await {
-                    tracing::debug!(machine = %m.name, error = %e.message, "claim failed; retrying");
+                match services.claim_machine(ctx, DEV_ORG, &m.id).await {
+                    // Look at the nodes now rather than at the next pass.
+                    Ok(_) => fleet.resync(),
+                    Err(e) => {
+                        tracing::debug!(machine = %m.name, error = %e.message, "claim failed; retrying");
+                    }
                 }
             }
             joined = page
