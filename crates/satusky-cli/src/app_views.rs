@@ -342,6 +342,21 @@ impl Fields for Volume {
     }
 }
 
+impl Fields for satusky_types::apps::VolumeInfo {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        vec![
+            ("Name", self.name.clone()),
+            ("Size", or_dash(&self.size)),
+            ("Mount", or_dash(&self.mount_path)),
+            ("Attached", self.attached.to_string()),
+            ("Claim", self.claim.clone()),
+            ("Phase", or_dash(&self.phase)),
+            ("Capacity", or_dash(&self.capacity)),
+        ]
+    }
+}
+
 /// The URL of an app, for `app open`.
 #[derive(Debug, Serialize)]
 pub struct AppUrl {

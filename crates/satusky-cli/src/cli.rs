@@ -662,11 +662,24 @@ pub enum VolumesCommand {
     /// List the volumes of an app's current release
     #[command(visible_alias = "ls")]
     List { name: Option<String> },
-    /// Show one volume
+    /// Show one volume: size, mount, claim phase and capacity, attached or not
     #[command(visible_alias = "get")]
     Inspect {
         /// Volume name
         volume: String,
+    },
+    /// Stop mounting a volume (one new release); its data stays until deleted
+    Detach {
+        /// Volume name
+        volume: String,
+    },
+    /// Delete a detached volume and its data (refused while mounted)
+    Delete {
+        /// Volume name
+        volume: String,
+        /// Don't ask for confirmation
+        #[arg(long)]
+        yes: bool,
     },
 }
 

@@ -238,6 +238,49 @@ impl Client {
         self.send_json(req, url).await
     }
 
+    /// `GET /v1/orgs/{org}/apps/{app}/volumes/{volume}`: one volume with its claim.
+    pub async fn get_volume(
+        &self,
+        org: &str,
+        app: &str,
+        volume: &str,
+    ) -> Result<satusky_types::apps::VolumeInfo, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "apps", app, "volumes", volume]);
+        self.send_json(req, url).await
+    }
+
+    /// `GET /v1/orgs/{org}/apps/{app}/volume-claims`: every claim, detached ones included.
+    pub async fn list_volume_claims(
+        &self,
+        org: &str,
+        app: &str,
+    ) -> Result<Page<satusky_types::apps::VolumeInfo>, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "apps", app, "volume-claims"]);
+        self.send_json(req, url).await
+    }
+
+    /// `POST /v1/orgs/{org}/apps/{app}/volumes/{volume}/detach`: a release without it; data kept.
+    pub async fn detach_volume(
+        &self,
+        org: &str,
+        app: &str,
+        volume: &str,
+    ) -> Result<Deployed, ClientError> {
+        let (req, url) = self.post(&["v1", "orgs", org, "apps", app, "volumes", volume, "detach"]);
+        self.send_json(req, url).await
+    }
+
+    /// `DELETE /v1/orgs/{org}/apps/{app}/volumes/{volume}`: deletes a detached volume and its data.
+    pub async fn delete_volume(
+        &self,
+        org: &str,
+        app: &str,
+        volume: &str,
+    ) -> Result<(), ClientError> {
+        let (req, url) = self.delete(&["v1", "orgs", org, "apps", app, "volumes", volume]);
+        self.send_empty(req, url).await
+    }
+
     /// `GET /v1/orgs/{org}/apps/{app}/events?from=&limit=`: events with
     /// `seq > from`, oldest first; `next_cursor` is the last `seq`.
     pub async fn list_events(

@@ -94,6 +94,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/orgs/{org}/apps/{app}/secrets"),
     ("GET", "/v1/orgs/{org}/apps/{app}/secrets/{key}"),
     ("GET", "/v1/orgs/{org}/apps/{app}/volumes"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/volumes/{volume}"),
+    ("DELETE", "/v1/orgs/{org}/apps/{app}/volumes/{volume}"),
+    ("POST", "/v1/orgs/{org}/apps/{app}/volumes/{volume}/detach"),
+    ("GET", "/v1/orgs/{org}/apps/{app}/volume-claims"),
     ("GET", "/v1/orgs/{org}/apps/{app}/events"),
     // A WebSocket upgrade (`Client::events_stream`).
     ("GET", "/v1/orgs/{org}/apps/{app}/events/ws"),

@@ -419,14 +419,29 @@ pub async fn volumes(ctx: &Context, args: VolumesArgs) -> Result<(), CliError> {
         }
         VolumesCommand::Inspect { volume } => {
             let Target { client, org, app } = target(ctx, &t, None)?;
-            let page = client.list_volumes(&org, &app).await?;
-            let Some(v) = page.items.into_iter().find(|v| v.name == volume) else {
-                return Err(
-                    CliError::refused(format!("app `{app}` has no volume `{volume}`"))
-                        .hint(format!("run `{} volumes list --app {app}`", ctx.prefix())),
-                );
-            };
+            let v = client.get_volume(&org, &app, &volume).await?;
             ctx.printer.one(&v)?;
+        }
+        VolumesCommand::Detach { volume } => {
+            let Target { client, org, app } = target(ctx, &t, None)?;
+            let d = client.detach_volume(&org, &app, &volume).await?;
+            note(&format!(
+                "volume `{volume}` detached in release {}; its data stays until `volumes delete`",
+                d.release.number
+            ));
+            ctx.printer.one(&d.release)?;
+        }
+        VolumesCommand::Delete { volume, yes } => {
+            let Target { client, org, app } = target(ctx, &t, None)?;
+            if !yes {
+                return Err(CliError::usage(format!(
+                    "deleting volume `{volume}` of `{app}` destroys its data"
+                ))
+                .hint("add --yes to confirm"));
+            }
+            client.delete_volume(&org, &app, &volume).await?;
+            note(&format!("volume `{volume}` of `{app}` deleted"));
+            ctx.printer.data(&done("volume", volume, "deleted"))?;
         }
     }
     Ok(())

@@ -884,7 +884,42 @@ fn volumes_are_listed_and_inspected() {
         200,
         page(vec![], None),
     );
+    api.on(
+        "GET",
+        &format!("{APP}/volumes/data"),
+        200,
+        json!({"name": "data", "size": "1Gi", "mount_path": "/data", "attached": true, "claim": "web-data", "phase": "Bound", "capacity": "1Gi"}),
+    );
+    api.on(
+        "GET",
+        &format!("{APP}/volumes/logs"),
+        404,
+        json!({"error": {"code": "volume_not_found", "message": "app `web` has no volume `logs`", "request_id": "r"}}),
+    );
+    api.on(
+        "POST",
+        &format!("{APP}/volumes/data/detach"),
+        201,
+        json!({"app": app("web", 4, status("progressing", 1, 0, 0)), "release": {"number": 4, "spec": {"image": "nginx:1"}, "cause": "volume_detach", "created_at": "2026-11-21T00:00:00Z"}, "replayed": false}),
+    );
+    api.on("DELETE", &format!("{APP}/volumes/data"), 204, json!(null));
     let env = logged_in(&api);
+    let out = env.run(&["-o", "json", "volumes", "detach", "data", "--app", "web"]);
+    out.ok();
+    assert_eq!(out.json()["cause"], "volume_detach");
+    let out = env.run(&["volumes", "delete", "data", "--app", "web"]);
+    assert_eq!(out.code, 2, "deleting data needs --yes: {}", out.snapshot());
+    let out = env.run(&[
+        "-o", "json", "volumes", "delete", "data", "--app", "web", "--yes",
+    ]);
+    out.ok();
+    assert!(
+        api.calls()
+            .iter()
+            .any(|c| c.starts_with("DELETE /v1/orgs/acme/apps/web/volumes/data")),
+        "{:?}",
+        api.calls()
+    );
     let out = env.run(&["-o", "json", "volumes", "list", "web"]);
     out.ok();
     assert_eq!(out.json()[0]["mount_path"], "/data");
@@ -893,7 +928,11 @@ fn volumes_are_listed_and_inspected() {
     assert_eq!(out.json(), json!([]));
     let out = env.run(&["-o", "yaml", "volumes", "inspect", "data", "--app", "web"]);
     out.ok();
-    assert!(out.stdout.contains("size: 1Gi"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("size: 1Gi") && out.stdout.contains("phase: Bound"),
+        "{}",
+        out.stdout
+    );
     let out = env.run(&["volumes", "inspect", "logs", "--app", "web"]);
     assert_eq!(out.code, 1, "{}", out.snapshot());
 }

@@ -480,6 +480,10 @@ async fn every_listed_route_has_a_method_and_every_method_is_listed() {
         .await;
     let _ = c.delete_cluster("c").await;
     let _ = c.list_zones().await;
+    let _ = c.get_volume("o", "a", "data").await;
+    let _ = c.list_volume_claims("o", "a").await;
+    let _ = c.detach_volume("o", "a", "data").await;
+    let _ = c.delete_volume("o", "a", "data").await;
 
     let calls: Vec<(String, String)> = api
         .calls()
