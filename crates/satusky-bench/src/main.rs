@@ -8,6 +8,7 @@
 
 mod api_list;
 mod deploy;
+mod machines;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Scenario {
     Deploy(deploy::DeployArgs),
     /// Time and memory for a restarted control plane to resync many apps.
     Resync(deploy::ResyncArgs),
+    /// Selector queries over many registered machines, and label-to-node sync latency.
+    Machines(machines::Args),
     /// (internal) The restarted control plane of `resync`, run as a child process.
     #[command(hide = true)]
     ResyncChild(deploy::ResyncChildArgs),
@@ -42,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::ApiList(args) => api_list::run(args).await,
         Scenario::Deploy(args) => deploy::run_deploy(args).await,
         Scenario::Resync(args) => deploy::run_resync(args).await,
+        Scenario::Machines(args) => machines::run(args).await,
         Scenario::ResyncChild(args) => deploy::run_resync_child(args).await,
     }
 }
