@@ -245,33 +245,17 @@ fn another_organization_sees_none_of_it_and_a_restart_keeps_everything() {
     assert_eq!(releases.as_array().unwrap().len(), 1, "nothing duplicated");
 
     // Another organization: invisible.
-    let client = reqwest::blocking::Client::new();
-    let signup = client
-        .post(format!("{}/v1/auth/signup", dev.api))
-        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
-        .send()
-        .unwrap();
-    assert!(signup.status().is_success() || signup.status() == 409);
-    let login: Value = client
-        .post(format!("{}/v1/auth/login", dev.api))
-        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let eve_token = login["token"].as_str().unwrap();
-    let res = client
-        .get(format!("{}/v1/orgs/dev/apps", dev.api))
-        .bearer_auth(eve_token)
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let res = client
-        .get(format!("{}/v1/orgs/dev/apps/web", dev.api))
-        .bearer_auth(eve_token)
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    let eve = dev.another_user("eve@example.com");
+    assert_eq!(
+        dev.api_as(&eve, reqwest::Method::GET, "/v1/orgs/dev/apps", None)
+            .0,
+        404
+    );
+    assert_eq!(
+        dev.api_as(&eve, reqwest::Method::GET, "/v1/orgs/dev/apps/web", None)
+            .0,
+        404
+    );
 }
 
 #[test]
@@ -458,33 +442,24 @@ fn machines_join_take_labels_place_workloads_drain_and_stay_private() {
     });
 
     // Another organization sees and touches none of it.
-    let signup = client
-        .post(format!("{}/v1/auth/signup", dev.api))
-        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
-        .send()
-        .unwrap();
-    assert!(signup.status().is_success());
-    let login: Value = client
-        .post(format!("{}/v1/auth/login", dev.api))
-        .json(&serde_json::json!({"email": "eve@example.com", "password": "a long password"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let eve = login["token"].as_str().unwrap();
-    let res = client
-        .get(format!("{}/v1/orgs/dev/machines/{a}", dev.api))
-        .bearer_auth(eve)
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let res = client
-        .post(format!("{}/v1/orgs/dev/machines/{a}/reboot", dev.api))
-        .bearer_auth(eve)
-        .json(&serde_json::json!({}))
-        .send()
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    let eve = dev.another_user("eve@example.com");
+    assert_eq!(
+        dev.api_as(
+            &eve,
+            reqwest::Method::GET,
+            &format!("/v1/orgs/dev/machines/{a}"),
+            None
+        )
+        .0,
+        404
+    );
+    let reboot = dev.api_as(
+        &eve,
+        reqwest::Method::POST,
+        &format!("/v1/orgs/dev/machines/{a}/reboot"),
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(reboot.0, 404);
 }
 
 fn urlencode(s: &str) -> String {

@@ -122,6 +122,44 @@ impl Dev {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Calls the API as the dev admin; `path` starts at `/v1`.
+    pub fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.api_as(&self.token, method, path, body)
+    }
+
+    /// Calls the API with another token.
+    pub fn api_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().unwrap_or(Value::Null))
+    }
+
+    /// Signs a new user up and logs them in; returns their session token.
+    pub fn another_user(&self, email: &str) -> String {
+        let body = serde_json::json!({"email": email, "password": "a long password"});
+        let (status, _) = self.api_as(
+            "",
+            reqwest::Method::POST,
+            "/v1/auth/signup",
+            Some(body.clone()),
+        );
+        assert!(status == 201 || status == 409, "signup: {status}");
+        let (_, login) = self.api_as("", reqwest::Method::POST, "/v1/auth/login", Some(body));
+        login["token"].as_str().unwrap().to_owned()
+    }
+
     pub fn kill(mut self) -> PathBuf {
         let _ = self.child.kill();
         let _ = self.child.wait();
