@@ -262,17 +262,8 @@ fn another_organization_sees_none_of_it_and_a_restart_keeps_everything() {
 fn volumes_are_claimed_detached_and_deleted_only_when_detached() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    let client = reqwest::blocking::Client::new();
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut req = client
-            .request(method, format!("{}/v1/orgs/dev/apps/db{path}", dev.api))
-            .bearer_auth(&dev.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().unwrap();
-        let status = res.status().as_u16();
-        (status, res.json::<Value>().unwrap_or(Value::Null))
+        dev.api(method, &format!("/v1/orgs/dev/apps/db{path}"), body)
     };
     let deploy = serde_json::json!({"image": "postgres:16", "create": true, "volumes": [{"name": "data", "size": "1Gi", "mount_path": "/var/lib/postgresql"}]});
     assert_eq!(call(reqwest::Method::POST, "/deploy", Some(deploy)).0, 201);
@@ -325,17 +316,8 @@ fn volumes_are_claimed_detached_and_deleted_only_when_detached() {
 fn machines_join_take_labels_place_workloads_drain_and_stay_private() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    let client = reqwest::blocking::Client::new();
     let api = |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut req = client
-            .request(method, format!("{}/v1/orgs/dev{path}", dev.api))
-            .bearer_auth(&dev.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().unwrap();
-        let status = res.status().as_u16();
-        (status, res.json::<Value>().unwrap_or(Value::Null))
+        dev.api(method, &format!("/v1/orgs/dev{path}"), body)
     };
     // Three simulated Talos machines provisioned through SideroLink and joined as nodes.
     let machines = eventually("three joined machines", WAIT, || {
