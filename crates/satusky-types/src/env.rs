@@ -34,6 +34,20 @@ pub const SATUSKY_SECRET_KEY: &str = "SATUSKY_SECRET_KEY";
 pub const SATUSKY_SECRET_KEY_FILE: &str = "SATUSKY_SECRET_KEY_FILE";
 /// Parent domain of generated app domains.
 pub const SATUSKY_APPS_DOMAIN: &str = "SATUSKY_APPS_DOMAIN";
+/// Address of the SideroLink provisioning server; unset: no machines.
+pub const SATUSKY_SIDEROLINK_LISTEN: &str = "SATUSKY_SIDEROLINK_LISTEN";
+/// SideroLink URL advertised to machines in their kernel arguments.
+pub const SATUSKY_SIDEROLINK_URL: &str = "SATUSKY_SIDEROLINK_URL";
+/// Address of the Talos event sink.
+pub const SATUSKY_MACHINE_EVENTS_LISTEN: &str = "SATUSKY_MACHINE_EVENTS_LISTEN";
+/// Registered cluster machines join.
+pub const SATUSKY_MACHINES_CLUSTER: &str = "SATUSKY_MACHINES_CLUSTER";
+/// PEM CA of machines' Talos API certificates.
+pub const SATUSKY_TALOS_CA: &str = "SATUSKY_TALOS_CA";
+/// PEM client certificate for the Talos API.
+pub const SATUSKY_TALOS_CERT: &str = "SATUSKY_TALOS_CERT";
+/// PEM key of the Talos client certificate.
+pub const SATUSKY_TALOS_KEY: &str = "SATUSKY_TALOS_KEY";
 /// NATS URL used by the test suites; when set, the NATS bus tests run and must pass.
 pub const SATUSKY_TEST_NATS_URL: &str = "SATUSKY_TEST_NATS_URL";
 /// PostgreSQL URL used by the test suites; when set, PostgreSQL tests run and must pass.

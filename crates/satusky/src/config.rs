@@ -42,11 +42,11 @@ pub fn init_tracing(args: &LogArgs) {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// Data directory: holds the SQLite database and generated keys.
-    #[arg(long, env = env::SATUSKY_DATA_DIR)]
+    #[arg(long, env = env::SATUSKY_DATA_DIR, global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database URL: `sqlite://PATH` or `postgres://USER:PASS@HOST/DB`.
     /// Defaults to SQLite in the data directory.
-    #[arg(long, env = env::SATUSKY_DATABASE_URL)]
+    #[arg(long, env = env::SATUSKY_DATABASE_URL, global = true)]
     pub database_url: Option<String>,
 }
 
@@ -149,6 +149,35 @@ pub struct ServeArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+    #[command(flatten)]
+    pub machines: MachineArgs,
+}
+
+/// Bring-your-own machines: the SideroLink server and the Talos client.
+/// Without `--siderolink-listen`, machine operations answer 503.
+#[derive(Debug, Clone, Args)]
+pub struct MachineArgs {
+    /// Serve SideroLink provisioning (`sidero.link.ProvisionService`) here.
+    #[arg(long, env = env::SATUSKY_SIDEROLINK_LISTEN)]
+    pub siderolink_listen: Option<SocketAddr>,
+    /// The SideroLink URL machines dial (`siderolink.api=`); default: `grpc://<listen>`.
+    #[arg(long, env = env::SATUSKY_SIDEROLINK_URL)]
+    pub siderolink_url: Option<String>,
+    /// Serve the Talos event sink here (the server's overlay address in production).
+    #[arg(long, env = env::SATUSKY_MACHINE_EVENTS_LISTEN, default_value = "[::]:8090")]
+    pub machine_events_listen: SocketAddr,
+    /// Registered cluster the machines join as nodes (default: the default cluster).
+    #[arg(long, env = env::SATUSKY_MACHINES_CLUSTER)]
+    pub machines_cluster: Option<String>,
+    /// PEM CA of the machines' Talos API certificates.
+    #[arg(long, env = env::SATUSKY_TALOS_CA)]
+    pub talos_ca: Option<PathBuf>,
+    /// PEM client certificate for the Talos API (`os:operator` or `os:admin`).
+    #[arg(long, env = env::SATUSKY_TALOS_CERT)]
+    pub talos_cert: Option<PathBuf>,
+    /// PEM key of that certificate.
+    #[arg(long, env = env::SATUSKY_TALOS_KEY)]
+    pub talos_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

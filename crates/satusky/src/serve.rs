@@ -11,17 +11,44 @@ use tokio::net::TcpListener;
 use crate::config::{ApiArgs, ServeArgs};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let ServeArgs { listen, store, api } = args;
+    let ServeArgs {
+        listen,
+        store,
+        api,
+        machines,
+    } = args;
     let url = store.database_url()?;
     let workload = crate::platform::KubeWorkload::default();
-    let services = services_with(&url, &api, workload.clone(), |_| {}).await?;
+    let mut services = services_with(&url, &api, workload.clone(), |_| {}).await?;
+    let fleet = match machines.siderolink_listen {
+        Some(addr) => {
+            let (with_ports, fleet) = start_fleet(&services, &machines, addr).await?;
+            services = with_ports;
+            Some(fleet)
+        }
+        None => None,
+    };
     if services.store().count_users().await? == 0 {
         tracing::info!("the store has no accounts yet; create the first with `1ctl auth signup`");
     }
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    serve(listener, services, &api).await
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let reconcilers = tokio::spawn(crate::platform::run_reconcilers(
+        services.clone(),
+        satusky_reconciler::ReconcilerConfig::default(),
+        std::collections::HashMap::new(),
+        workload,
+        stopped,
+    ));
+    let served = serve(listener, services, &api).await;
+    let _ = stop.send(true);
+    let _ = reconcilers.await;
+    if let Some(f) = fleet {
+        f.shutdown().await;
+    }
+    served
 }
 
 /// Connects (and migrates) the store and builds the services.
@@ -116,4 +143,61 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Starts SideroLink, the event sink and the machine ports against the
+/// cluster machines join; returns services with the ports installed.
+async fn start_fleet(
+    services: &Services,
+    m: &crate::config::MachineArgs,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<(Services, satusky_fleet::FleetHandle)> {
+    let clusters = services
+        .cluster_credentials()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let (cluster, kubeconfig) = match &m.machines_cluster {
+        Some(name) => clusters.into_iter().find(|(c, _)| &c.name == name),
+        None => clusters.into_iter().find(|(c, _)| c.default),
+    }
+    .context("machines need a registered cluster to join: register one (POST /v1/clusters) or pass --machines-cluster")?;
+    let kube = crate::platform::client_for(kubeconfig.as_deref()).await?;
+    let read = |p: &Option<std::path::PathBuf>, what: &str| -> anyhow::Result<String> {
+        let p = p
+            .as_ref()
+            .with_context(|| format!("--talos-{what} is required with --siderolink-listen"))?;
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let identity = satusky_fleet::TalosIdentity {
+        ca_pem: read(&m.talos_ca, "ca")?,
+        cert_pem: read(&m.talos_cert, "cert")?,
+        key_pem: read(&m.talos_key, "key")?,
+        server_name: None,
+    };
+    let ports = satusky_fleet::FleetPorts::new(kube.clone(), Some(identity));
+    let mut config = services.config().clone();
+    ports.install(&mut config);
+    config.siderolink_url = m
+        .siderolink_url
+        .clone()
+        .unwrap_or_else(|| format!("grpc://{listen}"));
+    let services = Services::new(services.store().clone(), services.clock().clone(), config);
+    services
+        .resume_machine_operations()
+        .await
+        .map_err(|e| anyhow::anyhow!("resuming machine operations: {}", e.message))?;
+    let fleet = satusky_fleet::FleetRuntime::start(satusky_fleet::FleetConfig {
+        services: services.clone(),
+        kube,
+        talos: ports.talos_ops.clone(),
+        provision_listen: listen,
+        event_sink_listen: m.machine_events_listen,
+        siderolink: satusky_fleet::SiderolinkSettings::default(),
+        endpoints: std::sync::Arc::new(satusky_fleet::OverlayEndpoints::default()),
+        timings: satusky_fleet::FleetTimings::default(),
+    })
+    .await
+    .context("starting the machine fleet runtime")?;
+    tracing::info!(cluster = %cluster.name, siderolink = %listen, "machines: SideroLink serving");
+    Ok((services, fleet))
 }

@@ -5,5 +5,6 @@
 //! look at the cluster.
 
 mod dev;
+mod serve;
 mod support;
 mod tour;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The binaries built next to this test's `satusky`.
-fn bin(name: &str) -> PathBuf {
+pub fn bin(name: &str) -> PathBuf {
     let satusky = PathBuf::from(env!("CARGO_BIN_EXE_satusky"));
     let path = satusky.with_file_name(name);
     assert!(
