@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API server.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Run the whole platform on this machine: API, SQLite, a dev admin.
     Dev(config::DevArgs),
     /// Apply pending database migrations and exit.
@@ -45,7 +45,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     config::init_tracing(&cli.log);
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::Admin(args) => admin(args).await,
