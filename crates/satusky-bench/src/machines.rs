@@ -31,7 +31,10 @@ pub struct Args {
 
 const SELECTOR: &str = "pool=gpu,zone in (z-a,z-b),!maintenance";
 
-#[expect(clippy::many_single_char_names, reason = "short-lived timers and clones")]
+#[expect(
+    clippy::many_single_char_names,
+    reason = "short-lived timers and clones"
+)]
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
