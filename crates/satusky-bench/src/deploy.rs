@@ -32,6 +32,9 @@ pub struct ResyncArgs {
     /// Apps the restarted control plane must resync.
     #[arg(long, default_value_t = 10_000)]
     pub apps: usize,
+    /// Organizations (namespaces) the apps are spread over, as on a shared platform.
+    #[arg(long, default_value_t = 100)]
+    pub orgs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -272,13 +275,29 @@ pub async fn run_resync(args: ResyncArgs) -> anyhow::Result<()> {
     let store = satusky_store::connect(&url).await?;
     let services = services(store);
     let (ctx, _) = admin(&services).await?;
-    eprintln!("resync: creating {} apps…", args.apps);
+    let orgs = args.orgs.max(1);
+    for o in 1..orgs {
+        services
+            .create_org(&ctx, &format!("bench-{o}"), None)
+            .await?;
+    }
+    let org_of = |i: usize| {
+        if i.is_multiple_of(orgs) {
+            "bench".to_owned()
+        } else {
+            format!("bench-{}", i % orgs)
+        }
+    };
+    eprintln!(
+        "resync: creating {} apps in {orgs} organizations…",
+        args.apps
+    );
     let t = Instant::now();
     for i in 0..args.apps {
         let mut req = request("nginx:1");
         req.replicas = Some(0);
         services
-            .deploy(&ctx, "bench", &format!("a{i}"), &req, None)
+            .deploy(&ctx, &org_of(i), &format!("a{i}"), &req, None)
             .await?;
     }
     eprintln!(
@@ -348,7 +367,7 @@ pub async fn run_resync(args: ResyncArgs) -> anyhow::Result<()> {
     );
     let child: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let resync_s = child["seconds"].as_f64().unwrap_or_default();
-    println!("\nresync: {} apps", args.apps);
+    println!("\nresync: {} apps in {orgs} organizations", args.apps);
     println!(
         "{:<44} {:>10.2} s",
         "first convergence (create every object)",
