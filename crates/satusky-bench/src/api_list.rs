@@ -7,7 +7,7 @@ use satusky_api::{ApiConfig, AppState};
 use satusky_core::clock::{Clock as _, SystemClock};
 use satusky_core::pagination::PageRequest;
 use satusky_core::store::{AuditFilter, AuditRecord};
-use satusky_core::{Ctx, Services, ServicesConfig};
+use satusky_core::{Services, ServicesConfig};
 use satusky_types::orgs::Outcome;
 
 use crate::stats::{Summary, measure};
@@ -84,21 +84,7 @@ pub async fn scenario(url: &str, args: &Args) -> anyhow::Result<Vec<Summary>> {
         Arc::new(SystemClock),
         ServicesConfig::default(),
     );
-    services
-        .create_user("bench@example.com", "bench password 1", None)
-        .await?;
-    let session = services
-        .login("bench@example.com", "bench password 1", "bench")
-        .await?;
-    let ctx = Ctx {
-        principal: services.authenticate(&session.token).await?,
-        request_id: "bench".into(),
-    };
-    let org = services.create_org(&ctx, "bench", None).await?;
-    let token = services
-        .create_token(&ctx, "bench", None, None)
-        .await?
-        .secret;
+    let crate::fixture::Admin { ctx, org, token } = crate::fixture::admin(&services).await?;
     for i in 0..args.items {
         store
             .insert_audit(&AuditRecord {

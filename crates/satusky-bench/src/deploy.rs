@@ -59,22 +59,8 @@ fn services(store: Arc<dyn satusky_core::store::Store>) -> Services {
 }
 
 async fn admin(services: &Services) -> anyhow::Result<(Ctx, String)> {
-    services
-        .create_user("bench@example.com", "bench password 1", None)
-        .await?;
-    let session = services
-        .login("bench@example.com", "bench password 1", "bench")
-        .await?;
-    let ctx = Ctx {
-        principal: services.authenticate(&session.token).await?,
-        request_id: "bench".into(),
-    };
-    services.create_org(&ctx, "bench", None).await?;
-    let token = services
-        .create_token(&ctx, "bench", None, None)
-        .await?
-        .secret;
-    Ok((ctx, token))
+    let a = crate::fixture::admin(services).await?;
+    Ok((a.ctx, a.token))
 }
 
 fn request(image: &str) -> DeployRequest {

@@ -11,7 +11,7 @@ use satusky_core::crypto::SecretBox;
 use satusky_core::fleet::labels;
 use satusky_core::pagination::PageRequest;
 use satusky_core::services::AdmitRequest;
-use satusky_core::{Ctx, Services, ServicesConfig};
+use satusky_core::{Services, ServicesConfig};
 use satusky_types::machines::{CreateJoinTokenRequest, Hardware, LabelsChange};
 
 use crate::stats::{Summary, measure};
@@ -52,21 +52,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     ports.install(&mut config);
     let services = Services::new(store.clone(), Arc::new(SystemClock), config);
-    services
-        .create_user("bench@example.com", "bench password 1", None)
-        .await?;
-    let session = services
-        .login("bench@example.com", "bench password 1", "bench")
-        .await?;
-    let ctx = Ctx {
-        principal: services.authenticate(&session.token).await?,
-        request_id: "bench".into(),
-    };
-    let org = services.create_org(&ctx, "bench", None).await?;
-    let api_token = services
-        .create_token(&ctx, "bench", None, None)
-        .await?
-        .secret;
+    let crate::fixture::Admin {
+        ctx,
+        org,
+        token: api_token,
+    } = crate::fixture::admin(&services).await?;
     let join = services
         .create_join_token(
             &ctx,

@@ -8,6 +8,7 @@
 
 mod api_list;
 mod deploy;
+mod fixture;
 mod machines;
 mod stats;
 
