@@ -78,7 +78,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn talos_error(m: &TalosTarget, what: &str, e: TalosError) -> OpsError {
+pub(crate) fn talos_error(m: &TalosTarget, what: &str, e: TalosError) -> OpsError {
     if e.is_unreachable() {
         OpsError::Unreachable {
             what: format!("machine {} at {}", m.machine_id, m.endpoint),
@@ -146,7 +146,7 @@ impl TalosClientOps {
         Ok(client)
     }
 
-    fn client(&self, m: &TalosTarget) -> Result<TalosClient, OpsError> {
+    pub(crate) fn client(&self, m: &TalosTarget) -> Result<TalosClient, OpsError> {
         self.client_for(&m.endpoint)
     }
 
