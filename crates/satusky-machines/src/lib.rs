@@ -9,6 +9,9 @@
 //! - [`sink`]: the `events.EventSinkService` server; decoded events go into a channel.
 //! - [`kmsg`]: the kernel-log receiver (JSON lines over TCP).
 //! - [`talos`]: a Talos machine API client over mTLS with per-RPC deadlines.
+//! - [`wireguard`]: the userspace WireGuard endpoint of SideroLink (gotatun's
+//!   Noise_IK state machine over one UDP socket): admitted peers only, link
+//!   state from handshakes and keepalives.
 //!
 //! Prost and generated types never leave this crate: every public function takes and
 //! returns the plain types of [`types`] and [`events`].
@@ -23,6 +26,7 @@ pub mod sink;
 pub mod talos;
 pub mod types;
 pub mod unique;
+pub mod wireguard;
 
 pub use events::{EventPayload, MachineEvent, MachineStage};
 pub use jointoken::{JoinTokenError, JoinTokenKey, JoinTokenRegistry};
@@ -40,3 +44,7 @@ pub use types::{
     ServiceTransition, SystemStats, VersionInfo, WipeMode,
 };
 pub use unique::{UniqueToken, UniqueTokenPolicy};
+pub use wireguard::{
+    KeyError, LinkState, PeerConfig, PeerRef, PublicKey, WireguardEndpoint, WireguardError,
+    WireguardKey, WireguardSettings,
+};

@@ -6,8 +6,11 @@
 //! WireGuard endpoints, the server key and addresses. Refusals map to the gRPC codes
 //! Talos and Omni use (see [`Refusal::code`]).
 //!
-//! This crate configures no WireGuard device: callers receive a
-//! [`ProvisionedMachine`] notification and own the peer.
+//! With a [`WireguardEndpoint`] attached ([`ProvisionServer::with_wireguard`]),
+//! the answer carries that endpoint's real public key and address, and every
+//! admitted machine becomes one of its peers before the answer leaves, so the
+//! machine's first handshake is answered. Callers also receive a
+//! [`ProvisionedMachine`] notification.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,8 +18,6 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use satusky_proto::sidero::link::{
     ProvisionRequest, ProvisionResponse,
     provision_service_server::{ProvisionService, ProvisionServiceServer},
@@ -27,6 +28,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Request, Response, Status};
 
 use crate::overlay::{AddressAllocator, OverlayPrefix};
+use crate::wireguard::{PeerConfig, PublicKey, WireguardEndpoint};
 
 /// A provisioning request, as plain Rust.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,9 +129,11 @@ impl<P: ProvisionPolicy + ?Sized> ProvisionPolicy for Arc<P> {
 pub struct ProvisionServerConfig {
     /// Installation id from which the overlay /64 is derived.
     pub installation_id: String,
-    /// The server's WireGuard public key, base64.
+    /// The server's WireGuard public key, base64. Ignored when a
+    /// [`WireguardEndpoint`] is attached (its key is sent).
     pub server_public_key: String,
-    /// WireGuard `host:port` endpoints, most preferred first.
+    /// WireGuard `host:port` endpoints, most preferred first. Empty with a
+    /// [`WireguardEndpoint`] attached: its bound address is sent.
     pub wireguard_endpoints: Vec<String>,
 }
 
@@ -151,6 +155,7 @@ pub struct ProvisionServer {
     prefix: OverlayPrefix,
     allocator: Mutex<AddressAllocator>,
     notify: Option<mpsc::Sender<ProvisionedMachine>>,
+    wireguard: Option<WireguardEndpoint>,
 }
 
 impl std::fmt::Debug for ProvisionServer {
@@ -184,6 +189,7 @@ impl ProvisionServer {
             prefix,
             allocator: Mutex::new(AddressAllocator::new(prefix)),
             notify: None,
+            wireguard: None,
         }
     }
 
@@ -198,6 +204,30 @@ impl ProvisionServer {
     pub fn with_notifications(mut self, tx: mpsc::Sender<ProvisionedMachine>) -> Self {
         self.notify = Some(tx);
         self
+    }
+
+    /// Admits every provisioned machine as a peer of `endpoint`, and answers
+    /// with its public key (and its address, unless endpoints are configured).
+    pub fn with_wireguard(mut self, endpoint: WireguardEndpoint) -> Self {
+        self.wireguard = Some(endpoint);
+        self
+    }
+
+    fn server_key_and_endpoints(&self) -> (String, Vec<String>) {
+        match &self.wireguard {
+            Some(wg) => {
+                let endpoints = if self.config.wireguard_endpoints.is_empty() {
+                    vec![wg.local_addr().to_string()]
+                } else {
+                    self.config.wireguard_endpoints.clone()
+                };
+                (wg.public_key().to_base64(), endpoints)
+            }
+            None => (
+                self.config.server_public_key.clone(),
+                self.config.wireguard_endpoints.clone(),
+            ),
+        }
     }
 
     /// The overlay prefix.
@@ -234,15 +264,24 @@ impl ProvisionServer {
                 return Err(ProvisionFailure::Refused(refusal));
             }
         };
-        if !is_wireguard_key(&req.node_public_key) {
+        let Ok(node_key) = PublicKey::from_base64(&req.node_public_key) else {
             return Err(ProvisionFailure::InvalidArgument("invalid node public key"));
-        }
+        };
         let node_address = self
             .allocator
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .allocate(&req.node_uuid);
+        if let Some(wg) = &self.wireguard {
+            wg.add_peer(PeerConfig {
+                public_key: node_key,
+                uuid: req.node_uuid.clone(),
+                unique_token: req.node_unique_token.clone(),
+                overlay_address: node_address,
+            });
+        }
         tracing::info!(node.address = %node_address, "machine provisioned");
+        let (server_public_key, server_endpoints) = self.server_key_and_endpoints();
         if let Some(tx) = &self.notify {
             let _ = tx
                 .send(ProvisionedMachine {
@@ -253,8 +292,8 @@ impl ProvisionServer {
                 .await;
         }
         Ok(ProvisionReply {
-            server_endpoints: self.config.wireguard_endpoints.clone(),
-            server_public_key: self.config.server_public_key.clone(),
+            server_endpoints,
+            server_public_key,
             node_address_prefix: format!("{node_address}/64"),
             server_address: self.prefix.server_address(),
         })
@@ -308,10 +347,6 @@ pub fn endpoints_to_wire(preferred_first: &[String]) -> Vec<String> {
 /// Undoes [`endpoints_to_wire`] (`GetEndpoints`).
 pub fn endpoints_from_wire(wire: &[String]) -> Vec<String> {
     endpoints_to_wire(wire)
-}
-
-fn is_wireguard_key(key: &str) -> bool {
-    STANDARD.decode(key).is_ok_and(|k| k.len() == 32)
 }
 
 #[tonic::async_trait]

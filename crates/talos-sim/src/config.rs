@@ -22,6 +22,8 @@ pub struct Timings {
     pub sink_retry: Duration,
     /// Period of background log lines.
     pub log_interval: Duration,
+    /// WireGuard persistent keepalive towards the SideroLink server (Talos: 25 s).
+    pub wireguard_keepalive: Duration,
 }
 
 impl Default for Timings {
@@ -35,6 +37,7 @@ impl Default for Timings {
             provision_timeout: Duration::from_secs(30),
             sink_retry: Duration::from_secs(1),
             log_interval: Duration::from_secs(10),
+            wireguard_keepalive: Duration::from_secs(25),
         }
     }
 }
@@ -51,6 +54,7 @@ impl Timings {
             provision_timeout: Duration::from_secs(5),
             sink_retry: Duration::from_millis(100),
             log_interval: Duration::from_millis(200),
+            wireguard_keepalive: Duration::from_millis(200),
         }
     }
 }

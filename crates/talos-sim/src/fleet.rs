@@ -301,6 +301,7 @@ impl FleetBuilder {
                 api_gen: watch::channel(0).0,
                 logs: LogStore::new(),
                 commands: tx,
+                wireguard: crate::wireguard::LinkStats::default(),
             });
             drivers.push(tokio::spawn(drive(shared.clone(), rx)));
             chatters.push(tokio::spawn(chatter(shared.clone())));

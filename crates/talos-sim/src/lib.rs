@@ -39,6 +39,7 @@ mod net;
 pub mod pki;
 mod siderolink;
 mod sink;
+mod wireguard;
 
 use std::net::SocketAddr;
 

@@ -5,8 +5,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use rand::Rng;
 use satusky_proto::machine as pb;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -146,6 +144,8 @@ pub(crate) struct Shared {
     pub events: EventLog,
     pub logs: LogStore,
     pub commands: mpsc::UnboundedSender<Command>,
+    /// The SideroLink WireGuard peer's key and counters.
+    pub wireguard: crate::wireguard::LinkStats,
 }
 
 impl Shared {
@@ -370,8 +370,10 @@ impl Machine {
         self.send(Command::Install);
     }
 
-    /// Fault: the SideroLink drops for `duration` (API unreachable, events held back),
-    /// then the machine provisions again.
+    /// Fault: the SideroLink drops for `duration`: no WireGuard traffic, API
+    /// unreachable, events held back. Then the link comes back by itself (the
+    /// WireGuard peer returns from a new source port and handshakes again),
+    /// without provisioning again.
     pub fn drop_link(&self, duration: Duration) {
         self.send(Command::DropLink(duration));
     }
@@ -447,11 +449,6 @@ fn start_boot(shared: &Arc<Shared>) -> BootTasks {
         kmsg,
         link_cmd,
     }
-}
-
-fn new_wireguard_key() -> String {
-    let key: [u8; 32] = rand::thread_rng().r#gen();
-    base64::engine::general_purpose::STANDARD.encode(key)
 }
 
 /// Boot sequence: fresh buffers and counters, events, then maintenance or running.
@@ -631,10 +628,6 @@ pub(crate) fn initial_state(hw: &Hardware, seed: u64, installed: bool) -> State 
         boots: 0,
         link_up: false,
     }
-}
-
-pub(crate) fn wireguard_key() -> String {
-    new_wireguard_key()
 }
 
 /// The unique machine token of §7.3 of the reference: a hardware fingerprint (SHA-256

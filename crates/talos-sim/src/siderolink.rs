@@ -1,7 +1,10 @@
-//! The machine's side of SideroLink: `Provision`, then the management API served on
-//! the link; a dropped link takes the API away until the machine provisions again.
+//! The machine's side of SideroLink: `Provision` (once per boot, with the boot's
+//! WireGuard key), then the WireGuard peer towards the returned endpoint
+//! ([`crate::wireguard`]) and the management API served while the link is up.
+//! A dropped link stops both; when the drop ends they come back by themselves
+//! (a new source port, a new handshake), without provisioning again.
 //!
-//! No WireGuard device is created: the "link" is the machine's loopback API port.
+//! The Talos API is not tunnelled: it stays on the machine's loopback address.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +15,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
 use crate::config::SiderolinkApi;
-use crate::machine::{ProvisionInfo, ProvisionStatus, Shared, wireguard_key};
+use crate::machine::{ProvisionInfo, ProvisionStatus, Shared};
+use crate::wireguard::{BootKey, pick_endpoint, run_peer};
 
-async fn provision_once(shared: &Shared, api: &SiderolinkApi) -> ProvisionStatus {
+async fn provision_once(shared: &Shared, api: &SiderolinkApi, key: &BootKey) -> ProvisionStatus {
     let timeout = shared.config.timings.provision_timeout;
     let endpoint = match Endpoint::from_shared(api.endpoint.clone()) {
         Ok(e) => e.connect_timeout(timeout).timeout(timeout),
@@ -47,7 +51,7 @@ async fn provision_once(shared: &Shared, api: &SiderolinkApi) -> ProvisionStatus
     let mut client = ProvisionServiceClient::new(channel);
     let mut req = tonic::Request::new(ProvisionRequest {
         node_uuid: shared.uuid.clone(),
-        node_public_key: wireguard_key(),
+        node_public_key: key.public_base64(),
         join_token: api.join_token.clone(),
         node_unique_token: Some(shared.unique_token.clone()),
         talos_version: Some(shared.config.talos_version.clone()),
@@ -74,21 +78,25 @@ async fn provision_once(shared: &Shared, api: &SiderolinkApi) -> ProvisionStatus
     }
 }
 
-/// Provisions (retrying until admitted), serves the API, and handles link drops,
-/// until `cancel` flips.
+/// Provisions (retrying until admitted), runs the WireGuard peer, serves the API,
+/// and handles link drops, until `cancel` flips.
 pub(crate) async fn link_loop(
     shared: Arc<Shared>,
     mut drops: mpsc::UnboundedReceiver<Duration>,
     mut cancel: watch::Receiver<bool>,
 ) {
+    let key = BootKey::generate();
+    shared.wireguard.booted(&key);
+    let mut provisioned: Option<ProvisionInfo> = None;
     loop {
-        if let Some(api) = shared.config.siderolink.clone() {
+        if let Some(api) = shared.config.siderolink.clone()
+            && provisioned.is_none()
+        {
             loop {
                 let status = tokio::select! {
-                    s = provision_once(&shared, &api) => s,
+                    s = provision_once(&shared, &api, &key) => s,
                     _ = cancel.wait_for(|c| *c) => return,
                 };
-                let ok = matches!(status, ProvisionStatus::Provisioned(_));
                 match &status {
                     ProvisionStatus::Refused { code, message } => {
                         tracing::warn!(machine.id = %shared.uuid, ?code, %message, "provisioning refused");
@@ -96,10 +104,12 @@ pub(crate) async fn link_loop(
                     ProvisionStatus::Unreachable { message } => {
                         tracing::debug!(machine.id = %shared.uuid, %message, "provisioning server unreachable");
                     }
+                    ProvisionStatus::Provisioned(info) => provisioned = Some(info.clone()),
                     _ => {}
                 }
                 shared.set_provision(status);
-                if ok {
+                if provisioned.is_some() {
+                    shared.wireguard.provisioned();
                     shared.logs.kernel(
                         "user",
                         "warning",
@@ -114,6 +124,25 @@ pub(crate) async fn link_loop(
             }
         }
 
+        let (wg_stop, wg_stop_rx) = watch::channel(false);
+        let server = match &provisioned {
+            Some(info) => pick_endpoint(&info.server_endpoints).await,
+            None => None,
+        };
+        let peer = match (&provisioned, server) {
+            (Some(info), Some(server)) => Some(tokio::spawn(run_peer(
+                shared.clone(),
+                key.clone(),
+                info.server_public_key.clone(),
+                server,
+                wg_stop_rx,
+            ))),
+            (Some(_), None) => {
+                tracing::debug!(machine.id = %shared.uuid, "no WireGuard endpoint to dial");
+                None
+            }
+            (None, _) => None,
+        };
         shared.lock().link_up = true;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = crate::api::serve(shared.clone(), stop_rx);
@@ -134,10 +163,14 @@ pub(crate) async fn link_loop(
             let _ = cancel.wait_for(|c| *c).await;
         }
         shared.lock().link_up = false;
+        wg_stop.send_replace(true);
         shared.api_gen.send_modify(|g| *g += 1);
         let _ = stop_tx.send(());
         if !server_ended {
             let _ = tokio::time::timeout(Duration::from_secs(1), &mut server).await;
+        }
+        if let Some(p) = peer {
+            let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
         }
 
         let Some(down_for) = dropped else { return };
@@ -148,5 +181,8 @@ pub(crate) async fn link_loop(
             () = tokio::time::sleep(down_for) => {}
             _ = cancel.wait_for(|c| *c) => return,
         }
+        shared
+            .logs
+            .kernel("user", "warning", "[talos] siderolink peer is up again");
     }
 }

@@ -11,3 +11,4 @@ mod provisioning;
 mod sink;
 mod support;
 mod talos_client;
+mod wireguard;

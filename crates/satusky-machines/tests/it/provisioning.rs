@@ -20,7 +20,7 @@ fn config() -> ProvisionServerConfig {
     ProvisionServerConfig {
         installation_id: INSTALLATION.into(),
         server_public_key: "c2VydmVyLWtleS1zZXJ2ZXIta2V5LXNlcnZlci1rZXk=".into(),
-        wireguard_endpoints: vec!["203.0.113.10:50180".into(), "198.51.100.7:50180".into()],
+        wireguard_endpoints: vec!["127.0.0.1:50180".into(), "127.0.0.2:50180".into()],
     }
 }
 
@@ -84,7 +84,7 @@ async fn a_machine_with_a_valid_signed_token_is_provisioned_in_the_overlay_prefi
     assert!(prefix.contains(node));
     assert_eq!(info.server_address, prefix.server_address().to_string());
     // The preferred endpoint is last on the wire, for old clients.
-    assert_eq!(info.server_endpoints.last().unwrap(), "203.0.113.10:50180");
+    assert_eq!(info.server_endpoints.last().unwrap(), "127.0.0.1:50180");
     assert_eq!(
         endpoints_from_wire(&info.server_endpoints),
         config().wireguard_endpoints

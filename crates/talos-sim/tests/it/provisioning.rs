@@ -147,9 +147,46 @@ async fn reboot_events_reach_the_sink_with_sink_type_urls() {
     fleet.stop().await;
 }
 
+/// Waits for a WireGuard handshake initiation (type 1, 148 bytes) on `udp`.
+async fn initiation_from(udp: &tokio::net::UdpSocket) -> std::net::SocketAddr {
+    let mut buf = [0u8; 2048];
+    loop {
+        let (n, from) = tokio::time::timeout(T, udp.recv_from(&mut buf))
+            .await
+            .expect("a handshake initiation")
+            .unwrap();
+        if n == 148 && buf[0] == 1 {
+            return from;
+        }
+    }
+}
+
 #[tokio::test]
-async fn link_drop_takes_the_api_away_and_the_machine_provisions_again() {
+async fn a_provisioned_machine_sends_its_wireguard_handshake_to_the_returned_endpoint() {
     let p = Provisioner::default();
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    *p.wireguard_endpoint.lock().unwrap() = Some(udp.local_addr().unwrap().to_string());
+    let addr = serve_provisioner(p.clone()).await;
+    let fleet = Fleet::builder()
+        .siderolink_endpoint(format!("grpc://{addr}?jointoken={GOOD_TOKEN}"))
+        .timings(Timings::fast())
+        .start()
+        .await
+        .unwrap();
+    let m = fleet.machine(0);
+    let from = initiation_from(&udp).await;
+    assert_eq!(from.ip(), m.management_ip());
+    assert_eq!(Some(from), m.wireguard_local_addr());
+    let sent = p.requests.lock().unwrap()[0].node_public_key.clone();
+    assert_eq!(Some(sent), m.wireguard_public_key());
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn link_drop_takes_the_api_and_wireguard_away_and_both_come_back_without_provisioning() {
+    let p = Provisioner::default();
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    *p.wireguard_endpoint.lock().unwrap() = Some(udp.local_addr().unwrap().to_string());
     let addr = serve_provisioner(p.clone()).await;
     let fleet = Fleet::builder()
         .siderolink_endpoint(format!("grpc://{addr}?jointoken={GOOD_TOKEN}"))
@@ -162,8 +199,8 @@ async fn link_drop_takes_the_api_away_and_the_machine_provisions_again() {
         .await
         .unwrap();
     m.wait_for_stage(Stage::Running, T).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let before = p.requests.lock().unwrap().len();
+    let before = initiation_from(&udp).await;
+    let requests = p.requests.lock().unwrap().len();
     m.drop_link(Duration::from_millis(1500));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
     while tokio::net::TcpStream::connect(m.api_addr()).await.is_ok() {
@@ -173,16 +210,32 @@ async fn link_drop_takes_the_api_away_and_the_machine_provisions_again() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        m.wireguard_local_addr(),
+        None,
+        "no WireGuard peer while down"
+    );
+    // Back by itself: a new initiation from a new source port.
     let deadline = tokio::time::Instant::now() + T;
-    while p.requests.lock().unwrap().len() == before {
+    let after = loop {
+        let from = initiation_from(&udp).await;
+        if from != before {
+            break from;
+        }
         assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    assert_eq!(after.ip(), m.management_ip());
     let deadline = tokio::time::Instant::now() + T;
     while tokio::net::TcpStream::connect(m.api_addr()).await.is_err() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        p.requests.lock().unwrap().len(),
+        requests,
+        "not provisioned again"
+    );
+    assert_eq!(m.provisions(), 1);
     fleet.stop().await;
 }
 

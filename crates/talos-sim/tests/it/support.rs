@@ -22,6 +22,8 @@ pub const GOOD_TOKEN: &str = "good-token";
 #[derive(Clone, Default)]
 pub struct Provisioner {
     pub requests: Arc<Mutex<Vec<ProvisionRequest>>>,
+    /// The WireGuard endpoint handed out (default `127.0.0.1:51821`).
+    pub wireguard_endpoint: Arc<Mutex<Option<String>>>,
 }
 
 #[tonic::async_trait]
@@ -36,7 +38,13 @@ impl ProvisionService for Provisioner {
             return Err(Status::permission_denied("invalid join token"));
         }
         Ok(Response::new(ProvisionResponse {
-            server_endpoint: vec!["127.0.0.1:51821".into()],
+            server_endpoint: vec![
+                self.wireguard_endpoint
+                    .lock()
+                    .unwrap()
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:51821".into()),
+            ],
             server_public_key: "c2VydmVyLWtleS1zZXJ2ZXIta2V5LXNlcnZlci1rZXk=".into(),
             node_address_prefix: "fdae:41e4:649b:9303::10/64".into(),
             server_address: "fdae:41e4:649b:9303::1".into(),
