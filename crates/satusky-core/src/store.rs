@@ -59,6 +59,15 @@ pub mod conflict {
     pub const MACHINE_VERSION: &str = "machines.version";
 }
 
+/// A lease: `holder` may do the work `name` stands for until `expires_at`
+/// (see [`Store::acquire_lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub name: String,
+    pub holder: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 fn unimplemented<T>() -> StoreResult<T> {
     Err(StoreError::Backend(
         "this store does not implement apps yet".into(),
@@ -397,6 +406,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_cluster(&self, _id: &str) -> StoreResult<()> {
         unimplemented()
     }
+
+    // ---- leases (one holder at a time, e.g. of a machine operation)
+
+    /// Takes the lease `name` for `holder` until `expires_at` when nobody
+    /// holds it, when its holder's term ended at or before `now`, or when
+    /// `holder` already holds it (a renewal). One atomic statement: of
+    /// concurrent callers for a free lease exactly one gets it. Returns
+    /// whether `holder` holds the lease now.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Moves the end of `holder`'s lease to `expires_at`; false (and no
+    /// change) when `holder` does not hold it (another took it over after
+    /// it expired, or it was released).
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Gives the lease up; false when `holder` did not hold it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<bool>;
+    /// The lease as stored, expired or not.
+    async fn get_lease(&self, name: &str) -> StoreResult<Option<LeaseRecord>>;
 
     // ---- machines
     /// Conflict: [`conflict::JOIN_TOKEN_NAME`] (unique per organization).

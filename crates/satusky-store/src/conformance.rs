@@ -40,6 +40,7 @@
 //!   organization.
 
 mod apps;
+mod leases;
 mod machines;
 
 use std::collections::BTreeSet;
@@ -56,6 +57,7 @@ use satusky_types::orgs::{Outcome, Role};
 use satusky_types::page::MAX_LIMIT;
 
 pub use apps::*;
+pub use leases::*;
 pub use machines::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
@@ -94,6 +96,9 @@ macro_rules! conformance_suite {
             audit_filters_by_actor_action_outcome_and_time,
             timestamps_round_trip_at_microsecond_precision,
             platform_admins_are_set_and_cleared,
+            a_lease_has_one_holder_until_it_expires,
+            only_the_holder_renews_and_releases_a_lease,
+            concurrent_takers_of_a_free_lease_let_exactly_one_win,
             apps_round_trip_and_names_are_unique_per_org,
             apps_list_in_id_order_across_pages,
             releases_append_in_order_and_bump_the_generation,

@@ -294,6 +294,20 @@ pub(crate) const SET_CLUSTER_HEALTH: &str =
     "UPDATE clusters SET health = $2, health_message = $3 WHERE id = $1";
 pub(crate) const DELETE_CLUSTER: &str = "DELETE FROM clusters WHERE id = $1";
 
+// ---- leases
+
+/// Inserts the lease, or takes it over when it expired at `$4` or is the
+/// holder's own: one statement, so concurrent takers cannot both win.
+pub(crate) const ACQUIRE_LEASE: &str = "INSERT INTO leases (name, holder, expires_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \
+     SET holder = excluded.holder, expires_at = excluded.expires_at \
+     WHERE leases.holder = excluded.holder OR leases.expires_at <= $4";
+pub(crate) const RENEW_LEASE: &str =
+    "UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2";
+pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+pub(crate) const GET_LEASE: &str =
+    "SELECT l.name, l.holder, l.expires_at FROM leases l WHERE l.name = $1";
+
 // ---- machines
 
 macro_rules! join_token_cols {

@@ -24,8 +24,8 @@ use satusky_core::apps::{
 use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord};
 use satusky_core::pagination::PageRequest;
 use satusky_core::store::{
-    AuditFilter, AuditRecord, MemberRow, MembershipRecord, OrgRecord, SessionRecord, Store,
-    StoreError, StoreResult, TokenRecord, UserRecord, conflict,
+    AuditFilter, AuditRecord, LeaseRecord, MemberRow, MembershipRecord, OrgRecord, SessionRecord,
+    Store, StoreError, StoreResult, TokenRecord, UserRecord, conflict,
 };
 use satusky_types::apps::{AppSpec, AppStatus, ReleaseCause};
 use satusky_types::machines::Hardware;
@@ -1235,6 +1235,68 @@ impl Store for Backend {
             .await
             .map_err(map)?;
         one_row(done.rows_affected())
+    }
+
+    // ---- leases
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(sql::ACQUIRE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(ts(expires_at))
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(sql::RENEW_LEASE)
+            .bind(name)
+            .bind(holder)
+            .bind(ts(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<bool> {
+        let done = sqlx::query(sql::RELEASE_LEASE)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_lease(&self, name: &str) -> StoreResult<Option<LeaseRecord>> {
+        let row = sqlx::query(sql::GET_LEASE)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?;
+        row.map(|row| {
+            Ok(LeaseRecord {
+                name: col(&row, 0)?,
+                holder: col(&row, 1)?,
+                expires_at: ts_at(&row, 2)?,
+            })
+        })
+        .transpose()
     }
 
     // ---- machines
