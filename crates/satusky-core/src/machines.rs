@@ -55,8 +55,14 @@ pub enum Effect {
     DrainNode,
     TalosReboot,
     TalosShutdown,
+    /// Resets the machine gracefully (a control-plane node leaves etcd
+    /// first); nothing to do when it already answers in maintenance mode.
     TalosReset,
+    /// Waits until a rebooted machine's node is Ready with a new boot id.
     WaitNodeReady,
+    /// Waits (bounded) until a reset machine answers in maintenance mode,
+    /// proof that its configuration and our identity on it are gone.
+    WaitMaintenance,
     DeleteNode,
     RemoveLink,
     /// Forget the machine's identity so it cannot come back unnoticed.
@@ -74,13 +80,14 @@ impl Effect {
             Effect::TalosShutdown => "talos_shutdown",
             Effect::TalosReset => "talos_reset",
             Effect::WaitNodeReady => "wait_node_ready",
+            Effect::WaitMaintenance => "wait_maintenance",
             Effect::DeleteNode => "delete_node",
             Effect::RemoveLink => "remove_link",
             Effect::RevokeIdentity => "revoke_identity",
         }
     }
 
-    pub const ALL: [Effect; 10] = [
+    pub const ALL: [Effect; 11] = [
         Effect::CordonNode,
         Effect::UncordonIfOurs,
         Effect::DrainNode,
@@ -88,6 +95,7 @@ impl Effect {
         Effect::TalosShutdown,
         Effect::TalosReset,
         Effect::WaitNodeReady,
+        Effect::WaitMaintenance,
         Effect::DeleteNode,
         Effect::RemoveLink,
         Effect::RevokeIdentity,
@@ -113,7 +121,10 @@ impl Effect {
     pub fn needs_talos(self) -> bool {
         matches!(
             self,
-            Effect::TalosReboot | Effect::TalosShutdown | Effect::TalosReset
+            Effect::TalosReboot
+                | Effect::TalosShutdown
+                | Effect::TalosReset
+                | Effect::WaitMaintenance
         )
     }
 }
@@ -198,13 +209,19 @@ pub fn on(state: MachineState, event: MachineEvent) -> Result<Transition, Invali
                 F::CordonNode,
                 F::DrainNode,
                 F::TalosReset,
+                F::WaitMaintenance,
                 F::DeleteNode,
                 F::RemoveLink,
             ],
         ),
         (S::Discovered | S::Claimed | S::PoweredOff, E::Decommission { force: false }) => (
             S::Decommissioning,
-            vec![F::TalosReset, F::DeleteNode, F::RemoveLink],
+            vec![
+                F::TalosReset,
+                F::WaitMaintenance,
+                F::DeleteNode,
+                F::RemoveLink,
+            ],
         ),
         (
             S::Discovered
@@ -342,6 +359,7 @@ mod tests {
             F::CordonNode,
             F::DrainNode,
             F::TalosReset,
+            F::WaitMaintenance,
             F::DeleteNode,
             F::RemoveLink,
         ];
@@ -468,7 +486,12 @@ mod tests {
                 s,
                 E::Decommission { force: false },
                 S::Decommissioning,
-                vec![F::TalosReset, F::DeleteNode, F::RemoveLink],
+                vec![
+                    F::TalosReset,
+                    F::WaitMaintenance,
+                    F::DeleteNode,
+                    F::RemoveLink,
+                ],
             ));
         }
         for s in STATES {
@@ -521,6 +544,19 @@ mod tests {
         assert!(!plan.contains(&F::DrainNode));
         let (to, plan) = on(S::Draining, E::DrainFailed).unwrap();
         assert_eq!((to, plan), (S::Joined, vec![F::UncordonIfOurs]));
+    }
+
+    #[test]
+    fn a_decommission_waits_for_maintenance_mode_after_the_reset_and_before_removal() {
+        for from in [S::Joined, S::Claimed] {
+            let (_, plan) = on(from, E::Decommission { force: false }).unwrap();
+            let at = |f: F| plan.iter().position(|x| *x == f).unwrap();
+            assert_eq!(at(F::WaitMaintenance), at(F::TalosReset) + 1, "{plan:?}");
+            assert!(at(F::WaitMaintenance) < at(F::DeleteNode));
+        }
+        // A forced removal talks to no machine.
+        let (_, plan) = on(S::Joined, E::Decommission { force: true }).unwrap();
+        assert!(!plan.iter().any(|f| f.needs_talos()));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Api;
 use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
+use satusky_core::fleet::ports::CONTROL_PLANE_LABEL;
 use satusky_core::fleet::{
     DrainOptions, DrainProgress, NodeCondition, NodeOps, NodeStatus, OpsError,
 };
@@ -614,6 +615,17 @@ pub(crate) fn node_status(n: &Node) -> NodeStatus {
             .and_then(|s| s.unschedulable)
             .unwrap_or(false),
         conditions,
+        boot_id: n
+            .status
+            .as_ref()
+            .and_then(|s| s.node_info.as_ref())
+            .map(|i| i.boot_id.clone())
+            .filter(|id| !id.is_empty()),
+        control_plane: n
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(CONTROL_PLANE_LABEL)),
     }
 }
 
@@ -650,5 +662,32 @@ mod tests {
             match_expressions: None,
         };
         assert!(!selector_matches(&other, &labels));
+    }
+
+    #[test]
+    fn node_status_reads_the_boot_id_and_the_control_plane_role() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "cp-1", "labels": {CONTROL_PLANE_LABEL: ""}},
+            "spec": {"unschedulable": true},
+            "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "nodeInfo": {
+                    "bootID": "b-1", "machineID": "", "systemUUID": "", "kernelVersion": "",
+                    "osImage": "", "containerRuntimeVersion": "", "kubeletVersion": "",
+                    "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"
+                }
+            }
+        }))
+        .unwrap();
+        let s = node_status(&node);
+        assert!(s.ready && s.unschedulable && s.control_plane);
+        assert_eq!(s.boot_id.as_deref(), Some("b-1"));
+        let worker: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "w-1", "labels": {"kubernetes.io/os": "linux"}},
+        }))
+        .unwrap();
+        let s = node_status(&worker);
+        assert!(!s.ready && !s.control_plane);
+        assert_eq!(s.boot_id, None);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use satusky_core::fleet::ports::ApiMode;
 use satusky_core::fleet::{OpsError, ResetOptions, ServiceHealth, TalosOps, TalosTarget};
 use satusky_machines::{
     MemoryInfo, NetworkStats, RebootMode, SystemStats, TalosClient, TalosClientConfig, TalosError,
@@ -370,6 +371,27 @@ impl TalosOps for TalosClientOps {
                 healthy: s.healthy.unwrap_or(false),
             })
             .collect())
+    }
+
+    /// Our identity first (a configured machine), then maintenance mode.
+    /// A machine that refuses our certificate but answers without one was
+    /// reset (its new maintenance certificate is not ours to verify).
+    #[tracing::instrument(skip_all, fields(machine.id = %m.machine_id))]
+    async fn api_mode(&self, m: &TalosTarget) -> Result<ApiMode, OpsError> {
+        let ours = self.client(m)?;
+        if ours.version().await.is_ok() {
+            return Ok(ApiMode::Configured);
+        }
+        // Our cached connection is to a machine that no longer exists as
+        // configured: dial afresh next time.
+        lock(&self.clients).remove(&m.endpoint);
+        let maintenance = TalosClient::connect_maintenance(&m.endpoint, self.settings.rpc_timeout)
+            .map_err(|e| talos_error(m, "Version (maintenance)", e))?;
+        Ok(if maintenance.version().await.is_ok() {
+            ApiMode::Maintenance
+        } else {
+            ApiMode::Unreachable
+        })
     }
 
     /// There is no WireGuard device in this installation (satusky-machines

@@ -1,6 +1,8 @@
 //! Machines: join tokens, admission, tenancy, labels and selectors, and
 //! operations run through fake in-memory `NodeOps`/`TalosOps` that log every
-//! call in one shared order.
+//! call in one shared order. The fake Talos reboots a machine's node like a
+//! real one (still Ready for a moment, NotReady, then Ready with a new boot
+//! id) and answers in maintenance mode after a reset.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -8,7 +10,9 @@ use std::time::Duration;
 
 use axum::http::Method;
 use satusky_api::ApiConfig;
+use satusky_core::clock::Clock as _;
 use satusky_core::fleet::jointoken::{self, Claims};
+use satusky_core::fleet::ports::{ApiMode, CONTROL_PLANE_LABEL};
 use satusky_core::fleet::{
     DrainOptions, DrainProgress, NodeOps, NodeStatus, OpsError, ResetOptions, ServiceHealth,
     SigningKey, TalosOps, TalosTarget, async_trait,
@@ -30,6 +34,8 @@ struct FakeNode {
     ready: bool,
     unschedulable: bool,
     labels: BTreeMap<String, String>,
+    /// `None`: the kubelet reports no boot id.
+    boot_id: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +137,8 @@ impl NodeOps for FakeNodes {
             ready: n.ready,
             unschedulable: n.unschedulable,
             conditions: vec![],
+            boot_id: n.boot_id.clone(),
+            control_plane: n.labels.contains_key(CONTROL_PLANE_LABEL),
         }))
     }
 
@@ -141,14 +149,48 @@ impl NodeOps for FakeNodes {
     }
 }
 
-#[derive(Debug, Default)]
+/// What the fake Talos does to a machine's node when it reboots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rebooting {
+    /// Ready for `DOWN_AFTER`, NotReady for `UP_AFTER`, then Ready again
+    /// (with a new boot id when it reports one), logged `booted <node>`.
+    LikeAMachine,
+    /// The node does not change at all (a reboot that did not happen).
+    Nothing,
+}
+
+const DOWN_AFTER: Duration = Duration::from_millis(40);
+const UP_AFTER: Duration = Duration::from_millis(40);
+
+#[derive(Debug)]
 struct FakeTalos {
     log: Log,
+    /// The nodes its machines run (`uuid-<host>` runs `node-<host>`).
+    nodes: Arc<FakeNodes>,
     /// Machines (by uuid) that do not answer.
     unreachable: Mutex<BTreeSet<String>>,
+    /// Machines (by uuid) answering in maintenance mode.
+    maintenance: Mutex<BTreeSet<String>>,
+    rebooting: Mutex<Rebooting>,
+    /// A reset is accepted but the machine keeps its configuration.
+    reset_sticks: Mutex<bool>,
+    /// When set, reboot calls wait for a notification first.
+    hold_reboot: Mutex<Option<Arc<tokio::sync::Notify>>>,
 }
 
 impl FakeTalos {
+    fn new(log: &Log, nodes: &Arc<FakeNodes>) -> Self {
+        Self {
+            log: log.clone(),
+            nodes: nodes.clone(),
+            unreachable: Mutex::default(),
+            maintenance: Mutex::default(),
+            rebooting: Mutex::new(Rebooting::LikeAMachine),
+            reset_sticks: Mutex::new(false),
+            hold_reboot: Mutex::default(),
+        }
+    }
+
     fn call(&self, what: &str, m: &TalosTarget) -> Result<(), OpsError> {
         if self.unreachable.lock().unwrap().contains(&m.uuid) {
             return Err(OpsError::unreachable(format!("machine {}", m.uuid)));
@@ -156,18 +198,73 @@ impl FakeTalos {
         self.log.lock().unwrap().push(what.to_owned());
         Ok(())
     }
+
+    fn talos_reboots(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| *c == "talos reboot")
+            .count()
+    }
+}
+
+/// Takes `node` down and up again as a rebooting machine's kubelet does.
+fn reboot_node(nodes: Arc<FakeNodes>, node: String) {
+    tokio::spawn(async move {
+        tokio::time::sleep(DOWN_AFTER).await;
+        if let Some(n) = nodes.nodes.lock().unwrap().get_mut(&node) {
+            n.ready = false;
+        }
+        tokio::time::sleep(UP_AFTER).await;
+        if let Some(n) = nodes.nodes.lock().unwrap().get_mut(&node) {
+            n.ready = true;
+            n.boot_id = n.boot_id.as_ref().map(|b| format!("{b}+"));
+            nodes.log.lock().unwrap().push(format!("booted {node}"));
+        }
+    });
 }
 
 #[async_trait]
 impl TalosOps for FakeTalos {
     async fn reboot(&self, m: &TalosTarget) -> Result<(), OpsError> {
-        self.call("talos reboot", m)
+        let hold = self.hold_reboot.lock().unwrap().clone();
+        if let Some(gate) = hold {
+            gate.notified().await;
+        }
+        self.call("talos reboot", m)?;
+        let rebooting = *self.rebooting.lock().unwrap();
+        if rebooting == Rebooting::LikeAMachine
+            && let Some(host) = m.uuid.strip_prefix("uuid-")
+        {
+            reboot_node(self.nodes.clone(), format!("node-{host}"));
+        }
+        Ok(())
     }
     async fn shutdown(&self, m: &TalosTarget) -> Result<(), OpsError> {
         self.call("talos shutdown", m)
     }
     async fn reset(&self, m: &TalosTarget, opts: ResetOptions) -> Result<(), OpsError> {
-        self.call(&format!("talos reset wipe={}", opts.wipe_user_disks), m)
+        self.call(
+            &format!(
+                "talos reset wipe={} graceful={}",
+                opts.wipe_user_disks, opts.graceful
+            ),
+            m,
+        )?;
+        if !*self.reset_sticks.lock().unwrap() {
+            self.maintenance.lock().unwrap().insert(m.uuid.clone());
+        }
+        Ok(())
+    }
+    async fn api_mode(&self, m: &TalosTarget) -> Result<ApiMode, OpsError> {
+        Ok(if self.unreachable.lock().unwrap().contains(&m.uuid) {
+            ApiMode::Unreachable
+        } else if self.maintenance.lock().unwrap().contains(&m.uuid) {
+            ApiMode::Maintenance
+        } else {
+            ApiMode::Configured
+        })
     }
     async fn metrics(&self, m: &TalosTarget) -> Result<MachineMetrics, OpsError> {
         self.call("talos metrics", m)?;
@@ -212,6 +309,7 @@ fn config(nodes: &Arc<FakeNodes>, talos: &Arc<FakeTalos>) -> ServicesConfig {
         talos_ops: Some(talos.clone()),
         machine_poll_interval: Duration::from_millis(5),
         node_ready_timeout: Duration::from_millis(300),
+        machine_reset_timeout: Duration::from_millis(300),
         ..ServicesConfig::default()
     }
 }
@@ -233,10 +331,7 @@ impl Fleet {
             log: log.clone(),
             ..FakeNodes::default()
         });
-        let talos = Arc::new(FakeTalos {
-            log: log.clone(),
-            ..FakeTalos::default()
-        });
+        let talos = Arc::new(FakeTalos::new(&log, &nodes));
         let app = TestApp::with_config(config(&nodes, &talos), ApiConfig::default()).await;
         let owner = app.user("owner@example.com").await;
         app.org(&owner, "acme").await;
@@ -298,6 +393,7 @@ impl Fleet {
             node.clone(),
             FakeNode {
                 ready: true,
+                boot_id: Some(format!("boot-{host}")),
                 ..FakeNode::default()
             },
         );
@@ -325,6 +421,17 @@ impl Fleet {
         for _ in 0..500 {
             let m = self.get(machine).await;
             if m["operation"]["phase"] != "running" {
+                // The runner records the end, then its event.
+                for _ in 0..50 {
+                    let events = self.events(machine).await;
+                    let last = events.iter().rev().find(|e| e.starts_with("operation."));
+                    if last.is_none_or(|e| {
+                        e.starts_with("operation.completed") || e.starts_with("operation.failed")
+                    }) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 return m;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -932,6 +1039,7 @@ async fn reboot_and_shutdown_drain_first_unless_forced() {
             "cordon node-w1",
             "drain node-w1 timeout=300s",
             "talos reboot",
+            "booted node-w1",
             "uncordon node-w1"
         ]
     );
@@ -939,7 +1047,7 @@ async fn reboot_and_shutdown_drain_first_unless_forced() {
     assert!(!f.nodes.node("node-w1").unschedulable);
 
     let m = f.op("w1", "reboot", json!({"force": true})).await;
-    assert_eq!(f.calls(), ["talos reboot"]);
+    assert_eq!(f.calls(), ["talos reboot", "booted node-w1"]);
     assert_eq!(m["state"], "joined");
 
     let m = f.op("w1", "shutdown", json!({})).await;
@@ -1042,7 +1150,7 @@ async fn decommission_resets_and_removes_but_keeps_the_record_and_force_marks_ne
         [
             "cordon node-w1",
             "drain node-w1 timeout=300s",
-            "talos reset wipe=false",
+            "talos reset wipe=false graceful=true",
             "delete node-w1",
             "remove link"
         ]
@@ -1205,7 +1313,10 @@ async fn a_persisted_operation_resumes_after_a_restart() {
     );
     assert_eq!(restarted.resume_machine_operations().await.unwrap(), 1);
     let m = f.settle("w1").await;
-    assert_eq!(f.calls(), ["talos reboot", "uncordon node-w1"]);
+    assert_eq!(
+        f.calls(),
+        ["talos reboot", "booted node-w1", "uncordon node-w1"]
+    );
     assert_eq!(m["state"], "joined");
     assert_eq!(m["operation"]["phase"], "completed");
     assert_eq!(m["operation"]["step"], 5);
@@ -1419,6 +1530,7 @@ async fn a_node_that_does_not_come_back_after_a_reboot_keeps_our_cordon_until_it
     let f = Fleet::new().await;
     let id = f.joined("w1").await;
     f.calls();
+    *f.talos.rebooting.lock().unwrap() = Rebooting::Nothing;
     f.nodes
         .nodes
         .lock()
@@ -1597,5 +1709,379 @@ async fn facts_learnt_later_update_system_labels_and_the_node() {
             .update_machine_facts(&id, Some("not a zone"), None, None)
             .await
             .is_err()
+    );
+}
+
+// ---- reboot readiness, resumed reboots, leases and decommission
+
+/// Stores a running reboot of `w1` at `step` (2: `talos_reboot`, 3:
+/// `wait_node_ready`) with the runner state `runner`, as a control plane
+/// that stopped there left it.
+async fn stopped_during_a_reboot(f: &Fleet, id: &str, step: u32, runner: Option<Value>) {
+    let store = f.app.services.store().clone();
+    let mut m = store.get_machine(id).await.unwrap().unwrap();
+    m.state = satusky_core::machines::MachineState::Rebooting;
+    m.cordoned_by_us = true;
+    let mut op = json!({
+        "id": "op-1",
+        "kind": "reboot",
+        "phase": "running",
+        "plan": ["cordon_node", "drain_node", "talos_reboot", "wait_node_ready", "uncordon_if_ours"],
+        "step": step,
+        "from_state": "joined",
+        "drain_timeout_seconds": 300,
+        "started_at": "2026-11-21T10:00:00Z",
+    });
+    if let Some(r) = runner {
+        op["runner"] = r;
+    }
+    m.operation = Some(op);
+    store.update_machine(&m).await.unwrap();
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w1")
+        .unwrap()
+        .unschedulable = true;
+    f.calls();
+}
+
+fn set_node(f: &Fleet, node: &str, ready: bool, boot_id: Option<&str>) {
+    let mut nodes = f.nodes.nodes.lock().unwrap();
+    let n = nodes.get_mut(node).unwrap();
+    n.ready = ready;
+    n.boot_id = boot_id.map(str::to_owned);
+}
+
+/// A control plane over the fleet's store and ports, as another replica.
+fn replica(f: &Fleet, name: &str, clock: &satusky_core::clock::ManualClock) -> Services {
+    Services::new(
+        f.app.services.store().clone(),
+        Arc::new(clock.clone()),
+        ServicesConfig {
+            replica_id: name.to_owned(),
+            machine_op_lease_ttl: Duration::from_millis(300),
+            ..config(&f.nodes, &f.talos)
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_reboot_waits_for_the_node_to_come_back_with_a_new_boot_id_not_for_its_old_ready() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    f.calls();
+    // The node stays Ready with its old boot id for a while after Talos
+    // accepted the reboot (as the node lifecycle controller keeps it).
+    let m = f.op("w1", "reboot", json!({"force": true})).await;
+    assert_eq!(f.calls(), ["talos reboot", "booted node-w1"]);
+    assert_eq!(m["state"], "joined");
+    let events = f.events("w1").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e
+                == "operation.step: wait_node_ready: node node-w1 is Ready (boot id boot-w1+)"),
+        "{events:?}"
+    );
+    // The boot id is runner state, not part of the operation on the wire.
+    assert!(m["operation"].get("runner").is_none(), "{m}");
+}
+
+#[tokio::test]
+async fn without_a_boot_id_a_reboot_is_over_only_once_the_node_was_seen_not_ready() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    set_node(&f, "node-w1", true, None);
+    f.calls();
+    let m = f.op("w1", "reboot", json!({})).await;
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "talos reboot",
+            "booted node-w1",
+            "uncordon node-w1"
+        ]
+    );
+    assert_eq!(m["state"], "joined");
+}
+
+#[tokio::test]
+async fn a_reboot_that_never_takes_the_node_down_fails_instead_of_passing_for_done() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    *f.talos.rebooting.lock().unwrap() = Rebooting::Nothing;
+    f.calls();
+    let m = f.op("w1", "reboot", json!({"force": true})).await;
+    assert_eq!(f.calls(), ["talos reboot"]);
+    assert_eq!(m["state"], "rebooting");
+    assert_eq!(m["operation"]["phase"], "failed");
+    let msg = m["operation"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("did not become Ready")
+            && msg.contains("still Ready with boot id boot-w1 from before the reboot"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_reboot_that_already_happened_is_not_asked_for_again() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    // Stopped after the reboot call, before recording it: the node has
+    // booted again meanwhile.
+    let mark = json!({"reboot": {"boot_id": "boot-w1", "requested_at": f.app.clock.now()}});
+    stopped_during_a_reboot(&f, &id, 2, Some(mark)).await;
+    set_node(&f, "node-w1", true, Some("boot-w1+"));
+    let restarted = replica(&f, "restarted", &f.app.clock);
+    assert_eq!(restarted.resume_machine_operations().await.unwrap(), 1);
+    let m = f.settle("w1").await;
+    assert_eq!(f.calls(), ["uncordon node-w1"]);
+    assert_eq!(m["state"], "joined");
+    assert_eq!(m["operation"]["phase"], "completed");
+    let events = f.events("w1").await;
+    assert!(
+        events.iter().any(|e| e.contains(
+            "talos_reboot: the reboot asked for before the control plane restarted is under way: node node-w1 booted again"
+        )),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_reboot_of_a_node_that_went_down_waits_for_it_instead_of_rebooting_again() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    let mark = json!({"reboot": {"boot_id": "boot-w1", "requested_at": f.app.clock.now()}});
+    stopped_during_a_reboot(&f, &id, 2, Some(mark)).await;
+    set_node(&f, "node-w1", false, Some("boot-w1"));
+    let restarted = replica(&f, "restarted", &f.app.clock);
+    assert_eq!(restarted.resume_machine_operations().await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    set_node(&f, "node-w1", true, Some("boot-w1+"));
+    let m = f.settle("w1").await;
+    assert_eq!(f.calls(), ["uncordon node-w1"]);
+    assert_eq!(m["operation"]["phase"], "completed");
+    assert_eq!(m["state"], "joined");
+}
+
+#[tokio::test]
+async fn a_resumed_reboot_whose_call_never_happened_reboots_once() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    // The mark was written long ago and the node never left its boot.
+    let long_ago = f.app.clock.now() - chrono::Duration::hours(1);
+    let mark = json!({"reboot": {"boot_id": "boot-w1", "requested_at": long_ago}});
+    stopped_during_a_reboot(&f, &id, 2, Some(mark)).await;
+    let restarted = replica(&f, "restarted", &f.app.clock);
+    assert_eq!(restarted.resume_machine_operations().await.unwrap(), 1);
+    let m = f.settle("w1").await;
+    assert_eq!(
+        f.calls(),
+        ["talos reboot", "booted node-w1", "uncordon node-w1"]
+    );
+    assert_eq!(m["operation"]["phase"], "completed");
+}
+
+#[tokio::test]
+async fn two_replicas_run_one_operation_once_and_the_other_takes_over_when_the_lease_expires() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    stopped_during_a_reboot(&f, &id, 2, None).await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *f.talos.hold_reboot.lock().unwrap() = Some(gate.clone());
+    let (clock_a, clock_b) = (
+        satusky_core::clock::ManualClock::new(chrono::Utc::now()),
+        satusky_core::clock::ManualClock::new(chrono::Utc::now()),
+    );
+    let a = replica(&f, "replica-a", &clock_a);
+    let b = replica(&f, "replica-b", &clock_b);
+    let (ra, rb) = tokio::join!(a.resume_machine_operations(), b.resume_machine_operations());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra + rb, 1, "exactly one replica resumes it");
+    let (winner, loser_clock) = if ra == 1 {
+        ("replica-a", &clock_b)
+    } else {
+        ("replica-b", &clock_a)
+    };
+    let store = f.app.services.store().clone();
+    let lease_name = format!("machine-op/{id}");
+    let holder = || async {
+        store
+            .get_lease(&lease_name)
+            .await
+            .unwrap()
+            .map(|l| l.holder)
+    };
+    // The winner holds the lease and keeps it renewed; the other stands by.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        holder()
+            .await
+            .unwrap()
+            .starts_with(&format!("{winner} op ")),
+        "{:?}",
+        holder().await
+    );
+    let resumed = |events: &[String]| {
+        events
+            .iter()
+            .filter(|e| e.starts_with("operation.resumed"))
+            .count()
+    };
+    assert_eq!(resumed(&f.events("w1").await), 1);
+
+    // The winner stops renewing (its clock stands still while the other's
+    // moves past the lease's end): the other replica takes over.
+    loser_clock.advance(chrono::Duration::hours(1));
+    let mut took_over = false;
+    for _ in 0..200 {
+        if holder()
+            .await
+            .is_some_and(|h| !h.starts_with(&format!("{winner} op ")))
+        {
+            took_over = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(took_over, "{:?}", holder().await);
+    // Give the old holder time to notice it lost the lease and drop its call.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.notify_one();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "completed");
+    assert_eq!(m["state"], "joined");
+    assert_eq!(f.talos.talos_reboots(), 1, "{:?}", f.log.lock().unwrap());
+    let events = f.events("w1").await;
+    assert_eq!(resumed(&events), 2, "{events:?}");
+    assert!(
+        events.iter().any(|e| e.ends_with(
+            "reboot resumed at step talos_reboot here: the replica that ran it stopped renewing its lease"
+        )),
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("operation.completed"))
+            .count(),
+        1
+    );
+    // The lease is given back at the end.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(holder().await, None);
+}
+
+#[tokio::test]
+async fn decommission_waits_until_the_reset_machine_answers_in_maintenance_mode() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    f.calls();
+    let m = f.op("w1", "decommission", json!({})).await;
+    assert_eq!(m["state"], "decommissioned");
+    assert_eq!(
+        m["operation"]["plan"],
+        json!([
+            "cordon_node",
+            "drain_node",
+            "talos_reset",
+            "wait_maintenance",
+            "delete_node",
+            "remove_link"
+        ])
+    );
+    let events = f.events("w1").await;
+    assert!(
+        events.iter().any(|e| e
+            == "operation.step: wait_maintenance: the machine answers in maintenance mode: its configuration and our identity on it are gone"),
+        "{events:?}"
+    );
+
+    // A reset that is accepted but never wipes the machine: it still
+    // answers with our identity, the decommission stops before removing it…
+    f.joined("w2").await;
+    *f.talos.reset_sticks.lock().unwrap() = true;
+    f.calls();
+    let m = f.op("w2", "decommission", json!({})).await;
+    assert_eq!(m["state"], "decommissioning");
+    assert_eq!(m["operation"]["phase"], "failed");
+    let msg = m["operation"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("still answers with our identity") && msg.contains("decommission with force"),
+        "{msg}"
+    );
+    let calls = f.calls();
+    assert!(!calls.contains(&"delete node-w2".to_owned()), "{calls:?}");
+    // …and force removes it as needing a wipe.
+    let m = f.op("w2", "decommission", json!({"force": true})).await;
+    assert_eq!(m["state"], "needs_wipe");
+}
+
+#[tokio::test]
+async fn a_machine_already_in_maintenance_mode_is_not_reset_again() {
+    let f = Fleet::new().await;
+    f.admit("m1").await;
+    f.talos
+        .maintenance
+        .lock()
+        .unwrap()
+        .insert("uuid-m1".to_owned());
+    f.calls();
+    let m = f.op("m1", "decommission", json!({})).await;
+    assert_eq!(m["state"], "decommissioned");
+    assert_eq!(f.calls(), ["remove link"]);
+    let events = f.events("m1").await;
+    assert!(
+        events.iter().any(|e| e
+            == "operation.step: talos_reset: the machine already answers in maintenance mode: nothing to reset"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_control_plane_machine_leaves_etcd_in_a_graceful_reset_and_a_forced_removal_warns_of_its_member()
+ {
+    let f = Fleet::new().await;
+    for host in ["cp1", "cp2"] {
+        f.joined(host).await;
+        f.nodes
+            .nodes
+            .lock()
+            .unwrap()
+            .get_mut(&format!("node-{host}"))
+            .unwrap()
+            .labels
+            .insert(CONTROL_PLANE_LABEL.to_owned(), String::new());
+    }
+    f.calls();
+    let m = f.op("cp1", "decommission", json!({})).await;
+    assert_eq!(m["state"], "decommissioned");
+    let calls = f.calls();
+    assert!(
+        calls.contains(&"talos reset wipe=false graceful=true".to_owned()),
+        "{calls:?}"
+    );
+    let events = f.events("cp1").await;
+    assert!(
+        events.iter().any(|e| e.contains(
+            "talos_reset: Talos is resetting the control-plane machine gracefully: it leaves etcd, then wipes"
+        )),
+        "{events:?}"
+    );
+    // Removed by force, a control-plane machine leaves its etcd member
+    // behind: the events say so.
+    let m = f.op("cp2", "decommission", json!({"force": true})).await;
+    assert_eq!(m["state"], "needs_wipe");
+    let events = f.events("cp2").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("machine.etcd_member_left:")
+                && e.contains("talosctl etcd remove-member")),
+        "{events:?}"
     );
 }

@@ -89,7 +89,17 @@ pub struct NodeStatus {
     /// `spec.unschedulable` (cordoned).
     pub unschedulable: bool,
     pub conditions: Vec<NodeCondition>,
+    /// `status.nodeInfo.bootID`: the kubelet reports a new one after every
+    /// boot, so a reboot is over when the node is Ready with another one.
+    /// `None` when the kubelet reports none.
+    pub boot_id: Option<String>,
+    /// The node carries the label `node-role.kubernetes.io/control-plane`
+    /// (it runs an etcd member on Talos).
+    pub control_plane: bool,
 }
+
+/// The node label of control-plane nodes.
+pub const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 
 /// The Kubernetes side of a machine, by node name. Label keys are node
 /// label keys (`satusky.com/pool`, `topology.kubernetes.io/zone`, …; see
@@ -133,7 +143,9 @@ pub struct TalosTarget {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ResetOptions {
-    /// Leave etcd and stop services first.
+    /// Drain, stop services and leave etcd first (Talos `graceful`); always
+    /// set for a control-plane node, whose etcd member must leave the
+    /// cluster before its data is wiped.
     pub graceful: bool,
     /// Also wipe user disks (never by default).
     pub wipe_user_disks: bool,
@@ -144,6 +156,27 @@ pub struct ServiceHealth {
     pub id: String,
     pub state: String,
     pub healthy: bool,
+}
+
+/// How a machine's Talos API answers (see [`TalosOps::api_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiMode {
+    /// It answers our client identity: it still has its machine config.
+    Configured,
+    /// It answers in maintenance mode (no config: reset, or never installed).
+    Maintenance,
+    /// It answers neither (down, rebooting, or its link is gone).
+    Unreachable,
+}
+
+impl ApiMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiMode::Configured => "configured",
+            ApiMode::Maintenance => "maintenance",
+            ApiMode::Unreachable => "unreachable",
+        }
+    }
 }
 
 /// The machine side, through the Talos API. Calls return once Talos has
@@ -161,4 +194,9 @@ pub trait TalosOps: Send + Sync + std::fmt::Debug + 'static {
     async fn services(&self, m: &TalosTarget) -> Result<Vec<ServiceHealth>, OpsError>;
     /// Forgets the machine's SideroLink peer (WireGuard) so it is disconnected.
     async fn remove_link(&self, m: &TalosTarget) -> Result<(), OpsError>;
+    /// Whether the machine's API answers our identity, answers in
+    /// maintenance mode (`Version` without a client certificate, as Omni
+    /// checks), or not at all. One probe, bounded by the RPC timeout; `Err`
+    /// only when the probe cannot be made (no identity configured).
+    async fn api_mode(&self, m: &TalosTarget) -> Result<ApiMode, OpsError>;
 }

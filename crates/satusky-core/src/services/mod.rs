@@ -62,6 +62,15 @@ pub struct ServicesConfig {
     pub node_ready_timeout: std::time::Duration,
     /// How often an operation polls a node's status.
     pub machine_poll_interval: std::time::Duration,
+    /// This control-plane process in leases (random per process by default):
+    /// a replica runs a machine operation only while it holds the lease
+    /// `machine-op/<machine id>`.
+    pub replica_id: String,
+    /// How long a machine-operation lease lasts unless renewed (every third
+    /// of it); another replica takes a dead one's operations over after it.
+    pub machine_op_lease_ttl: std::time::Duration,
+    /// How long a reset machine may take to answer in maintenance mode.
+    pub machine_reset_timeout: std::time::Duration,
     /// Live reads of running apps (logs); without it, logs answer 503.
     pub workload: Option<Arc<dyn crate::apps::Workload>>,
 }
@@ -86,6 +95,9 @@ impl Default for ServicesConfig {
             talos_ops: None,
             node_ready_timeout: std::time::Duration::from_mins(10),
             machine_poll_interval: std::time::Duration::from_secs(5),
+            replica_id: format!("replica-{}", ids::new_id()),
+            machine_op_lease_ttl: std::time::Duration::from_secs(30),
+            machine_reset_timeout: std::time::Duration::from_mins(10),
             workload: None,
         }
     }

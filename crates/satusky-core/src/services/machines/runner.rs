@@ -1,18 +1,31 @@
 //! The operation runner: carries out a machine operation's plan step by
 //! step through the ports, recording progress after every step so that a
 //! restarted control plane resumes where it stopped.
+//!
+//! One replica at a time: a runner holds the store lease
+//! `machine-op/<machine id>` (holder: this replica and the operation) while
+//! it runs, renews it every third of its term, stops as soon as it loses it,
+//! and releases it at the end. A replica that finds the lease held by
+//! another stands by and takes the operation over once the lease expires.
+//!
+//! What a step began but could not record yet (the boot id a reboot started
+//! from) is kept beside the operation in its JSON (key `runner`), so that a
+//! resumed `talos_reboot` does not reboot the machine a second time.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use satusky_types::ErrorCode;
 use satusky_types::machines::{DrainReport, MachineOperation, MachineState};
 use satusky_types::orgs::Outcome;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::{
     COMPLETED, FAILED, OpKind, bounded, operation_json, ops_message, running_operation,
     talos_target,
 };
-use crate::fleet::ports::{DrainOptions, OpsError, ResetOptions};
+use crate::fleet::ports::{ApiMode, DrainOptions, NodeStatus, OpsError, ResetOptions};
 use crate::machines::{self as lifecycle, Effect, MachineEvent as Ev, MachineRecord};
 use crate::pagination::PageRequest;
 use crate::services::Services;
@@ -20,6 +33,81 @@ use crate::{Error, Result};
 
 /// How long past its own timeout a drain may take to answer.
 const DRAIN_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a node may still look Ready after Talos accepted a reboot: the
+/// kubelet stops with the pods, and the node lifecycle controller marks a
+/// silent node NotReady only after its grace period (40–50 s). Capped by
+/// the node-ready timeout.
+const REBOOT_GRACE: Duration = Duration::from_secs(90);
+
+/// Key of the runner's own state in an operation's JSON.
+const STATE_KEY: &str = "runner";
+
+/// What the runner keeps beside an operation's wire fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct RunnerState {
+    /// Written just before the reboot call; read by `wait_node_ready` and
+    /// by a resumed `talos_reboot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reboot: Option<RebootMark>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RebootMark {
+    /// The node's boot id before the reboot (`None`: it reported none).
+    boot_id: Option<String>,
+    /// When the reboot was about to be asked for.
+    requested_at: DateTime<Utc>,
+    /// The node has been seen NotReady (or gone) since.
+    #[serde(default)]
+    seen_down: bool,
+}
+
+fn runner_state(m: &MachineRecord) -> RunnerState {
+    m.operation
+        .as_ref()
+        .and_then(|v| v.get(STATE_KEY))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The operation's JSON, keeping the runner state the record holds (the
+/// caller checked that the record's operation is `op`).
+fn op_json(r: &MachineRecord, op: &MachineOperation) -> Result<serde_json::Value> {
+    let mut v = operation_json(op)?;
+    if let (Some(obj), Some(state)) = (
+        v.as_object_mut(),
+        r.operation.as_ref().and_then(|o| o.get(STATE_KEY)),
+    ) {
+        obj.insert(STATE_KEY.to_owned(), state.clone());
+    }
+    Ok(v)
+}
+
+fn superseded() -> Error {
+    Error::new(ErrorCode::Conflict, "superseded")
+}
+
+fn lease_name(machine_id: &str) -> String {
+    format!("machine-op/{machine_id}")
+}
+
+/// Whether the node has booted again since `mark`, as far as `s` shows.
+fn booted_again(mark: &RebootMark, s: &NodeStatus) -> bool {
+    matches!((&mark.boot_id, &s.boot_id), (Some(before), Some(now)) if before != now)
+}
+
+/// How a runner comes by its machine's lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    /// Already taken (by `resume_machine_operations`).
+    Held,
+    /// A new operation: normally free at once.
+    Wait,
+    /// Another replica held it at startup: take the operation over when
+    /// its lease expires.
+    TakeOver,
+}
 
 /// What a finished step changes on the record.
 #[derive(Debug, Default)]
@@ -74,54 +162,271 @@ fn describe_drain(report: &DrainReport) -> String {
 }
 
 impl Services {
+    /// Runs a just-started operation in a task, once this replica holds its
+    /// machine's lease (at once, unless another replica still runs the
+    /// operation this one superseded).
     pub(super) fn spawn_operation(&self, machine_id: String, op_id: String) {
         let services = self.clone();
         tokio::spawn(async move {
-            services.run_operation(&machine_id, &op_id).await;
+            services.run_leased(&machine_id, &op_id, Lease::Wait).await;
         });
     }
 
     /// Continues every operation that was running when the control plane
-    /// stopped, from the step after the last one recorded as done. Returns
-    /// how many it resumed. Call once at startup.
+    /// stopped, from the step after the last one recorded as done. An
+    /// operation whose lease another live replica holds is left to it: this
+    /// replica stands by and takes it over when the lease expires. Returns
+    /// how many it resumed now. Call once at startup.
     pub async fn resume_machine_operations(&self) -> Result<usize> {
         let store = &self.inner.store;
         let mut page = PageRequest::first(500);
         let mut resumed = 0;
+        let mut standing_by = 0;
         loop {
             let rows = store.list_all_machines(&page).await?;
             let more = rows.len() > 500;
             for m in rows.iter().take(500) {
-                if let Some(op) = running_operation(m) {
-                    let step = op
-                        .plan
-                        .get(op.step as usize)
-                        .cloned()
-                        .unwrap_or_else(|| "finish".to_owned());
-                    self.machine_event(
-                        &m.id,
-                        "operation.resumed",
-                        format!("{} resumed at step {step} after a restart", op.kind),
-                    )
-                    .await;
-                    self.spawn_operation(m.id.clone(), op.id);
+                let Some(op) = running_operation(m) else {
+                    continue;
+                };
+                let held = match self.take_lease(&m.id, &op.id).await {
+                    Ok(held) => held,
+                    Err(e) => {
+                        tracing::warn!(machine.id = %m.id, error = %e, "could not take a machine-operation lease");
+                        false
+                    }
+                };
+                if held {
+                    self.resumed_event(m, &op, "after a restart").await;
                     resumed += 1;
+                } else {
+                    standing_by += 1;
                 }
+                let services = self.clone();
+                let (machine_id, op_id) = (m.id.clone(), op.id.clone());
+                let lease = if held { Lease::Held } else { Lease::TakeOver };
+                tokio::spawn(async move {
+                    services.run_leased(&machine_id, &op_id, lease).await;
+                });
             }
             match (more, rows.get(499)) {
                 (true, Some(last)) => page.after = Some(last.id.clone()),
                 _ => break,
             }
         }
-        if resumed > 0 {
-            tracing::info!(count = resumed, "resumed machine operations");
+        if resumed > 0 || standing_by > 0 {
+            tracing::info!(
+                count = resumed,
+                standing_by,
+                "resumed machine operations; standing by for those another replica holds"
+            );
         }
         Ok(resumed)
     }
 
-    /// Runs the operation's remaining steps in order, recording each.
-    async fn run_operation(&self, machine_id: &str, op_id: &str) {
+    async fn resumed_event(&self, m: &MachineRecord, op: &MachineOperation, why: &str) {
+        let step = op
+            .plan
+            .get(op.step as usize)
+            .cloned()
+            .unwrap_or_else(|| "finish".to_owned());
+        self.machine_event(
+            &m.id,
+            "operation.resumed",
+            format!("{} resumed at step {step} {why}", op.kind),
+        )
+        .await;
+    }
+
+    fn lease_holder(&self, op_id: &str) -> String {
+        format!("{} op {op_id}", self.inner.config.replica_id)
+    }
+
+    fn lease_end(&self) -> DateTime<Utc> {
+        let ttl = chrono::Duration::from_std(self.inner.config.machine_op_lease_ttl)
+            .unwrap_or(chrono::Duration::seconds(30));
+        self.inner.clock.now() + ttl
+    }
+
+    /// Takes (or renews) the machine's operation lease for this replica.
+    async fn take_lease(&self, machine_id: &str, op_id: &str) -> Result<bool> {
+        Ok(self
+            .inner
+            .store
+            .acquire_lease(
+                &lease_name(machine_id),
+                &self.lease_holder(op_id),
+                self.inner.clock.now(),
+                self.lease_end(),
+            )
+            .await?)
+    }
+
+    /// Renews the lease; false when this replica lost it (or the store
+    /// failed: then it cannot be sure).
+    async fn renew_lease(&self, machine_id: &str, op_id: &str) -> bool {
+        match self
+            .inner
+            .store
+            .renew_lease(
+                &lease_name(machine_id),
+                &self.lease_holder(op_id),
+                self.lease_end(),
+            )
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "could not renew a machine-operation lease");
+                false
+            }
+        }
+    }
+
+    /// Runs the operation while holding its machine's lease: waits for the
+    /// lease unless it is already `Held`, keeps it renewed, stops when it is
+    /// lost or the operation is superseded, and releases it at the end.
+    async fn run_leased(&self, machine_id: &str, op_id: &str, lease: Lease) {
+        if lease != Lease::Held && !self.wait_for_lease(machine_id, op_id, lease).await {
+            return;
+        }
+        let (lost_tx, lost_rx) = watch::channel(false);
+        let keeper = {
+            let services = self.clone();
+            let (machine_id, op_id) = (machine_id.to_owned(), op_id.to_owned());
+            tokio::spawn(async move { services.keep_lease(&machine_id, &op_id, lost_tx).await })
+        };
+        self.run_operation(machine_id, op_id, lost_rx).await;
+        keeper.abort();
+        let released = self
+            .inner
+            .store
+            .release_lease(&lease_name(machine_id), &self.lease_holder(op_id))
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "could not release a machine-operation lease (it expires)");
+        }
+    }
+
+    /// Waits until this replica holds the lease; false when the operation
+    /// ended (or was superseded) meanwhile.
+    async fn wait_for_lease(&self, machine_id: &str, op_id: &str, lease: Lease) -> bool {
+        let mut announced = false;
         loop {
+            let m = match self.inner.store.get_machine(machine_id).await {
+                Ok(Some(m)) => m,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "machine operation waits: store unavailable");
+                    tokio::time::sleep(self.inner.config.machine_poll_interval).await;
+                    continue;
+                }
+            };
+            let Some(op) = running_operation(&m).filter(|o| o.id == op_id) else {
+                return false;
+            };
+            match self.take_lease(machine_id, op_id).await {
+                Ok(true) => {
+                    if lease == Lease::TakeOver {
+                        self.resumed_event(
+                            &m,
+                            &op,
+                            "here: the replica that ran it stopped renewing its lease",
+                        )
+                        .await;
+                    }
+                    return true;
+                }
+                Ok(false) => {
+                    let holder = self
+                        .inner
+                        .store
+                        .get_lease(&lease_name(machine_id))
+                        .await
+                        .ok()
+                        .flatten();
+                    if let Some(l) = &holder
+                        && !l.holder.ends_with(&format!(" op {op_id}"))
+                        && self.break_superseded_lease(machine_id, &l.holder).await
+                    {
+                        continue;
+                    }
+                    if announced {
+                        tokio::time::sleep(self.inner.config.machine_poll_interval).await;
+                        continue;
+                    }
+                    announced = true;
+                    tracing::info!(
+                        machine.id = %machine_id,
+                        holder = holder.as_ref().map(|l| l.holder.as_str()),
+                        expires_at = ?holder.as_ref().map(|l| l.expires_at),
+                        "another replica runs this machine's operation; standing by"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(machine.id = %machine_id, error = %e, "could not take a machine-operation lease");
+                }
+            }
+            tokio::time::sleep(self.inner.config.machine_poll_interval).await;
+        }
+    }
+
+    /// Breaks a lease held for an operation that is no longer the
+    /// machine's running one (a forced removal superseded it): its runner
+    /// stops at its next renewal instead of holding the new operation up.
+    async fn break_superseded_lease(&self, machine_id: &str, holder: &str) -> bool {
+        match self
+            .inner
+            .store
+            .release_lease(&lease_name(machine_id), holder)
+            .await
+        {
+            Ok(broken) => {
+                if broken {
+                    tracing::info!(machine.id = %machine_id, holder, "broke the lease of a superseded machine operation");
+                }
+                broken
+            }
+            Err(e) => {
+                tracing::warn!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "could not break a superseded machine-operation lease");
+                false
+            }
+        }
+    }
+
+    /// Renews the lease every third of its term; flags `lost` when it is
+    /// lost or the operation is no longer the machine's running one.
+    async fn keep_lease(&self, machine_id: &str, op_id: &str, lost: watch::Sender<bool>) {
+        let every = (self.inner.config.machine_op_lease_ttl / 3).max(Duration::from_millis(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let current = match self.inner.store.get_machine(machine_id).await {
+                Ok(m) => m
+                    .as_ref()
+                    .and_then(running_operation)
+                    .is_some_and(|o| o.id == op_id),
+                Err(_) => true,
+            };
+            if !current {
+                tracing::info!(machine.id = %machine_id, "machine operation superseded; stopping");
+                lost.send_replace(true);
+                return;
+            }
+            if !self.renew_lease(machine_id, op_id).await {
+                tracing::warn!(machine.id = %machine_id, "machine-operation lease lost; another replica continues");
+                lost.send_replace(true);
+                return;
+            }
+        }
+    }
+
+    /// Runs the operation's remaining steps in order, recording each, until
+    /// it ends or `lost` flips.
+    async fn run_operation(&self, machine_id: &str, op_id: &str, mut lost: watch::Receiver<bool>) {
+        loop {
+            if *lost.borrow() {
+                return;
+            }
             let m = match self.inner.store.get_machine(machine_id).await {
                 Ok(Some(m)) => m,
                 Ok(None) => return,
@@ -134,15 +439,30 @@ impl Services {
                 return;
             };
             let Some(name) = op.plan.get(op.step as usize) else {
-                self.finish_operation(&m, &op).await;
+                if self.renew_lease(machine_id, op_id).await {
+                    self.finish_operation(&m, &op).await;
+                }
                 return;
             };
             let Some(effect) = Effect::parse(name) else {
                 let f = StepFailure::new(format!("unknown step `{name}`"));
-                self.fail_operation(&m, &op, None, f).await;
+                if self.renew_lease(machine_id, op_id).await {
+                    self.fail_operation(&m, &op, None, f).await;
+                }
                 return;
             };
-            let outcome = self.run_effect(&m, &op, effect).await;
+            let outcome = tokio::select! {
+                outcome = self.run_effect(&m, &op, effect) => outcome,
+                _ = lost.wait_for(|lost| *lost) => {
+                    tracing::info!(machine.id = %machine_id, step = effect.as_str(), "machine operation step abandoned to another replica");
+                    return;
+                }
+            };
+            // Record nothing unless this replica still runs the operation.
+            if !self.renew_lease(machine_id, op_id).await {
+                tracing::warn!(machine.id = %machine_id, step = effect.as_str(), "machine-operation lease lost before the step was recorded");
+                return;
+            }
             let outcome = match outcome {
                 Err(f) if op.kind == OpKind::Decommission.as_str() && op.force => {
                     // A forced removal goes on whatever fails: the machine is gone.
@@ -159,7 +479,7 @@ impl Services {
                         .update_machine_with(machine_id, |r| {
                             let mut cur = running_operation(r)
                                 .filter(|o| o.id == op_id)
-                                .ok_or_else(|| Error::new(ErrorCode::Conflict, "superseded"))?;
+                                .ok_or_else(superseded)?;
                             cur.step += 1;
                             if let Some(d) = &change.drain {
                                 cur.drain = Some(d.clone());
@@ -174,7 +494,7 @@ impl Services {
                                 r.connected = c;
                                 r.last_seen_at = Some(now);
                             }
-                            r.operation = Some(operation_json(&cur)?);
+                            r.operation = Some(op_json(r, &cur)?);
                             Ok(())
                         })
                         .await;
@@ -263,12 +583,7 @@ impl Services {
                 })
             }
             Effect::DrainNode => self.drain_step(m, op, node).await,
-            Effect::TalosReboot => {
-                bounded(talos_ops()?.reboot(&target))
-                    .await
-                    .map_err(|e| fail("reboot", &e))?;
-                Ok(StepChange::detail("Talos is rebooting the machine"))
-            }
+            Effect::TalosReboot => self.reboot_step(m, op).await,
             Effect::TalosShutdown => {
                 bounded(talos_ops()?.shutdown(&target))
                     .await
@@ -279,27 +594,65 @@ impl Services {
                 })
             }
             Effect::TalosReset => {
+                let talos = talos_ops()?;
+                if let Ok(ApiMode::Maintenance) = bounded(talos.api_mode(&target)).await {
+                    // Omni's rule: a machine in maintenance mode has no
+                    // configuration left to wipe.
+                    return Ok(StepChange::detail(
+                        "the machine already answers in maintenance mode: nothing to reset",
+                    ));
+                }
+                let control_plane = match (&m.node_name, &config.node_ops) {
+                    (Some(node), Some(ops)) => {
+                        matches!(bounded(ops.node_status(node)).await, Ok(Some(s)) if s.control_plane)
+                    }
+                    _ => false,
+                };
+                // Graceful always: Talos drains, stops the pods and, on a
+                // control-plane node, removes its etcd member before wiping
+                // (a wiped member left in etcd costs the cluster quorum).
                 let opts = ResetOptions {
                     graceful: true,
                     wipe_user_disks: op.wipe_user_disks,
                 };
-                bounded(talos_ops()?.reset(&target, opts)).await.map_err(|e| {
+                bounded(talos.reset(&target, opts)).await.map_err(|e| {
                     fail(
                         "reset (decommission with force to remove it anyway; it will then need an out-of-band wipe)",
                         &e,
                     )
                 })?;
-                Ok(StepChange::detail(if op.wipe_user_disks {
-                    "Talos reset the machine, user disks included"
+                let disks = if op.wipe_user_disks {
+                    "user disks included"
                 } else {
-                    "Talos reset the machine (user disks kept)"
+                    "user disks kept"
+                };
+                Ok(StepChange::detail(if control_plane {
+                    format!(
+                        "Talos is resetting the control-plane machine gracefully: it leaves etcd, then wipes ({disks})"
+                    )
+                } else {
+                    format!("Talos is resetting the machine gracefully ({disks})")
                 }))
             }
-            Effect::WaitNodeReady => self.wait_ready_step(node).await,
+            Effect::WaitNodeReady => self.wait_ready_step(m, op, node).await,
+            Effect::WaitMaintenance => self.wait_maintenance_step(m).await,
             Effect::DeleteNode => {
-                bounded(node_ops()?.delete_node(node))
+                let ops = node_ops()?;
+                let control_plane = op.force
+                    && matches!(bounded(ops.node_status(node)).await, Ok(Some(s)) if s.control_plane);
+                bounded(ops.delete_node(node))
                     .await
                     .map_err(|e| fail("delete node", &e))?;
+                if control_plane {
+                    self.machine_event(
+                        &m.id,
+                        "machine.etcd_member_left",
+                        format!(
+                            "node {node} was a control-plane node removed without a reset: its etcd member is still in the cluster; remove it (talosctl etcd remove-member) before the cluster loses quorum"
+                        ),
+                    )
+                    .await;
+                }
                 Ok(StepChange {
                     cordoned_by_us: Some(false),
                     node_deleted: true,
@@ -379,9 +732,9 @@ impl Services {
             .update_machine_with(&m.id, |r| {
                 let mut cur = running_operation(r)
                     .filter(|o| o.id == op_id)
-                    .ok_or_else(|| Error::new(ErrorCode::Conflict, "superseded"))?;
+                    .ok_or_else(superseded)?;
                 cur.drain = Some(report.clone());
-                r.operation = Some(operation_json(&cur)?);
+                r.operation = Some(op_json(r, &cur)?);
                 Ok(())
             })
             .await;
@@ -392,28 +745,218 @@ impl Services {
         }
     }
 
-    async fn wait_ready_step(&self, node: &str) -> std::result::Result<StepChange, StepFailure> {
+    /// Stores what `f` changes in the runner state of the running
+    /// operation `op_id`.
+    async fn save_runner_state(
+        &self,
+        machine_id: &str,
+        op_id: &str,
+        f: impl Fn(&mut RunnerState) + Send + Sync,
+    ) -> Result<()> {
+        self.update_machine_with(machine_id, |r| {
+            running_operation(r)
+                .filter(|o| o.id == op_id)
+                .ok_or_else(superseded)?;
+            let mut state = runner_state(r);
+            f(&mut state);
+            let state = serde_json::to_value(&state).map_err(Error::internal)?;
+            r.operation
+                .as_mut()
+                .and_then(serde_json::Value::as_object_mut)
+                .ok_or_else(superseded)?
+                .insert(STATE_KEY.to_owned(), state);
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Reboots the machine, first recording the node's boot id so that
+    /// `wait_node_ready` knows the reboot happened, and so that a resumed
+    /// step does not reboot a second time when the first one is under way.
+    async fn reboot_step(
+        &self,
+        m: &MachineRecord,
+        op: &MachineOperation,
+    ) -> std::result::Result<StepChange, StepFailure> {
+        let config = &self.inner.config;
+        let Some(talos) = config.talos_ops.as_ref() else {
+            return Err(StepFailure::new("Talos operations are not configured"));
+        };
+        let node = m.node_name.as_deref();
+        if let (Some(node), Some(mark)) = (node, runner_state(m).reboot)
+            && let Some(how) = self.reboot_under_way(node, &mark).await
+        {
+            return Ok(StepChange::detail(format!(
+                "the reboot asked for before the control plane restarted is under way: {how}"
+            )));
+        }
+        if let Some(node) = node {
+            let boot_id = match config.node_ops.as_ref() {
+                Some(ops) => match bounded(ops.node_status(node)).await {
+                    Ok(Some(s)) => s.boot_id,
+                    _ => None,
+                },
+                None => None,
+            };
+            let mark = RebootMark {
+                boot_id,
+                requested_at: self.inner.clock.now(),
+                seen_down: false,
+            };
+            self.save_runner_state(&m.id, &op.id, |s| s.reboot = Some(mark.clone()))
+                .await
+                .map_err(|e| StepFailure::new(format!("reboot: could not record it: {e}")))?;
+        }
+        bounded(talos.reboot(&talos_target(m)))
+            .await
+            .map_err(|e| StepFailure::new(format!("reboot: {}", ops_message(&e))))?;
+        Ok(StepChange::detail("Talos is rebooting the machine"))
+    }
+
+    /// For a resumed `talos_reboot` whose call may have happened: how the
+    /// node shows that it did (booted again, or down), watching it for as
+    /// long as it may take to go down; `None`: it did not happen.
+    async fn reboot_under_way(&self, node: &str, mark: &RebootMark) -> Option<String> {
+        let config = &self.inner.config;
+        let ops = config.node_ops.as_ref()?;
+        if mark.seen_down {
+            return Some(format!("node {node} was seen NotReady"));
+        }
+        let grace = config.node_ready_timeout.min(REBOOT_GRACE);
+        let watch_until = tokio::time::Instant::now() + grace;
+        let grace_end = mark.requested_at
+            + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(90));
+        loop {
+            match bounded(ops.node_status(node)).await {
+                Ok(None) => return Some(format!("node {node} is gone")),
+                Ok(Some(s)) if booted_again(mark, &s) => {
+                    return Some(format!("node {node} booted again"));
+                }
+                Ok(Some(s)) if !s.ready => return Some(format!("node {node} is NotReady")),
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    tracing::debug!(k8s.node = node, error = %ops_message(&e), "node status unavailable");
+                }
+            }
+            if self.inner.clock.now() >= grace_end || tokio::time::Instant::now() >= watch_until {
+                return None;
+            }
+            tokio::time::sleep(config.machine_poll_interval).await;
+        }
+    }
+
+    /// Waits until the node is Ready again *after* the reboot: with another
+    /// boot id than before it, or, when the kubelet reports none, after
+    /// having been seen NotReady. A node still Ready from before the reboot
+    /// does not count.
+    async fn wait_ready_step(
+        &self,
+        m: &MachineRecord,
+        op: &MachineOperation,
+        node: &str,
+    ) -> std::result::Result<StepChange, StepFailure> {
         let Some(ops) = self.inner.config.node_ops.as_ref() else {
             return Err(StepFailure::new("node operations are not configured"));
         };
         let config = &self.inner.config;
         let deadline = tokio::time::Instant::now() + config.node_ready_timeout;
-        // Give the reboot time to take the node down before looking.
-        tokio::time::sleep(config.machine_poll_interval).await;
+        let mark = runner_state(m).reboot;
+        let mut seen_down = mark.as_ref().is_some_and(|k| k.seen_down);
+        let mut last: Option<NodeStatus> = None;
         loop {
             match bounded(ops.node_status(node)).await {
                 Ok(Some(s)) if s.ready => {
-                    return Ok(StepChange::detail(format!("node {node} is Ready")));
+                    let back = match &mark {
+                        // Recorded by an older version: no way to tell.
+                        None => true,
+                        Some(k) => booted_again(k, &s) || seen_down,
+                    };
+                    if back {
+                        return Ok(StepChange::detail(match &s.boot_id {
+                            Some(id) => format!("node {node} is Ready (boot id {id})"),
+                            None => format!("node {node} is Ready again"),
+                        }));
+                    }
+                    last = Some(s);
                 }
-                Ok(_) => {}
+                Ok(s) => {
+                    if !seen_down {
+                        seen_down = true;
+                        let saved = self
+                            .save_runner_state(&m.id, &op.id, |st| {
+                                if let Some(k) = &mut st.reboot {
+                                    k.seen_down = true;
+                                }
+                            })
+                            .await;
+                        if let Err(e) = saved {
+                            tracing::debug!(machine.id = %m.id, error = %e, "could not record that the node went down");
+                        }
+                    }
+                    last = s;
+                }
                 Err(e) => {
                     tracing::debug!(k8s.node = node, error = %ops_message(&e), "node status unavailable");
                 }
             }
             if tokio::time::Instant::now() >= deadline {
+                let why = match (&last, &mark) {
+                    (Some(s), Some(k)) if s.ready && !seen_down => match &k.boot_id {
+                        Some(id) => format!(
+                            "it is still Ready with boot id {id} from before the reboot, which did not happen"
+                        ),
+                        None => "it never went NotReady, so the reboot did not happen".to_owned(),
+                    },
+                    _ => "it is not Ready".to_owned(),
+                };
                 return Err(StepFailure::new(format!(
-                    "node {node} did not become Ready within {}s",
+                    "node {node} did not become Ready after the reboot within {}s: {why}",
                     config.node_ready_timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(config.machine_poll_interval).await;
+        }
+    }
+
+    /// Waits (up to `machine_reset_timeout`) until the reset machine answers
+    /// in maintenance mode: its configuration, and our identity on it, are
+    /// gone. A machine that never does keeps the operation failed; a forced
+    /// decommission then removes it as `needs_wipe`.
+    async fn wait_maintenance_step(
+        &self,
+        m: &MachineRecord,
+    ) -> std::result::Result<StepChange, StepFailure> {
+        let config = &self.inner.config;
+        let Some(talos) = config.talos_ops.as_ref() else {
+            return Err(StepFailure::new("Talos operations are not configured"));
+        };
+        let target = talos_target(m);
+        let deadline = tokio::time::Instant::now() + config.machine_reset_timeout;
+        let mut last = None;
+        loop {
+            match bounded(talos.api_mode(&target)).await {
+                Ok(ApiMode::Maintenance) => {
+                    return Ok(StepChange::detail(
+                        "the machine answers in maintenance mode: its configuration and our identity on it are gone",
+                    ));
+                }
+                Ok(mode) => last = Some(mode),
+                Err(e) => {
+                    tracing::debug!(machine.id = %m.id, error = %ops_message(&e), "maintenance probe failed");
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let secs = config.machine_reset_timeout.as_secs();
+                let what = if last == Some(ApiMode::Configured) {
+                    format!("the machine still answers with our identity {secs}s after the reset")
+                } else {
+                    format!(
+                        "the machine did not come back in maintenance mode within {secs}s of the reset"
+                    )
+                };
+                return Err(StepFailure::new(format!(
+                    "{what}; decommission with force to remove it anyway (it will then need an out-of-band wipe)"
                 )));
             }
             tokio::time::sleep(config.machine_poll_interval).await;
@@ -445,7 +988,7 @@ impl Services {
             .update_machine_with(&m.id, |r| {
                 let mut cur = running_operation(r)
                     .filter(|o| o.id == op_id)
-                    .ok_or_else(|| Error::new(ErrorCode::Conflict, "superseded"))?;
+                    .ok_or_else(superseded)?;
                 if let Some(ev) = finishing
                     && let Ok((to, _)) = lifecycle::on(r.state, ev)
                 {
@@ -462,7 +1005,7 @@ impl Services {
                 }
                 COMPLETED.clone_into(&mut cur.phase);
                 cur.finished_at = Some(now);
-                r.operation = Some(operation_json(&cur)?);
+                r.operation = Some(op_json(r, &cur)?);
                 Ok(())
             })
             .await;
@@ -541,7 +1084,7 @@ impl Services {
             .update_machine_with(&m.id, |r| {
                 let mut cur = running_operation(r)
                     .filter(|o| o.id == op_id)
-                    .ok_or_else(|| Error::new(ErrorCode::Conflict, "superseded"))?;
+                    .ok_or_else(superseded)?;
                 if uncordoned {
                     r.cordoned_by_us = false;
                 }
@@ -564,7 +1107,7 @@ impl Services {
                     cur.drain = Some(d.clone());
                 }
                 cur.finished_at = Some(now);
-                r.operation = Some(operation_json(&cur)?);
+                r.operation = Some(op_json(r, &cur)?);
                 Ok(())
             })
             .await;
