@@ -154,6 +154,14 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
 }
 
+/// One stored telemetry sample of a machine (its short metrics history);
+/// `metrics.at` is when it was taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineSampleRecord {
+    pub machine_id: String,
+    pub metrics: satusky_types::machines::MachineMetrics,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Matches `actor_id` or `actor_email` exactly.
@@ -489,4 +497,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         after: u64,
         limit: u32,
     ) -> StoreResult<Vec<MachineEventRecord>>;
+
+    // ---- machine metric samples (the short history)
+
+    /// Stores samples; a sample for a (machine, time) already stored is
+    /// ignored. NotFound when a machine is missing (nothing is stored).
+    async fn insert_machine_samples(&self, samples: &[MachineSampleRecord]) -> StoreResult<()>;
+    /// Samples of one machine taken after `after` (all when `None`),
+    /// oldest first, at most `limit`.
+    async fn list_machine_samples(
+        &self,
+        machine_id: &str,
+        after: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<MachineSampleRecord>>;
+    /// Deletes every sample taken before `before`; returns how many.
+    async fn prune_machine_samples(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

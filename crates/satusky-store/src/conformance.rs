@@ -42,6 +42,7 @@
 mod apps;
 mod leases;
 mod machines;
+mod samples;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -59,6 +60,7 @@ use satusky_types::page::MAX_LIMIT;
 pub use apps::*;
 pub use leases::*;
 pub use machines::*;
+pub use samples::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
 /// function in this module.
@@ -120,6 +122,7 @@ macro_rules! conformance_suite {
             machine_events_get_consecutive_seqs_per_machine,
             deleting_an_org_deletes_its_machines_and_join_tokens,
             one_live_machine_per_uuid_and_fingerprint,
+            machine_samples_round_trip_in_time_order_and_are_pruned,
         }
     };
 }

@@ -390,3 +390,11 @@ pub(crate) const INSERT_MACHINE_EVENT: &str = "INSERT INTO machine_events (machi
      message, at) VALUES ($1, $2, $3, $4, $5)";
 pub(crate) const LIST_MACHINE_EVENTS: &str = "SELECT e.machine_id, e.seq, e.kind, e.message, e.at \
      FROM machine_events e WHERE e.machine_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3";
+
+// ---- machine metric samples
+
+pub(crate) const INSERT_MACHINE_SAMPLE: &str = "INSERT INTO machine_samples (machine_id, at, sample) \
+     VALUES ($1, $2, $3) ON CONFLICT (machine_id, at) DO NOTHING";
+pub(crate) const LIST_MACHINE_SAMPLES: &str = "SELECT s.machine_id, s.sample FROM machine_samples s \
+     WHERE s.machine_id = $1 AND s.at > $2 ORDER BY s.at LIMIT $3";
+pub(crate) const PRUNE_MACHINE_SAMPLES: &str = "DELETE FROM machine_samples WHERE at < $1";

@@ -24,11 +24,11 @@ use satusky_core::apps::{
 use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord};
 use satusky_core::pagination::PageRequest;
 use satusky_core::store::{
-    AuditFilter, AuditRecord, LeaseRecord, MemberRow, MembershipRecord, OrgRecord, SessionRecord,
-    Store, StoreError, StoreResult, TokenRecord, UserRecord, conflict,
+    AuditFilter, AuditRecord, LeaseRecord, MachineSampleRecord, MemberRow, MembershipRecord,
+    OrgRecord, SessionRecord, Store, StoreError, StoreResult, TokenRecord, UserRecord, conflict,
 };
 use satusky_types::apps::{AppSpec, AppStatus, ReleaseCause};
-use satusky_types::machines::Hardware;
+use satusky_types::machines::{Hardware, MachineMetrics};
 use satusky_types::orgs::{Outcome, Role};
 use sqlx::types::Json;
 
@@ -1520,5 +1520,57 @@ impl Store for Backend {
             .await
             .map_err(map)?;
         rows.iter().map(machine_event_at).collect()
+    }
+
+    // ---- machine metric samples
+
+    async fn insert_machine_samples(&self, samples: &[MachineSampleRecord]) -> StoreResult<()> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin_write(&self.pool).await.map_err(map)?;
+        for sample in samples {
+            sqlx::query(sql::INSERT_MACHINE_SAMPLE)
+                .bind(&sample.machine_id)
+                .bind(ts(sample.metrics.at))
+                .bind(Json(&sample.metrics))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
+        tx.commit().await.map_err(map)
+    }
+
+    async fn list_machine_samples(
+        &self,
+        machine_id: &str,
+        after: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<MachineSampleRecord>> {
+        let after = after.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let rows = sqlx::query(sql::LIST_MACHINE_SAMPLES)
+            .bind(machine_id)
+            .bind(ts(after))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MachineSampleRecord {
+                    machine_id: col(row, 0)?,
+                    metrics: col::<Json<MachineMetrics>>(row, 1)?.0,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_machine_samples(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(sql::PRUNE_MACHINE_SAMPLES)
+            .bind(ts(before))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected())
     }
 }

@@ -24,7 +24,7 @@ fn join_token(org_id: &str, name: &str) -> JoinTokenRecord {
     }
 }
 
-fn machine(org_id: &str, name: &str, uuid: &str) -> MachineRecord {
+pub(super) fn machine(org_id: &str, name: &str, uuid: &str) -> MachineRecord {
     MachineRecord {
         id: new_id(),
         org_id: org_id.to_owned(),
