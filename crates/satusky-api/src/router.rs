@@ -144,6 +144,19 @@ pub fn router(state: AppState) -> Router {
             get(machines::metrics),
         )
         .route(
+            "/orgs/{org}/machines/{machine}/metrics/history",
+            get(machines::metrics_history),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/metrics/ws",
+            get(machines::metrics_ws),
+        )
+        .route("/orgs/{org}/machines/{machine}/logs", get(machines::logs))
+        .route(
+            "/orgs/{org}/machines/{machine}/logs/ws",
+            get(machines::logs_ws),
+        )
+        .route(
             "/orgs/{org}/machines/{machine}/cordon",
             post(machines::cordon),
         )

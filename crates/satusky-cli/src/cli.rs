@@ -832,15 +832,43 @@ pub enum MachineCommand {
         #[command(flatten)]
         wait: WaitArgs,
     },
-    /// A live telemetry sample (CPU, memory, load, network, disk)
+    /// Telemetry (CPU, memory, load, network, disk): a live sample, the short
+    /// history, or samples as the control plane takes them
     Metrics {
         machine: String,
-        /// Print a new sample every --interval until interrupted
-        #[arg(long)]
+        /// Stream samples as the control plane takes them (WebSocket), after
+        /// those of the last minutes, until interrupted
+        #[arg(long, short = 'w', conflicts_with = "history")]
         watch: bool,
-        /// Time between samples with --watch
-        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration, requires = "watch")]
-        interval: std::time::Duration,
+        /// The stored history (the last hour by default), oldest first
+        #[arg(long)]
+        history: bool,
+        /// With --history: only samples of the last DURATION (e.g. 15m)
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "history")]
+        since: Option<std::time::Duration>,
+    },
+    /// A machine's logs: a Talos service (machined, kubelet, containerd, etcd,
+    /// apid, …) or the kernel ring buffer; --follow keeps streaming
+    Logs {
+        machine: String,
+        /// Talos service id, or `kernel` for dmesg
+        #[arg(
+            long,
+            short = 's',
+            value_name = "SERVICE",
+            default_value = "machined",
+            conflicts_with = "kernel"
+        )]
+        service: String,
+        /// The kernel ring buffer (same as --service kernel)
+        #[arg(long, visible_alias = "dmesg")]
+        kernel: bool,
+        /// Start with the last N lines (at most 10000)
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        tail: u32,
+        /// Keep streaming new lines (WebSocket) until interrupted
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// A machine's events, oldest first; --follow keeps streaming new ones
     Events {

@@ -256,6 +256,9 @@ fn hints_for_code(code: ErrorCode, p: &str) -> Vec<String> {
         C::Conflict => "another change won; retry".to_owned(),
         C::MachineNotFound => format!("run `{p} machine list` to see the machines"),
         C::JoinTokenNotFound => format!("run `{p} machine tokens list` to see the join tokens"),
+        C::MachineLogNotFound => format!(
+            "Talos services are named like `machined`, `kubelet`, `containerd`, `etcd`, `apid`; `{p} machine status MACHINE` lists them; use `--kernel` for dmesg"
+        ),
         C::JoinTokenNameTaken => "choose another name, or revoke the old token first".to_owned(),
         C::MachineBusy => {
             format!("another operation is running; `{p} machine status MACHINE` shows it")

@@ -263,6 +263,28 @@ impl Row for LabelView {
     }
 }
 
+impl Row for MachineMetrics {
+    const HEADERS: &'static [&'static str] = &[
+        "AT", "CPU", "MEMORY", "LOAD", "NET RX", "NET TX", "DISK R", "DISK W",
+    ];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            time(&self.at),
+            format!("{:.1}%", self.cpu_percent),
+            format!(
+                "{}/{}",
+                bytes(self.memory_used_bytes),
+                bytes(self.memory_total_bytes)
+            ),
+            format!("{:.2}", self.load1),
+            format!("{}/s", rate(self.net_rx_bytes_per_sec)),
+            format!("{}/s", rate(self.net_tx_bytes_per_sec)),
+            format!("{}/s", rate(self.disk_read_bytes_per_sec)),
+            format!("{}/s", rate(self.disk_write_bytes_per_sec)),
+        ]
+    }
+}
+
 impl Row for MachineEvent {
     const HEADERS: &'static [&'static str] = &["SEQ", "AT", "KIND", "MESSAGE"];
     fn cells(&self) -> Vec<String> {

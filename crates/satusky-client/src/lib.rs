@@ -48,7 +48,7 @@ use url::{Host, Url};
 pub use apps::{DEPLOY_ATTEMPTS, EventStream, IDEMPOTENCY_KEY_HEADER};
 pub use error::ClientError;
 pub use logs::LogStream;
-pub use machines::{BulkAction, MachineEventStream};
+pub use machines::{BulkAction, MachineEventStream, MachineLogStream, MachineMetricsStream};
 pub use ws::JsonStream;
 
 /// Every route this client calls, as `(method, path template)`. Tests hold
@@ -118,6 +118,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     // A WebSocket upgrade (`Client::machine_events_stream`).
     ("GET", "/v1/orgs/{org}/machines/{machine}/events/ws"),
     ("GET", "/v1/orgs/{org}/machines/{machine}/metrics"),
+    ("GET", "/v1/orgs/{org}/machines/{machine}/metrics/history"),
+    // A WebSocket upgrade (`Client::machine_metrics_stream`).
+    ("GET", "/v1/orgs/{org}/machines/{machine}/metrics/ws"),
+    ("GET", "/v1/orgs/{org}/machines/{machine}/logs"),
+    // A WebSocket upgrade (`Client::machine_logs_stream`).
+    ("GET", "/v1/orgs/{org}/machines/{machine}/logs/ws"),
     ("POST", "/v1/orgs/{org}/machines/{machine}/cordon"),
     ("POST", "/v1/orgs/{org}/machines/{machine}/uncordon"),
     ("POST", "/v1/orgs/{org}/machines/{machine}/drain"),

@@ -5,8 +5,9 @@
 use satusky_types::Page;
 use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
-    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineMetrics,
-    MachineQuery, PowerRequest, Visibility, VisibilityRequest,
+    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineLogLine,
+    MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery, PowerRequest,
+    Visibility, VisibilityRequest,
 };
 use satusky_types::page::PageQuery;
 
@@ -15,6 +16,10 @@ use crate::{ALL_PAGES_LIMIT, Client, ClientError, collect_pages};
 
 /// A machine's events as they happen.
 pub type MachineEventStream = JsonStream<MachineEvent>;
+/// A machine's metrics samples as they are taken.
+pub type MachineMetricsStream = JsonStream<MachineMetrics>;
+/// A machine log's lines as they are written.
+pub type MachineLogStream = JsonStream<MachineLogLine>;
 
 /// An action of `POST /v1/orgs/{org}/machines/bulk/{action}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +232,84 @@ impl Client {
     ) -> Result<MachineMetrics, ClientError> {
         let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "metrics"]);
         self.send_json(req, url).await
+    }
+
+    /// `GET …/machines/{machine}/metrics/history`: one page of the short
+    /// metrics history, oldest first.
+    pub async fn machine_metrics_history(
+        &self,
+        org: &str,
+        machine: &str,
+        query: &MachineMetricsHistoryQuery,
+    ) -> Result<Page<MachineMetrics>, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "metrics", "history"]);
+        self.send_json(req.query(query), url).await
+    }
+
+    /// Every sample of the last `since_seconds` (all kept when `None`),
+    /// following cursors.
+    pub async fn all_machine_metrics_history(
+        &self,
+        org: &str,
+        machine: &str,
+        since_seconds: Option<u64>,
+    ) -> Result<Vec<MachineMetrics>, ClientError> {
+        collect_pages(|cursor| {
+            let query = MachineMetricsHistoryQuery {
+                since_seconds,
+                limit: Some(ALL_PAGES_LIMIT),
+                cursor,
+            };
+            async move { self.machine_metrics_history(org, machine, &query).await }
+        })
+        .await
+    }
+
+    /// `GET …/machines/{machine}/metrics/ws` as a WebSocket: the samples of
+    /// the last minutes, then each new one as the control plane takes it.
+    pub async fn machine_metrics_stream(
+        &self,
+        org: &str,
+        machine: &str,
+    ) -> Result<MachineMetricsStream, ClientError> {
+        let url = self.url(&["v1", "orgs", org, "machines", machine, "metrics", "ws"]);
+        self.connect_ws(url).await
+    }
+
+    /// `GET …/machines/{machine}/logs?source=&tail=`: the last lines of a
+    /// Talos service log, or of the kernel (`source=kernel`).
+    pub async fn machine_logs(
+        &self,
+        org: &str,
+        machine: &str,
+        query: &MachineLogsQuery,
+    ) -> Result<Page<MachineLogLine>, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "logs"]);
+        self.send_json(req.query(query), url).await
+    }
+
+    /// `GET …/machines/{machine}/logs/ws` (same query) as a WebSocket: the
+    /// last `tail` lines, then lines as they are written.
+    pub async fn machine_logs_stream(
+        &self,
+        org: &str,
+        machine: &str,
+        query: &MachineLogsQuery,
+    ) -> Result<MachineLogStream, ClientError> {
+        let mut url = self.url(&["v1", "orgs", org, "machines", machine, "logs", "ws"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(source) = &query.source {
+                pairs.append_pair("source", source);
+            }
+            if let Some(tail) = query.tail {
+                pairs.append_pair("tail", &tail.to_string());
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        self.connect_ws(url).await
     }
 
     // ---- operations (202 with the machine; progress in its events)

@@ -16,6 +16,8 @@ pub enum Notice {
     AppChanged { app_id: String },
     /// An app's event stream grew.
     AppEvent { app_id: String, seq: u64 },
+    /// A machine's metrics history grew.
+    MachineSampled { machine_id: String },
 }
 
 pub trait Bus: Send + Sync + std::fmt::Debug + 'static {

@@ -16,6 +16,7 @@ pub mod node_ops;
 pub mod provision;
 mod sink;
 pub mod talos_ops;
+mod talos_streams;
 mod watch;
 
 #[cfg(feature = "dev")]
@@ -82,10 +83,11 @@ impl FleetPorts {
         }
     }
 
-    /// Puts both ports into the services' configuration.
+    /// Puts the ports (node, Talos, machine logs) into the services' configuration.
     pub fn install(&self, config: &mut ServicesConfig) {
         config.node_ops = Some(self.node_ops.clone());
         config.talos_ops = Some(self.talos_ops.clone());
+        config.machine_logs = Some(self.talos_ops.clone());
     }
 }
 

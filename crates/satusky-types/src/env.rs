@@ -48,6 +48,10 @@ pub const SATUSKY_TALOS_CA: &str = "SATUSKY_TALOS_CA";
 pub const SATUSKY_TALOS_CERT: &str = "SATUSKY_TALOS_CERT";
 /// PEM key of the Talos client certificate.
 pub const SATUSKY_TALOS_KEY: &str = "SATUSKY_TALOS_KEY";
+/// Seconds between metrics samples of each joined machine (0: no sampling).
+pub const SATUSKY_MACHINE_SAMPLE_SECONDS: &str = "SATUSKY_MACHINE_SAMPLE_SECONDS";
+/// Minutes of machine metrics history kept.
+pub const SATUSKY_MACHINE_HISTORY_MINUTES: &str = "SATUSKY_MACHINE_HISTORY_MINUTES";
 /// NATS URL used by the test suites; when set, the NATS bus tests run and must pass.
 pub const SATUSKY_TEST_NATS_URL: &str = "SATUSKY_TEST_NATS_URL";
 /// PostgreSQL URL used by the test suites; when set, PostgreSQL tests run and must pass.
@@ -76,6 +80,14 @@ pub const ALL: &[(&str, &str)] = &[
     (
         SATUSKY_APPS_DOMAIN,
         "parent domain of generated app domains",
+    ),
+    (
+        SATUSKY_MACHINE_SAMPLE_SECONDS,
+        "seconds between machine metrics samples (0: none)",
+    ),
+    (
+        SATUSKY_MACHINE_HISTORY_MINUTES,
+        "minutes of machine metrics history kept",
     ),
     (
         SATUSKY_TEST_POSTGRES_URL,

@@ -60,6 +60,8 @@ pub enum ErrorCode {
     VolumeNotFound,
     MachineNotFound,
     JoinTokenNotFound,
+    /// The machine keeps no log of that name.
+    MachineLogNotFound,
     // 405
     MethodNotAllowed,
     // 409
@@ -135,7 +137,8 @@ impl ErrorCode {
             | C::ClusterNotFound
             | C::VolumeNotFound
             | C::MachineNotFound
-            | C::JoinTokenNotFound => 404,
+            | C::JoinTokenNotFound
+            | C::MachineLogNotFound => 404,
             C::MethodNotAllowed => 405,
             C::EmailTaken
             | C::OrgSlugTaken

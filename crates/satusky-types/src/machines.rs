@@ -356,6 +356,48 @@ pub struct MachineEventsQuery {
     pub limit: Option<u32>,
 }
 
+/// Query of a machine's logs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct MachineLogsQuery {
+    /// A Talos service (`machined`, `kubelet`, `containerd`, `etcd`, `apid`,
+    /// …) or `kernel` for the kernel ring buffer (dmesg). Default `machined`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Start with the last this many lines (default 100, at most 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u32>,
+}
+
+/// One line of a machine log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineLogLine {
+    /// The service id, or `kernel`.
+    pub source: String,
+    pub line: String,
+}
+
+/// Query of a machine's metrics history.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct MachineMetricsHistoryQuery {
+    /// Only samples taken within the last this many seconds (default: every
+    /// sample kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_seconds: Option<u64>,
+    /// Samples per page, oldest first (default 50, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Cursor from the previous page's `next_cursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
 /// An action on every operable machine of the organization a selector matches.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -69,6 +69,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .resume_machine_operations()
         .await
         .map_err(|e| anyhow::anyhow!("resuming machine operations: {}", e.message))?;
+    spawn_machine_sampler(&services, DEV_SAMPLE_INTERVAL);
     let ctx = satusky_core::Ctx {
         principal: services
             .authenticate(&creds.token)
@@ -392,4 +393,18 @@ fn write_private(path: &PathBuf, bytes: &[u8]) -> anyhow::Result<()> {
     }
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+/// How often `dev` samples its machines' metrics.
+const DEV_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Samples every joined machine's metrics into the store every `every`
+/// (while this replica holds the sampler lease), for the process's life.
+pub(crate) fn spawn_machine_sampler(services: &satusky_core::Services, every: std::time::Duration) {
+    let services = services.clone();
+    tokio::spawn(async move {
+        services
+            .run_machine_sampler(every, std::future::pending())
+            .await;
+    });
 }

@@ -9,8 +9,9 @@ use satusky_core::services::BulkAction;
 use satusky_types::ErrorBody;
 use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
-    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineMetrics,
-    MachineQuery, PowerRequest, VisibilityRequest,
+    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineLogLine,
+    MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery, PowerRequest,
+    VisibilityRequest,
 };
 use satusky_types::page::{Page, PageQuery};
 
@@ -260,6 +261,150 @@ pub async fn metrics(
     Ok(axum::Json(
         s.services.machine_metrics(&ctx, &org, &machine).await?,
     ))
+}
+
+/// The machine's short metrics history (samples taken by the control plane
+/// every few seconds and kept for a while), oldest first, paginated.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/metrics/history", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path), MachineMetricsHistoryQuery),
+    responses((status = 200, body = Page<MachineMetrics>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn metrics_history(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Query(q): Query<MachineMetricsHistoryQuery>,
+) -> ApiResult<axum::Json<Page<MachineMetrics>>> {
+    Ok(axum::Json(
+        s.services
+            .machine_metrics_history(&ctx, &org, &machine, &q)
+            .await?,
+    ))
+}
+
+/// How much history a metrics stream starts with.
+const METRICS_STREAM_RECENT: std::time::Duration = std::time::Duration::from_mins(5);
+/// How often a metrics stream looks in the store without a bus notice.
+const METRICS_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The machine's metrics as a WebSocket stream, one JSON `MachineMetrics`
+/// per text message: the samples of the last five minutes, then each new
+/// sample as the control plane takes it.
+pub async fn metrics_ws(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    // Subscribe before reading, so no sample falls between the two.
+    let notices = s.services.config().bus.subscribe();
+    let (machine_id, first) = s
+        .services
+        .machine_metrics_stream_start(&ctx, &org, &machine, METRICS_STREAM_RECENT)
+        .await?;
+    let services = s.services.clone();
+    Ok(ws.on_upgrade(move |socket| stream_metrics(socket, services, notices, machine_id, first)))
+}
+
+async fn stream_metrics(
+    mut socket: WebSocket,
+    services: satusky_core::Services,
+    mut notices: tokio::sync::broadcast::Receiver<satusky_core::bus::Notice>,
+    machine_id: String,
+    first: Vec<MachineMetrics>,
+) {
+    let mut last = None;
+    let mut pending = first;
+    let mut poll = tokio::time::interval(METRICS_POLL);
+    loop {
+        for m in pending.drain(..) {
+            last = Some(m.at);
+            let Ok(text) = serde_json::to_string(&m) else {
+                continue;
+            };
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+        let wake = tokio::select! {
+            _ = poll.tick() => true,
+            n = notices.recv() => match n {
+                Ok(satusky_core::bus::Notice::MachineSampled { machine_id: id }) => id == machine_id,
+                Ok(_) => false,
+                // Lagged: look anyway; closed: the poll keeps the stream going.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    notices = services.config().bus.subscribe();
+                    false
+                }
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => false,
+            },
+        };
+        if wake {
+            match services.machine_samples_by_id(&machine_id, last).await {
+                Ok(samples) => pending = samples,
+                Err(e) => {
+                    tracing::warn!(machine.id = %machine_id, error = %e, "machine metrics stream read failed");
+                }
+            }
+        }
+    }
+}
+
+/// The last lines of a machine log: a Talos service (`machined`, `kubelet`,
+/// …) or `kernel`. Only the owning organization reads machine logs.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/logs", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path), MachineLogsQuery),
+    responses((status = 200, body = Page<MachineLogLine>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn logs(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Query(q): Query<MachineLogsQuery>,
+) -> ApiResult<axum::Json<Page<MachineLogLine>>> {
+    let items = s.services.machine_logs(&ctx, &org, &machine, &q).await?;
+    Ok(axum::Json(Page {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// A machine log followed over WebSocket, one JSON `MachineLogLine` per text
+/// message: the last `tail` lines, then lines as they are written. A line
+/// from source `satusky` says why the stream stopped.
+pub async fn logs_ws(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+    Query(q): Query<MachineLogsQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    use futures::StreamExt as _;
+    let mut follow = s
+        .services
+        .follow_machine_logs(&ctx, &org, &machine, &q)
+        .await?;
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        loop {
+            tokio::select! {
+                line = follow.lines.next() => {
+                    let Some(line) = line else { break };
+                    let Ok(text) = serde_json::to_string(&line) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                m = socket.recv() => match m {
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+        let _ = socket.send(Message::Close(None)).await;
+    }))
 }
 
 // ---- operations

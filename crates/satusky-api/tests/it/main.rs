@@ -9,6 +9,7 @@ mod apps;
 mod auth;
 mod bad_input;
 mod clusters;
+mod machine_telemetry;
 mod machines;
 mod matrix;
 mod orgs;

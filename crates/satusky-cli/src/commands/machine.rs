@@ -5,12 +5,14 @@
 //! machines of that name are reported, never guessed). Requests then name the
 //! machine by its id.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use satusky_client::{BulkAction, Client, ClientError, MachineEventStream};
 use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest,
-    LabelsChange, Machine, MachineEvent, MachineOperation, PowerRequest, Visibility,
+    LabelsChange, Machine, MachineEvent, MachineLogLine, MachineLogsQuery, MachineOperation,
+    PowerRequest, Visibility,
 };
 use tokio::time::Instant;
 
@@ -260,14 +262,45 @@ pub async fn run(ctx: &Context, args: MachineArgs) -> Result<(), CliError> {
         MachineCommand::Metrics {
             machine,
             watch,
-            interval,
+            history,
+            since,
         } => {
             let m = resolve(&client, org, &machine, &p).await?;
             if watch {
-                watch_metrics(ctx, &client, org, &m, interval).await?;
+                watch_metrics(ctx, &client, org, &m).await?;
+            } else if history {
+                let samples = client
+                    .all_machine_metrics_history(org, &m.id, since.map(|d| d.as_secs()))
+                    .await?;
+                ctx.printer.list(
+                    &samples,
+                    &format!(
+                        "No samples of `{}` yet: the control plane samples joined machines every few seconds.",
+                        m.name
+                    ),
+                )?;
             } else {
                 let sample = client.machine_metrics(org, &m.id).await?;
                 ctx.printer.one(&sample)?;
+            }
+        }
+        MachineCommand::Logs {
+            machine,
+            service,
+            kernel,
+            tail,
+            follow,
+        } => {
+            let m = resolve(&client, org, &machine, &p).await?;
+            let query = MachineLogsQuery {
+                source: Some(if kernel { "kernel".to_owned() } else { service }),
+                tail: Some(tail),
+            };
+            if follow {
+                follow_logs(ctx, &client, org, &m, &query).await?;
+            } else {
+                let page = client.machine_logs(org, &m.id, &query).await?;
+                print_log_lines(ctx, &page.items)?;
             }
         }
         MachineCommand::Events {
@@ -665,33 +698,97 @@ async fn watch_metrics(
     client: &Client,
     org: &str,
     m: &Machine,
-    interval: Duration,
 ) -> Result<(), CliError> {
+    let mut stream = client.machine_metrics_stream(org, &m.id).await?;
     if ctx.printer.is_table() {
         note(&format!(
-            "Sampling `{}` every {} s; Ctrl-C stops.",
-            m.name,
-            interval.as_secs()
+            "Streaming samples of `{}` as the control plane takes them; Ctrl-C stops.",
+            m.name
         ));
     }
     loop {
-        let sample = client.machine_metrics(org, &m.id).await?;
-        match ctx.printer.format {
-            OutputFormat::Table => println!("{}", metrics_line(&sample)),
-            OutputFormat::Json => println!(
-                "{}",
-                serde_json::to_string(&sample).map_err(anyhow::Error::from)?
-            ),
-            OutputFormat::Yaml => print!(
-                "---\n{}",
-                serde_yaml::to_string(&sample).map_err(anyhow::Error::from)?
-            ),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+        let next = tokio::select! {
+            s = stream.next() => s,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        match next {
+            None => break,
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(sample)) => match ctx.printer.format {
+                OutputFormat::Table => println!("{}", metrics_line(&sample)),
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string(&sample).map_err(anyhow::Error::from)?
+                ),
+                OutputFormat::Yaml => print!(
+                    "---\n{}",
+                    serde_yaml::to_string(&sample).map_err(anyhow::Error::from)?
+                ),
+            },
         }
     }
+    stream.close().await;
+    Ok(())
+}
+
+/// Log lines as text (table), one JSON object per line, or YAML documents.
+fn print_log_lines(ctx: &Context, lines: &[MachineLogLine]) -> Result<(), CliError> {
+    match ctx.printer.format {
+        OutputFormat::Table => {
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                writeln!(out, "{}", l.line).map_err(anyhow::Error::from)?;
+            }
+        }
+        OutputFormat::Json => {
+            for l in lines {
+                println!("{}", serde_json::to_string(l).map_err(anyhow::Error::from)?);
+            }
+        }
+        OutputFormat::Yaml => {
+            for l in lines {
+                print!(
+                    "---\n{}",
+                    serde_yaml::to_string(l).map_err(anyhow::Error::from)?
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn follow_logs(
+    ctx: &Context,
+    client: &Client,
+    org: &str,
+    m: &Machine,
+    query: &MachineLogsQuery,
+) -> Result<(), CliError> {
+    let mut stream = client.machine_logs_stream(org, &m.id, query).await?;
+    if ctx.printer.is_table() {
+        note(&format!(
+            "Following the `{}` log of `{}`; Ctrl-C stops.",
+            query.source.as_deref().unwrap_or("machined"),
+            m.name
+        ));
+    }
+    loop {
+        let next = tokio::select! {
+            l = stream.next() => l,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        match next {
+            None => break,
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(line)) if line.source == "satusky" => {
+                // Why the stream stopped: a note on stderr, not a log line.
+                note(&line.line);
+            }
+            Some(Ok(line)) => print_log_lines(ctx, std::slice::from_ref(&line))?,
+        }
+    }
+    stream.close().await;
+    Ok(())
 }
 
 async fn follow_events(

@@ -1,11 +1,13 @@
 //! The machine fleet beyond the lifecycle state machine (`crate::machines`):
 //! signed join tokens ([`jointoken`]), machine labels and how they map to
 //! Kubernetes node labels ([`labels`]), and the ports through which machine
-//! operations reach Kubernetes and Talos ([`ports`]).
+//! operations reach Kubernetes and Talos ([`ports`]), and machine logs
+//! ([`streams`]).
 
 pub mod jointoken;
 pub mod labels;
 pub mod ports;
+pub mod streams;
 
 /// Implementers of the ports use the same macro as their definition.
 pub use async_trait::async_trait;
@@ -14,3 +16,4 @@ pub use ports::{
     DrainOptions, DrainProgress, NodeCondition, NodeOps, NodeStatus, OpsError, ResetOptions,
     ServiceHealth, TalosOps, TalosTarget,
 };
+pub use streams::{LineStream, LogRequest, LogSource, MachineLogs};

@@ -41,6 +41,9 @@ use crate::store::{AuditRecord, OrgRecord, StoreError, conflict};
 use crate::{Error, Result, ids, validate};
 
 mod runner;
+mod telemetry;
+
+pub use telemetry::{MachineLogFollow, SampleReport};
 
 const RUNNING: &str = "running";
 const COMPLETED: &str = "completed";

@@ -21,7 +21,7 @@ use crate::ratelimit::FailureLimiter;
 use crate::store::{AuditRecord, OrgRecord, Store};
 use crate::{Error, Result, ids};
 
-pub use machines::{AdmitRequest, BulkAction, machine_operation};
+pub use machines::{AdmitRequest, BulkAction, MachineLogFollow, SampleReport, machine_operation};
 pub use orgs::OrgAccess;
 
 /// Tunables of the services, filled from the server's configuration.
@@ -73,6 +73,10 @@ pub struct ServicesConfig {
     pub machine_reset_timeout: std::time::Duration,
     /// Live reads of running apps (logs); without it, logs answer 503.
     pub workload: Option<Arc<dyn crate::apps::Workload>>,
+    /// Machine logs through Talos; without it, machine logs answer 503.
+    pub machine_logs: Option<Arc<dyn crate::fleet::MachineLogs>>,
+    /// How long machine metric samples are kept (the short history).
+    pub machine_sample_retention: std::time::Duration,
 }
 
 impl Default for ServicesConfig {
@@ -99,6 +103,8 @@ impl Default for ServicesConfig {
             machine_op_lease_ttl: std::time::Duration::from_secs(30),
             machine_reset_timeout: std::time::Duration::from_mins(10),
             workload: None,
+            machine_logs: None,
+            machine_sample_retention: std::time::Duration::from_hours(1),
         }
     }
 }

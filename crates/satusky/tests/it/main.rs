@@ -5,6 +5,7 @@
 //! look at the cluster.
 
 mod dev;
+mod machine_telemetry;
 mod serve;
 mod support;
 mod tour;
