@@ -1,7 +1,8 @@
 //! What the kubelet does with the Kubernetes API, through a plain `kube::Client`:
 //! register the Node (labels, capacity, allocatable, nodeInfo), then renew the Lease
 //! in `kube-node-lease` and refresh the node conditions every heartbeat; mark the node
-//! NotReady when the machine goes down.
+//! NotReady when the machine goes down. `nodeInfo.bootID` is the machine's boot id,
+//! new on every boot, so the node shows Ready with a new one only once it booted again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -262,7 +263,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut cancel: watch::Receiver<bool>) 
         if *cancel.borrow() {
             return;
         }
-        let result = async {
+        let heartbeat = async {
             if node_uid.is_none() {
                 let node = register(&shared, client.clone()).await?;
                 node_uid.clone_from(&node.metadata.uid);
@@ -271,8 +272,14 @@ pub(crate) async fn run(shared: Arc<Shared>, mut cancel: watch::Receiver<bool>) 
             let since = *ready_since.get_or_insert_with(Utc::now);
             patch_status(&shared, true, "kubelet is posting ready status", since).await?;
             renew_lease(&shared, node_uid.as_deref()).await
-        }
-        .await;
+        };
+        // A machine going down stops its kubelet at once: a Ready status
+        // still in flight must not land after the NotReady one the machine
+        // posts on its way down (the node would look up with its old boot id).
+        let result = tokio::select! {
+            result = heartbeat => result,
+            _ = cancel.wait_for(|stop| *stop) => return,
+        };
         if let Err(e) = result {
             tracing::warn!(machine.id = %shared.uuid, error = %e, "kubelet heartbeat failed");
             if matches!(e, KubeletError::Status(_)) {

@@ -4,6 +4,7 @@
 #[cfg(feature = "dev")]
 mod dev;
 mod drain;
+mod lifecycle;
 mod operations;
 mod provisioning;
 mod support;
