@@ -5,13 +5,15 @@
 //!   drain`-faithful drain, node status, node deletion.
 //! - [`TalosClientOps`]: `TalosOps` over the satusky-machines Talos client.
 //! - [`FleetRuntime`]: serves SideroLink provisioning (admission through core
-//!   join tokens) and the event sink, watches nodes and links, and feeds what
-//!   it sees into core.
+//!   join tokens), the SideroLink WireGuard endpoint and the event sink,
+//!   watches nodes and links (WireGuard handshakes), and feeds what it sees
+//!   into core. [`Links`] ([`FleetHandle::links`]) removes a machine's peer.
 //!
 //! Wiring (see the README): build [`FleetPorts`], put them into
 //! `ServicesConfig`, build `Services`, then [`FleetRuntime::start`].
 
 mod index;
+pub mod links;
 pub mod node_ops;
 pub mod provision;
 mod sink;
@@ -30,13 +32,16 @@ use satusky_core::machines::is_live;
 use satusky_core::services::{Services, ServicesConfig};
 use satusky_machines::{
     AddressAllocator, EventSinkServer, OverlayPrefix, ProvisionServer, ProvisionServerConfig,
+    WireguardEndpoint, WireguardError, WireguardSettings,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, watch as tokio_watch};
 use tokio::task::JoinHandle;
 
+pub use links::Links;
 pub use node_ops::{CORDONED_ANNOTATION, KubeNodeOps, NodeOpsSettings};
 pub use provision::{CorePolicy, EndpointResolver, OverlayEndpoints, StaticEndpoints};
+pub use satusky_machines::{LinkState, WireguardKey};
 pub use talos_ops::{TalosClientOps, TalosIdentity, TalosOpsSettings};
 
 /// Failure to start the fleet runtime.
@@ -50,6 +55,8 @@ pub enum FleetError {
     },
     #[error("could not read the machines from the store")]
     Store(#[source] satusky_core::Error),
+    #[error("could not start the SideroLink WireGuard endpoint")]
+    Wireguard(#[source] WireguardError),
 }
 
 /// The two ports core's machine operations call, ready for `ServicesConfig`.
@@ -91,14 +98,18 @@ impl FleetPorts {
     }
 }
 
-/// The SideroLink server's WireGuard side, as machines are told it.
+/// The SideroLink server's WireGuard side.
 #[derive(Debug, Clone)]
 pub struct SiderolinkSettings {
     /// Installation id the overlay /64 is derived from.
     pub installation_id: String,
-    /// Server WireGuard public key (base64 of 32 bytes).
-    pub server_public_key: String,
-    /// WireGuard `host:port` endpoints, most preferred first.
+    /// UDP address of the WireGuard endpoint (port 0 picks one).
+    pub wireguard_listen: SocketAddr,
+    /// The server's static WireGuard key; `None` makes an ephemeral one (dev
+    /// and tests: machines then need to provision again after a restart).
+    pub wireguard_key: Option<WireguardKey>,
+    /// WireGuard `host:port` endpoints machines are told, most preferred
+    /// first; empty: the bound address.
     pub wireguard_endpoints: Vec<String>,
 }
 
@@ -106,7 +117,8 @@ impl Default for SiderolinkSettings {
     fn default() -> Self {
         Self {
             installation_id: String::new(),
-            server_public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned(),
+            wireguard_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            wireguard_key: None,
             wireguard_endpoints: Vec::new(),
         }
     }
@@ -118,8 +130,17 @@ pub struct FleetTimings {
     /// Matching nodes to machines (also run on every node appearing or
     /// flipping Ready).
     pub resync: Duration,
-    /// Probing every machine's Talos API for link health.
+    /// Judging every machine's link from its WireGuard peer (and probing the
+    /// Talos API of the machines whose link is up).
     pub link_poll: Duration,
+    /// The server's persistent keepalive towards machines (SideroLink: 25 s).
+    pub wireguard_keepalive: Duration,
+    /// A link is down once no authenticated WireGuard packet (keepalives
+    /// included) arrived for this long: 3 × the machines' 25 s keepalive + 15 s.
+    pub link_down_after: Duration,
+    /// A link is down once its latest WireGuard handshake is older than this
+    /// (a keepalive-only session re-keys every 180 s at the latest).
+    pub link_handshake_max_age: Duration,
     /// How long admission waits for a new machine's Talos API to report its
     /// hostname and hardware (later, the link pass learns them).
     pub facts_timeout: Duration,
@@ -129,8 +150,11 @@ impl Default for FleetTimings {
     fn default() -> Self {
         Self {
             resync: Duration::from_secs(5),
-            link_poll: Duration::from_secs(30),
+            link_poll: Duration::from_secs(10),
             facts_timeout: Duration::from_secs(5),
+            wireguard_keepalive: Duration::from_secs(25),
+            link_down_after: Duration::from_secs(90),
+            link_handshake_max_age: Duration::from_secs(275),
         }
     }
 }
@@ -170,6 +194,7 @@ impl std::fmt::Debug for FleetConfig {
 pub struct FleetHandle {
     provision_addr: SocketAddr,
     event_sink_addr: SocketAddr,
+    links: Links,
     pass: Arc<Notify>,
     stop: tokio_watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -184,6 +209,16 @@ impl FleetHandle {
     /// Where the event sink listens.
     pub fn event_sink_addr(&self) -> SocketAddr {
         self.event_sink_addr
+    }
+
+    /// Where the SideroLink WireGuard endpoint listens (UDP).
+    pub fn wireguard_addr(&self) -> SocketAddr {
+        self.links.local_addr()
+    }
+
+    /// The machines' WireGuard links (state, and removing a machine's peer).
+    pub fn links(&self) -> Links {
+        self.links.clone()
     }
 
     /// The `siderolink.api` URL of a plaintext provisioning server on
@@ -201,6 +236,7 @@ impl FleetHandle {
     /// Stops serving and watching, and waits (at most 10 s) for the tasks.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
+        self.links.endpoint().shutdown().await;
         let tasks: Vec<_> = self.tasks.drain(..).collect();
         let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
         if tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks))
@@ -223,6 +259,10 @@ impl FleetHandle {
 impl Drop for FleetHandle {
     fn drop(&mut self) {
         self.stop.send_replace(true);
+        let wg = self.links.endpoint().clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { wg.shutdown().await });
+        }
     }
 }
 
@@ -242,7 +282,7 @@ fn local(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, FleetError> {
 }
 
 impl FleetRuntime {
-    /// Binds both gRPC servers, seeds overlay addresses from the store (so
+    /// Binds both gRPC servers and the WireGuard endpoint, seeds overlay addresses from the store (so
     /// known machines keep theirs), and spawns the servers, the admission
     /// worker, the sink consumer, the node watcher and the periodic passes.
     #[tracing::instrument(skip_all)]
@@ -261,6 +301,23 @@ impl FleetRuntime {
         let sink_listener = bind(event_sink_listen).await?;
         let provision_addr = local(&provision_listener, provision_listen)?;
         let event_sink_addr = local(&sink_listener, event_sink_listen)?;
+        let wg = WireguardEndpoint::bind(
+            siderolink.wireguard_listen,
+            siderolink
+                .wireguard_key
+                .clone()
+                .unwrap_or_else(WireguardKey::generate),
+            WireguardSettings {
+                keepalive: timings.wireguard_keepalive,
+                down_after: timings.link_down_after,
+                handshake_max_age: timings.link_handshake_max_age,
+                tick: (timings.wireguard_keepalive / 4)
+                    .clamp(Duration::from_millis(20), Duration::from_millis(250)),
+            },
+        )
+        .await
+        .map_err(FleetError::Wireguard)?;
+        let links = Links::new(wg.clone());
 
         let machines = index::all_machines(&services)
             .await
@@ -291,10 +348,11 @@ impl FleetRuntime {
             provision::CorePolicy::new(services.clone()),
             ProvisionServerConfig {
                 installation_id: siderolink.installation_id.clone(),
-                server_public_key: siderolink.server_public_key.clone(),
+                server_public_key: wg.public_key().to_base64(),
                 wireguard_endpoints: siderolink.wireguard_endpoints.clone(),
             },
         )
+        .with_wireguard(wg)
         .with_allocator(allocator)
         .with_notifications(prov_tx);
         let rx = stop_rx.clone();
@@ -330,6 +388,7 @@ impl FleetRuntime {
             let services = services.clone();
             let talos = talos.clone();
             let facts_timeout = timings.facts_timeout;
+            let links = links.clone();
             let mut rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -338,13 +397,18 @@ impl FleetRuntime {
                         _ = rx.wait_for(|s| *s) => None,
                     };
                     let Some(p) = p else { return };
-                    let (services, talos, endpoints) =
-                        (services.clone(), talos.clone(), endpoints.clone());
+                    let (services, talos, endpoints, links) = (
+                        services.clone(),
+                        talos.clone(),
+                        endpoints.clone(),
+                        links.clone(),
+                    );
                     tokio::spawn(async move {
                         provision::admit_provisioned(
                             &services,
                             &talos,
                             endpoints.as_ref(),
+                            &links,
                             p,
                             facts_timeout,
                         )
@@ -368,6 +432,7 @@ impl FleetRuntime {
             watch::Passes {
                 services,
                 talos,
+                links: links.clone(),
                 index: idx,
                 nodes,
                 pass,
@@ -376,10 +441,12 @@ impl FleetRuntime {
             },
             stop_rx,
         )));
-        tracing::info!(%provision_addr, %event_sink_addr, "fleet runtime started");
+        let wireguard_addr = links.local_addr();
+        tracing::info!(%provision_addr, %event_sink_addr, %wireguard_addr, "fleet runtime started");
         Ok(FleetHandle {
             provision_addr,
             event_sink_addr,
+            links,
             pass: handle_pass,
             stop,
             tasks,

@@ -6,7 +6,9 @@
 //! token (and refuses machines removed by force) before the server answers;
 //! [`admit_provisioned`] then admits the machine into core with the address
 //! the server handed out, its Talos endpoint, and the facts its Talos API
-//! reports.
+//! reports, and binds the record to the machine's WireGuard peer (the
+//! provisioning server added the peer before it answered; a machine core
+//! refuses loses it again).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv6Addr, SocketAddr};
@@ -16,13 +18,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use satusky_core::services::{AdmitRequest, Services};
 use satusky_machines::{
-    Admission, ProvisionPolicy, ProvisionRequestInfo, ProvisionedMachine, Refusal,
+    Admission, PeerRef, ProvisionPolicy, ProvisionRequestInfo, ProvisionedMachine, PublicKey,
+    Refusal,
 };
 use satusky_types::ErrorCode;
 use satusky_types::machines::MachineState;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use crate::links::Links;
 use crate::talos_ops::TalosClientOps;
 
 /// Binding carrying the admitting organization.
@@ -205,9 +209,11 @@ pub(crate) async fn admit_provisioned(
     services: &Services,
     talos: &TalosClientOps,
     endpoints: &dyn EndpointResolver,
+    links: &Links,
     p: ProvisionedMachine,
     facts_timeout: Duration,
 ) {
+    let key = PublicKey::from_base64(&p.request.node_public_key).ok();
     let endpoint = endpoints
         .talos_endpoint(&p.request.node_uuid, p.node_address)
         .await;
@@ -235,9 +241,15 @@ pub(crate) async fn admit_provisioned(
     };
     match services.admit_machine(req).await {
         Ok(m) => {
+            if let Some(k) = key {
+                links.bind(&m.id, k);
+            }
             tracing::info!(machine.id = %m.id, org.id = %m.org_id, state = m.state.as_str(), "machine admitted through SideroLink");
         }
         Err(e) => {
+            if let Some(k) = key {
+                links.endpoint().remove_peer(PeerRef::Key(&k));
+            }
             tracing::warn!(code = %e.code, error = %e.message, "provisioned machine not admitted");
         }
     }

@@ -6,8 +6,11 @@
 //! then the hostname when UUIDs collide) and tells core when a claimed,
 //! powered-off or rebooting machine's node is Ready (`NodeJoined`) — never for
 //! a machine in the middle of an operation, which waits for its node itself.
-//! Link health is the machine's Talos API answering (there is no WireGuard
-//! device whose handshakes could be read); changes go to core.
+//! A machine's link is its SideroLink WireGuard peer: up while its latest
+//! handshake is recent and its keepalives arrive ([`Links`]); changes go to
+//! core (`machine_link_changed`). Reachability is separate: the Talos API of a
+//! machine whose link is up is probed, and a change of it is recorded in the
+//! machine's history (`talos.unreachable` / `talos.reachable`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +27,7 @@ use satusky_types::machines::MachineState;
 use tokio::sync::{Notify, watch as tokio_watch};
 
 use crate::index::{MachineIndex, all_machines, record};
+use crate::links::Links;
 use crate::node_ops::{node_status, pressures};
 use crate::talos_ops::TalosClientOps;
 
@@ -263,29 +267,41 @@ async fn pass_nodes(services: &Services, nodes: &Nodes, machines: &[MachineRecor
     }
 }
 
-/// One pass: probe every live machine's Talos API and report link changes.
+/// Last seen Talos API reachability per machine id.
+type Reach = Mutex<HashMap<String, bool>>;
+
+/// One pass: every live machine's link from its WireGuard peer, reported to
+/// core on a change; the Talos API of machines whose link is up is probed for
+/// reachability (and for facts the machine did not report at admission).
 async fn pass_links(
     services: &Services,
     talos: &Arc<TalosClientOps>,
+    links: &Links,
     index: &MachineIndex,
+    reach: &Reach,
     machines: &[MachineRecord],
 ) {
     let probes: Vec<_> = machines
         .iter()
-        .filter(|m| is_live(m.state) && !m.talos_endpoint.is_empty())
+        .filter(|m| is_live(m.state))
         .map(|m| {
             let (id, endpoint, connected) = (m.id.clone(), m.talos_endpoint.clone(), m.connected);
+            let up = links.is_up(&m.id, &m.uuid);
             // Admitted before its API answered: learn its facts now.
             let needs_facts = m.hardware.cpu_cores == 0;
             let talos = talos.clone();
             async move {
-                let up = talos.probe(&endpoint).await;
-                let facts = if up && needs_facts {
+                let reachable = if up && !endpoint.is_empty() {
+                    Some(talos.probe(&endpoint).await)
+                } else {
+                    None
+                };
+                let facts = if reachable == Some(true) && needs_facts {
                     talos.facts(&endpoint).await
                 } else {
                     None
                 };
-                (id, connected, up, facts)
+                (id, connected, up, reachable, facts)
             }
         })
         .collect();
@@ -293,7 +309,7 @@ async fn pass_links(
         .buffer_unordered(16)
         .collect()
         .await;
-    for (id, connected, up, facts) in results {
+    for (id, connected, up, reachable, facts) in results {
         if let Some((hostname, hardware)) = facts {
             let host = (!hostname.is_empty()).then_some(hostname.as_str());
             if let Err(e) = services
@@ -309,6 +325,33 @@ async fn pass_links(
                 tracing::warn!(machine.id = %id, error = %e, "could not record a link change");
             }
         }
+        if let Some(r) = reachable {
+            let before = reach
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.clone(), r);
+            match (before, r) {
+                (Some(true), false) => {
+                    record(
+                        services,
+                        &id,
+                        "talos.unreachable",
+                        "link up, but the Talos API does not answer".to_owned(),
+                    )
+                    .await;
+                }
+                (Some(false), true) => {
+                    record(
+                        services,
+                        &id,
+                        "talos.reachable",
+                        "the Talos API answers again".to_owned(),
+                    )
+                    .await;
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -317,6 +360,7 @@ async fn pass_links(
 pub(crate) struct Passes {
     pub services: Services,
     pub talos: Arc<TalosClientOps>,
+    pub links: Links,
     pub index: Arc<MachineIndex>,
     pub nodes: Nodes,
     pub pass: Arc<Notify>,
@@ -328,6 +372,7 @@ pub(crate) async fn run_passes(p: Passes, stop: tokio_watch::Receiver<bool>) {
     let Passes {
         services,
         talos,
+        links,
         index,
         nodes,
         pass,
@@ -338,10 +383,13 @@ pub(crate) async fn run_passes(p: Passes, stop: tokio_watch::Receiver<bool>) {
     // while and must not hold up nodes joining.
     let links = {
         let (services, index, mut stop) = (services.clone(), index.clone(), stop.clone());
+        let reach = Reach::default();
         async move {
             loop {
                 match all_machines(&services).await {
-                    Ok(machines) => pass_links(&services, &talos, &index, &machines).await,
+                    Ok(machines) => {
+                        pass_links(&services, &talos, &links, &index, &reach, &machines).await;
+                    }
                     Err(e) => tracing::warn!(error = %e, "link pass skipped: store unavailable"),
                 }
                 tokio::select! {

@@ -163,6 +163,18 @@ pub struct MachineArgs {
     /// The SideroLink URL machines dial (`siderolink.api=`); default: `grpc://<listen>`.
     #[arg(long, env = env::SATUSKY_SIDEROLINK_URL)]
     pub siderolink_url: Option<String>,
+    /// Serve the SideroLink WireGuard endpoint here (UDP; with `--siderolink-listen`).
+    #[arg(long, default_value = "0.0.0.0:51821")]
+    pub siderolink_wireguard_listen: SocketAddr,
+    /// WireGuard `host:port` machines are told (repeat it, most preferred first);
+    /// default: the listen address, or else the SideroLink URL's host with its port.
+    #[arg(long)]
+    pub siderolink_wireguard_endpoint: Vec<String>,
+    /// The server's WireGuard private key (base64, as `wg genkey` writes it),
+    /// created there on first start; default: `siderolink-wireguard.key` in the
+    /// data directory.
+    #[arg(long)]
+    pub siderolink_wireguard_key_file: Option<PathBuf>,
     /// Serve the Talos event sink here (the server's overlay address in production).
     #[arg(long, env = env::SATUSKY_MACHINE_EVENTS_LISTEN, default_value = "[::]:8090")]
     pub machine_events_listen: SocketAddr,
@@ -178,6 +190,13 @@ pub struct MachineArgs {
     /// PEM key of that certificate.
     #[arg(long, env = env::SATUSKY_TALOS_KEY)]
     pub talos_key: Option<PathBuf>,
+    /// Seconds between metrics samples of each joined machine, kept as its
+    /// short history (0: no sampling). One replica samples at a time.
+    #[arg(long, env = env::SATUSKY_MACHINE_SAMPLE_SECONDS, default_value_t = 15)]
+    pub machine_sample_seconds: u32,
+    /// Minutes of machine metrics history kept.
+    #[arg(long, env = env::SATUSKY_MACHINE_HISTORY_MINUTES, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub machine_history_minutes: u32,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,7 +22,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut services = services_with(&url, &api, workload.clone(), |_| {}).await?;
     let fleet = match machines.siderolink_listen {
         Some(addr) => {
-            let (with_ports, fleet) = start_fleet(&services, &machines, addr).await?;
+            let key_file = match &machines.siderolink_wireguard_key_file {
+                Some(p) => p.clone(),
+                None => store.data_dir("server")?.join("siderolink-wireguard.key"),
+            };
+            let (with_ports, fleet) = start_fleet(&services, &machines, addr, &key_file).await?;
             services = with_ports;
             Some(fleet)
         }
@@ -151,6 +155,7 @@ async fn start_fleet(
     services: &Services,
     m: &crate::config::MachineArgs,
     listen: std::net::SocketAddr,
+    wireguard_key_file: &std::path::Path,
 ) -> anyhow::Result<(Services, satusky_fleet::FleetHandle)> {
     let clusters = services
         .cluster_credentials()
@@ -181,23 +186,101 @@ async fn start_fleet(
         .siderolink_url
         .clone()
         .unwrap_or_else(|| format!("grpc://{listen}"));
+    let siderolink = satusky_fleet::SiderolinkSettings {
+        wireguard_listen: m.siderolink_wireguard_listen,
+        wireguard_key: Some(wireguard_key(wireguard_key_file)?),
+        wireguard_endpoints: wireguard_endpoints(m, &config.siderolink_url),
+        ..satusky_fleet::SiderolinkSettings::default()
+    };
+    if siderolink.wireguard_endpoints.is_empty() {
+        tracing::warn!(
+            "no WireGuard endpoint machines can reach: pass --siderolink-wireguard-endpoint"
+        );
+    }
+    config.machine_sample_retention =
+        std::time::Duration::from_mins(u64::from(m.machine_history_minutes));
     let services = Services::new(services.store().clone(), services.clock().clone(), config);
     services
         .resume_machine_operations()
         .await
         .map_err(|e| anyhow::anyhow!("resuming machine operations: {}", e.message))?;
+    if m.machine_sample_seconds > 0 {
+        crate::dev::spawn_machine_sampler(
+            &services,
+            std::time::Duration::from_secs(u64::from(m.machine_sample_seconds)),
+        );
+    }
     let fleet = satusky_fleet::FleetRuntime::start(satusky_fleet::FleetConfig {
         services: services.clone(),
         kube,
         talos: ports.talos_ops.clone(),
         provision_listen: listen,
         event_sink_listen: m.machine_events_listen,
-        siderolink: satusky_fleet::SiderolinkSettings::default(),
+        siderolink,
         endpoints: std::sync::Arc::new(satusky_fleet::OverlayEndpoints::default()),
         timings: satusky_fleet::FleetTimings::default(),
     })
     .await
     .context("starting the machine fleet runtime")?;
-    tracing::info!(cluster = %cluster.name, siderolink = %listen, "machines: SideroLink serving");
+    tracing::info!(cluster = %cluster.name, siderolink = %listen, wireguard = %fleet.wireguard_addr(), "machines: SideroLink serving");
     Ok((services, fleet))
+}
+
+/// The server's WireGuard key from `path`, created there on first start (a
+/// new key would make every machine provision again).
+fn wireguard_key(path: &std::path::Path) -> anyhow::Result<satusky_fleet::WireguardKey> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => satusky_fleet::WireguardKey::from_base64(text.trim())
+            .with_context(|| format!("{} holds no WireGuard key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = satusky_fleet::WireguardKey::generate();
+            write_key(path, &key.to_base64())?;
+            tracing::info!(path = %path.display(), "created the SideroLink WireGuard key");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes `text` to a new file readable by its owner only.
+fn write_key(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// What machines are told to dial: the explicit endpoints, else the listen
+/// address when it is a specific one, else the SideroLink URL's host.
+fn wireguard_endpoints(m: &crate::config::MachineArgs, siderolink_url: &str) -> Vec<String> {
+    if !m.siderolink_wireguard_endpoint.is_empty() {
+        return m.siderolink_wireguard_endpoint.clone();
+    }
+    let listen = m.siderolink_wireguard_listen;
+    if !listen.ip().is_unspecified() {
+        return vec![listen.to_string()];
+    }
+    let rest = siderolink_url
+        .split_once("://")
+        .map_or(siderolink_url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let unspecified = host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if host.is_empty() || unspecified {
+        return Vec::new();
+    }
+    vec![format!("{host}:{}", listen.port())]
 }

@@ -5,6 +5,7 @@
 mod dev;
 mod drain;
 mod lifecycle;
+mod link;
 mod operations;
 mod provisioning;
 mod support;

@@ -19,6 +19,10 @@ use talos_sim::{Fleet, Timings};
 
 pub const ORG: &str = "acme";
 
+/// A link is down after this long without WireGuard keepalives (3 × the
+/// simulated machines' 200 ms keepalive, plus slack for a loaded test host).
+pub const LINK_DOWN_AFTER: Duration = Duration::from_secs(3);
+
 pub struct Env {
     pub services: Services,
     pub ctx: Ctx,
@@ -122,6 +126,10 @@ impl Env {
                 resync: Duration::from_millis(200),
                 link_poll: Duration::from_millis(300),
                 facts_timeout,
+                // talos-sim's fast timings keep alive every 200 ms.
+                wireguard_keepalive: Duration::from_millis(200),
+                link_down_after: LINK_DOWN_AFTER,
+                ..FleetTimings::default()
             },
         })
         .await?;
