@@ -151,6 +151,10 @@ pub fn router(state: AppState) -> Router {
             "/orgs/{org}/machines/{machine}/metrics/ws",
             get(machines::metrics_ws),
         )
+        .route(
+            "/orgs/{org}/machines/{machine}/health",
+            get(machines::health),
+        )
         .route("/orgs/{org}/machines/{machine}/logs", get(machines::logs))
         .route(
             "/orgs/{org}/machines/{machine}/logs/ws",

@@ -767,7 +767,7 @@ pub enum MachineCommand {
     Get { machine: String },
     /// Show everything about a machine: hardware, labels, link, operation
     Inspect { machine: String },
-    /// Show a machine's state, link and running operation
+    /// Show a machine's health (link, Talos services, node conditions), state and operation
     Status { machine: String },
     /// Accept a discovered machine into the organization
     Claim { machine: String },

@@ -207,10 +207,14 @@ pub struct MachineStatus {
     pub node_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<MachineOperation>,
+    /// `healthy`, `degraded`, `unhealthy` or `unknown`.
+    pub verdict: String,
+    pub conditions: Vec<satusky_types::apps::Condition>,
+    pub services: Vec<satusky_types::machines::MachineService>,
 }
 
-impl From<&Machine> for MachineStatus {
-    fn from(m: &Machine) -> Self {
+impl MachineStatus {
+    pub fn new(m: &Machine, h: satusky_types::machines::MachineHealth) -> Self {
         Self {
             id: m.id.clone(),
             name: m.name.clone(),
@@ -219,6 +223,9 @@ impl From<&Machine> for MachineStatus {
             last_seen_at: m.link.last_seen_at,
             node_name: m.node_name.clone(),
             operation: m.operation.clone(),
+            verdict: h.verdict,
+            conditions: h.conditions,
+            services: h.services,
         }
     }
 }
@@ -228,6 +235,7 @@ impl Fields for MachineStatus {
         let mut f = vec![
             ("Name", self.name.clone()),
             ("State", self.state.as_str().to_owned()),
+            ("Health", self.verdict.clone()),
             ("Link", yes(self.connected)),
             ("Last seen", opt_time(self.last_seen_at.as_ref())),
             ("Node", opt(self.node_name.as_deref())),
@@ -242,6 +250,30 @@ impl Fields for MachineStatus {
             for b in blockers(d) {
                 f.push(("Blocked by", b));
             }
+        }
+        for c in &self.conditions {
+            let mut line = c.type_.clone() + "=" + &c.status;
+            if let Some(r) = &c.reason {
+                line = format!("{line} ({r})");
+            }
+            if let Some(m) = &c.message {
+                line = format!("{line}: {m}");
+            }
+            f.push(("Condition", line));
+        }
+        if !self.services.is_empty() {
+            let services: Vec<String> = self
+                .services
+                .iter()
+                .map(|s| {
+                    if s.healthy {
+                        format!("{} {}", s.id, s.state)
+                    } else {
+                        format!("{} {} (unhealthy)", s.id, s.state)
+                    }
+                })
+                .collect();
+            f.push(("Services", services.join(", ")));
         }
         f
     }

@@ -121,6 +121,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/orgs/{org}/machines/{machine}/metrics/history"),
     // A WebSocket upgrade (`Client::machine_metrics_stream`).
     ("GET", "/v1/orgs/{org}/machines/{machine}/metrics/ws"),
+    ("GET", "/v1/orgs/{org}/machines/{machine}/health"),
     ("GET", "/v1/orgs/{org}/machines/{machine}/logs"),
     // A WebSocket upgrade (`Client::machine_logs_stream`).
     ("GET", "/v1/orgs/{org}/machines/{machine}/logs/ws"),

@@ -5,9 +5,9 @@
 use satusky_types::Page;
 use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
-    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineLogLine,
-    MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery, PowerRequest,
-    Visibility, VisibilityRequest,
+    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineHealth,
+    MachineLogLine, MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery,
+    PowerRequest, Visibility, VisibilityRequest,
 };
 use satusky_types::page::PageQuery;
 
@@ -231,6 +231,17 @@ impl Client {
         machine: &str,
     ) -> Result<MachineMetrics, ClientError> {
         let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "metrics"]);
+        self.send_json(req, url).await
+    }
+
+    /// `GET …/machines/{machine}/health`: link, Talos services and node
+    /// conditions, evaluated now, with a verdict.
+    pub async fn machine_health(
+        &self,
+        org: &str,
+        machine: &str,
+    ) -> Result<MachineHealth, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "health"]);
         self.send_json(req, url).await
     }
 

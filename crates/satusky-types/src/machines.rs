@@ -356,6 +356,44 @@ pub struct MachineEventsQuery {
     pub limit: Option<u32>,
 }
 
+/// A machine's health, evaluated live from its three sources: the link
+/// (SideroLink), Talos (its services) and the Kubernetes node (Ready and
+/// pressure conditions). Conditions have the shape of app conditions: one
+/// health model for workloads and machines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineHealth {
+    pub machine: String,
+    pub state: MachineState,
+    /// `healthy` (every condition as it should be), `degraded` (something is
+    /// off but the node runs workloads), `unhealthy` (it does not), or
+    /// `unknown` (no node to judge by: not joined yet, or gone).
+    pub verdict: String,
+    /// `LinkUp`, `TalosReachable`, `ServicesHealthy`, `NodeReady`, and the
+    /// node's `MemoryPressure`, `DiskPressure`, `PIDPressure`,
+    /// `NetworkUnavailable` when it reports them.
+    pub conditions: Vec<crate::apps::Condition>,
+    /// Talos services with their state (empty when Talos did not answer).
+    #[serde(default)]
+    pub services: Vec<MachineService>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// The node is cordoned.
+    #[serde(default)]
+    pub unschedulable: bool,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// A Talos service as its machine reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineService {
+    pub id: String,
+    /// `Running`, `Finished`, `Waiting`, `Failed`, ….
+    pub state: String,
+    pub healthy: bool,
+}
+
 /// Query of a machine's logs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]

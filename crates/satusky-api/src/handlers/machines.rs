@@ -9,9 +9,9 @@ use satusky_core::services::BulkAction;
 use satusky_types::ErrorBody;
 use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
-    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineLogLine,
-    MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery, PowerRequest,
-    VisibilityRequest,
+    JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineHealth,
+    MachineLogLine, MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery,
+    PowerRequest, VisibilityRequest,
 };
 use satusky_types::page::{Page, PageQuery};
 
@@ -260,6 +260,21 @@ pub async fn metrics(
 ) -> ApiResult<axum::Json<MachineMetrics>> {
     Ok(axum::Json(
         s.services.machine_metrics(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// The machine's health, evaluated now from its link, Talos (services) and
+/// its Kubernetes node (Ready and pressure conditions), with a verdict.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/health", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 200, body = MachineHealth), (status = 404, body = ErrorBody)))]
+pub async fn health(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<axum::Json<MachineHealth>> {
+    Ok(axum::Json(
+        s.services.machine_health(&ctx, &org, &machine).await?,
     ))
 }
 

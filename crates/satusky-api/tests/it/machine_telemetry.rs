@@ -101,8 +101,17 @@ impl TalosOps for Talos {
     async fn version(&self, _m: &TalosTarget) -> Result<String, OpsError> {
         Ok("v1.13.0".to_owned())
     }
-    async fn services(&self, _m: &TalosTarget) -> Result<Vec<ServiceHealth>, OpsError> {
-        Ok(vec![])
+    async fn services(&self, m: &TalosTarget) -> Result<Vec<ServiceHealth>, OpsError> {
+        if self.unreachable.lock().unwrap().contains(&m.uuid) {
+            return Err(OpsError::unreachable(format!("machine {}", m.uuid)));
+        }
+        Ok(["apid", "kubelet"]
+            .map(|id| ServiceHealth {
+                id: id.to_owned(),
+                state: "Running".to_owned(),
+                healthy: true,
+            })
+            .into())
     }
     async fn remove_link(&self, _m: &TalosTarget) -> Result<(), OpsError> {
         Ok(())
@@ -637,4 +646,63 @@ async fn one_replica_samples_at_a_time_and_another_takes_over_when_it_stops() {
         .await
         .ok();
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn machine_health_joins_link_talos_and_node_into_one_verdict() {
+    let f = Fleet::new(Duration::from_hours(1)).await;
+    let id = f.joined("w1").await;
+    let h = f
+        .app
+        .get("/v1/orgs/acme/machines/w1/health", &f.owner)
+        .await
+        .ok();
+    assert_eq!(h["verdict"], "healthy", "{h}");
+    let status = |h: &Value, t: &str| -> String {
+        h["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .map(|c| c["status"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    for t in ["LinkUp", "TalosReachable", "ServicesHealthy", "NodeReady"] {
+        assert_eq!(status(&h, t), "True", "{t}: {h}");
+    }
+    assert_eq!(h["node_name"], "node-w1");
+
+    // Talos stops answering: the node still runs workloads, so degraded.
+    f.talos.unreachable.lock().unwrap().insert("uuid-w1".into());
+    let h = f
+        .app
+        .get("/v1/orgs/acme/machines/w1/health", &f.owner)
+        .await
+        .ok();
+    assert_eq!(h["verdict"], "degraded", "{h}");
+    assert_eq!(status(&h, "TalosReachable"), "False");
+    assert_eq!(status(&h, "ServicesHealthy"), "Unknown");
+
+    // Another organization: invisible, unless public (then read-only, health included).
+    let other = f.app.user("other@example.com").await;
+    f.app.org(&other, "other").await;
+    f.app
+        .get(&format!("/v1/orgs/other/machines/{id}/health"), &other)
+        .await
+        .err(404, "machine_not_found");
+    f.app
+        .call(
+            Method::PUT,
+            "/v1/orgs/acme/machines/w1/visibility",
+            Some(&f.owner),
+            Some(json!({"visibility": "public"})),
+        )
+        .await
+        .ok();
+    let h = f
+        .app
+        .get(&format!("/v1/orgs/other/machines/{id}/health"), &other)
+        .await
+        .ok();
+    assert_eq!(h["verdict"], "degraded");
 }

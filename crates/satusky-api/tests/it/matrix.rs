@@ -172,6 +172,12 @@ fn endpoints() -> Vec<Endpoint> {
             Min::Viewer,
         ),
         e(
+            Method::GET,
+            "/v1/orgs/{org}/machines/m1/health",
+            None,
+            Min::Viewer,
+        ),
+        e(
             Method::POST,
             "/v1/orgs/{org}/machines/m1/claim",
             Some(json!({})),

@@ -128,7 +128,8 @@ pub async fn run(ctx: &Context, args: MachineArgs) -> Result<(), CliError> {
         }
         MachineCommand::Status { machine } => {
             let m = resolve(&client, org, &machine, &p).await?;
-            ctx.printer.one(&MachineStatus::from(&m))?;
+            let health = client.machine_health(org, &m.id).await?;
+            ctx.printer.one(&MachineStatus::new(&m, health))?;
         }
         MachineCommand::Claim { machine } => {
             let m = resolve(&client, org, &machine, &p).await?;

@@ -40,6 +40,7 @@ use crate::selector::node_label_key;
 use crate::store::{AuditRecord, OrgRecord, StoreError, conflict};
 use crate::{Error, Result, ids, validate};
 
+mod health;
 mod runner;
 mod telemetry;
 

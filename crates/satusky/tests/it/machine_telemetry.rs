@@ -133,6 +133,28 @@ fn machine_logs_and_metrics_come_from_the_machines() {
     assert_eq!(next["source"], "kubelet");
     assert_ne!(first["line"], next["line"]);
 
+    // One health model: link, Talos services and node conditions.
+    let status = dev.ctl_json(&["machine", "status", &machine, "-o", "json"]);
+    assert_eq!(status["verdict"], "healthy", "{status}");
+    let types: Vec<&str> = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "True")
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    for t in ["LinkUp", "TalosReachable", "ServicesHealthy", "NodeReady"] {
+        assert!(types.contains(&t), "{t} in {status}");
+    }
+    assert!(
+        status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "kubelet"),
+        "{status}"
+    );
+
     // Metrics: a live sample, then the history the control plane samples.
     let live = dev.ctl_json(&["machine", "metrics", &machine, "-o", "json"]);
     assert!(live["memory_total_bytes"].as_u64().unwrap() > 0, "{live}");
