@@ -24,6 +24,10 @@ pub struct Timings {
     pub log_interval: Duration,
     /// WireGuard persistent keepalive towards the SideroLink server (Talos: 25 s).
     pub wireguard_keepalive: Duration,
+    /// With no WireGuard handshake for this long, the machine provisions again
+    /// (Talos: 275 s). Keep it above 180 s with real WireGuard timers: a
+    /// keepalive-only session re-keys only when it expires.
+    pub wireguard_reprovision_after: Duration,
 }
 
 impl Default for Timings {
@@ -38,6 +42,7 @@ impl Default for Timings {
             sink_retry: Duration::from_secs(1),
             log_interval: Duration::from_secs(10),
             wireguard_keepalive: Duration::from_secs(25),
+            wireguard_reprovision_after: Duration::from_secs(275),
         }
     }
 }
@@ -55,6 +60,7 @@ impl Timings {
             sink_retry: Duration::from_millis(100),
             log_interval: Duration::from_millis(200),
             wireguard_keepalive: Duration::from_millis(200),
+            wireguard_reprovision_after: Duration::from_secs(275),
         }
     }
 }

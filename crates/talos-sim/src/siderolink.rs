@@ -16,7 +16,7 @@ use tonic::transport::{ClientTlsConfig, Endpoint};
 
 use crate::config::SiderolinkApi;
 use crate::machine::{ProvisionInfo, ProvisionStatus, Shared};
-use crate::wireguard::{BootKey, pick_endpoint, run_peer};
+use crate::wireguard::{BootKey, PeerEnd, pick_endpoint, run_peer};
 
 async fn provision_once(shared: &Shared, api: &SiderolinkApi, key: &BootKey) -> ProvisionStatus {
     let timeout = shared.config.timings.provision_timeout;
@@ -78,6 +78,19 @@ async fn provision_once(shared: &Shared, api: &SiderolinkApi, key: &BootKey) -> 
     }
 }
 
+/// Resolves when the WireGuard peer gave up on a stale handshake; never when
+/// there is no peer or it stopped for another reason.
+async fn stale_peer(peer: &mut Option<tokio::task::JoinHandle<PeerEnd>>) {
+    if let Some(h) = peer.as_mut() {
+        let end = h.await;
+        *peer = None;
+        if matches!(end, Ok(PeerEnd::Stale)) {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
 /// Provisions (retrying until admitted), runs the WireGuard peer, serves the API,
 /// and handles link drops, until `cancel` flips.
 pub(crate) async fn link_loop(
@@ -129,7 +142,7 @@ pub(crate) async fn link_loop(
             Some(info) => pick_endpoint(&info.server_endpoints).await,
             None => None,
         };
-        let peer = match (&provisioned, server) {
+        let mut peer = match (&provisioned, server) {
             (Some(info), Some(server)) => Some(tokio::spawn(run_peer(
                 shared.clone(),
                 key.clone(),
@@ -148,6 +161,7 @@ pub(crate) async fn link_loop(
         let server = crate::api::serve(shared.clone(), stop_rx);
         tokio::pin!(server);
         let mut server_ended = false;
+        let mut stale = false;
         let dropped = tokio::select! {
             r = &mut server => {
                 if let Err(e) = r {
@@ -157,6 +171,10 @@ pub(crate) async fn link_loop(
                 None
             }
             d = drops.recv() => d,
+            () = stale_peer(&mut peer) => {
+                stale = true;
+                None
+            }
             _ = cancel.wait_for(|c| *c) => None,
         };
         if server_ended {
@@ -173,6 +191,15 @@ pub(crate) async fn link_loop(
             let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
         }
 
+        if stale {
+            shared.logs.kernel(
+                "user",
+                "warning",
+                "[talos] siderolink handshake is stale, provisioning again",
+            );
+            provisioned = None;
+            continue;
+        }
         let Some(down_for) = dropped else { return };
         shared
             .logs

@@ -194,24 +194,36 @@ fn receive(
     }
 }
 
+/// Why [`run_peer`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerEnd {
+    /// Told to stop, or could not start.
+    Stopped,
+    /// No handshake completed for `Timings::wireguard_reprovision_after`: the
+    /// machine provisions again, as Talos does.
+    Stale,
+}
+
 /// Runs the peer until `stop` flips: an initiation at once, keepalives every
-/// `keepalive`, WireGuard's timers (retransmits, re-keying) in between.
+/// `keepalive`, WireGuard's timers (retransmits, re-keying) in between. Gives
+/// up ([`PeerEnd::Stale`]) when no handshake completed for
+/// `Timings::wireguard_reprovision_after`.
 pub(crate) async fn run_peer(
     shared: Arc<Shared>,
     key: BootKey,
     server_key: String,
     server: SocketAddr,
     mut stop: watch::Receiver<bool>,
-) {
+) -> PeerEnd {
     let Some(server_public) = parse_key(&server_key) else {
         tracing::warn!(machine.id = %shared.uuid, "the SideroLink server sent no valid WireGuard key");
-        return;
+        return PeerEnd::Stopped;
     };
     let socket = match bind(shared.source_ip, server).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(machine.id = %shared.uuid, error = %e, "could not bind the WireGuard socket");
-            return;
+            return PeerEnd::Stopped;
         }
     };
     let local = socket.local_addr().ok();
@@ -227,6 +239,9 @@ pub(crate) async fn run_peer(
         limiter.clone(),
     );
     let keepalive = shared.config.timings.wireguard_keepalive;
+    let reprovision_after = shared.config.timings.wireguard_reprovision_after;
+    let started = Instant::now();
+    let mut end = PeerEnd::Stopped;
     let mut ticks = tokio::time::interval(
         (keepalive / 4).clamp(Duration::from_millis(20), Duration::from_millis(250)),
     );
@@ -244,6 +259,12 @@ pub(crate) async fn run_peer(
                 }
             }
             _ = ticks.tick() => {
+                let since = shared.wireguard.with(|s| s.last_handshake).map_or(started, |t| t.max(started));
+                if since.elapsed() >= reprovision_after {
+                    tracing::info!(machine.id = %shared.uuid, "no WireGuard handshake for too long; provisioning again");
+                    end = PeerEnd::Stale;
+                    break;
+                }
                 if let Ok(Some(p)) = tunn.update_timers() {
                     out.push(wire(p));
                 }
@@ -268,4 +289,5 @@ pub(crate) async fn run_peer(
         }
     }
     shared.wireguard.with(|s| s.local_addr = None);
+    end
 }

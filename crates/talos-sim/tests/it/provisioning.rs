@@ -263,3 +263,38 @@ async fn each_machine_has_its_own_management_address() {
     }
     fleet.stop().await;
 }
+
+#[tokio::test]
+async fn a_machine_whose_handshakes_go_unanswered_provisions_again() {
+    let p = Provisioner::default();
+    // Nobody answers on this socket.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    *p.wireguard_endpoint.lock().unwrap() = Some(udp.local_addr().unwrap().to_string());
+    let addr = serve_provisioner(p.clone()).await;
+    let fleet = Fleet::builder()
+        .siderolink_endpoint(format!("grpc://{addr}?jointoken={GOOD_TOKEN}"))
+        .timings(Timings {
+            wireguard_reprovision_after: Duration::from_millis(600),
+            ..Timings::fast()
+        })
+        .start()
+        .await
+        .unwrap();
+    let m = fleet.machine(0);
+    let deadline = tokio::time::Instant::now() + T;
+    while m.provisions() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never provisioned again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reqs = p.requests.lock().unwrap().clone();
+    assert!(reqs.len() >= 2);
+    assert_eq!(
+        reqs[0].node_public_key, reqs[1].node_public_key,
+        "the same boot keeps its key"
+    );
+    assert_eq!(m.boots(), 1);
+    fleet.stop().await;
+}
