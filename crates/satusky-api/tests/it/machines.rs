@@ -2085,3 +2085,51 @@ async fn a_control_plane_machine_leaves_etcd_in_a_graceful_reset_and_a_forced_re
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn a_replica_takes_over_an_operation_that_began_after_it_started() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    let (clock_a, clock_b) = (
+        satusky_core::clock::ManualClock::new(chrono::Utc::now()),
+        satusky_core::clock::ManualClock::new(chrono::Utc::now()),
+    );
+    let b = replica(&f, "replica-b", &clock_b);
+    assert_eq!(b.resume_machine_operations().await.unwrap(), 0);
+    // Replica A starts later and runs a reboot that hangs in the Talos call.
+    stopped_during_a_reboot(&f, &id, 2, None).await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *f.talos.hold_reboot.lock().unwrap() = Some(gate.clone());
+    let a = replica(&f, "replica-a", &clock_a);
+    assert_eq!(a.resume_machine_operations().await.unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let store = f.app.services.store().clone();
+    let holder = store
+        .get_lease(&format!("machine-op/{id}"))
+        .await
+        .unwrap()
+        .unwrap()
+        .holder;
+    assert!(holder.starts_with("replica-a op op-1 run "), "{holder}");
+    // A stops renewing; B's periodic look finds the expired lease.
+    clock_b.advance(chrono::Duration::hours(1));
+    let mut holder = String::new();
+    for _ in 0..200 {
+        holder = store
+            .get_lease(&format!("machine-op/{id}"))
+            .await
+            .unwrap()
+            .map(|l| l.holder)
+            .unwrap_or_default();
+        if holder.starts_with("replica-b ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(holder.starts_with("replica-b op op-1 run "), "{holder}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.notify_one();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "completed");
+    assert_eq!(f.talos.talos_reboots(), 1);
+}

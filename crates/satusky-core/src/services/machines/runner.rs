@@ -3,10 +3,11 @@
 //! restarted control plane resumes where it stopped.
 //!
 //! One replica at a time: a runner holds the store lease
-//! `machine-op/<machine id>` (holder: this replica and the operation) while
-//! it runs, renews it every third of its term, stops as soon as it loses it,
-//! and releases it at the end. A replica that finds the lease held by
-//! another stands by and takes the operation over once the lease expires.
+//! `machine-op/<machine id>` (holder: this replica, the operation and the
+//! run) while it runs, renews it every third of its term, stops as soon as
+//! it loses it, and releases it at the end. Every replica looks for running
+//! operations once per lease term and takes over those whose lease expired
+//! (their replica stopped).
 //!
 //! What a step began but could not record yet (the boot id a reboot started
 //! from) is kept beside the operation in its JSON (key `runner`), so that a
@@ -97,18 +98,6 @@ fn booted_again(mark: &RebootMark, s: &NodeStatus) -> bool {
     matches!((&mark.boot_id, &s.boot_id), (Some(before), Some(now)) if before != now)
 }
 
-/// How a runner comes by its machine's lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lease {
-    /// Already taken (by `resume_machine_operations`).
-    Held,
-    /// A new operation: normally free at once.
-    Wait,
-    /// Another replica held it at startup: take the operation over when
-    /// its lease expires.
-    TakeOver,
-}
-
 /// What a finished step changes on the record.
 #[derive(Debug, Default)]
 struct StepChange {
@@ -168,20 +157,44 @@ impl Services {
     pub(super) fn spawn_operation(&self, machine_id: String, op_id: String) {
         let services = self.clone();
         tokio::spawn(async move {
-            services.run_leased(&machine_id, &op_id, Lease::Wait).await;
+            let holder = services.runner_holder(&op_id);
+            if services.wait_for_lease(&machine_id, &op_id, &holder).await {
+                services.run_leased(&machine_id, &op_id, &holder).await;
+            }
         });
     }
 
     /// Continues every operation that was running when the control plane
-    /// stopped, from the step after the last one recorded as done. An
-    /// operation whose lease another live replica holds is left to it: this
-    /// replica stands by and takes it over when the lease expires. Returns
-    /// how many it resumed now. Call once at startup.
+    /// stopped, from the step after the last one recorded as done, and keeps
+    /// looking: an operation whose lease another live replica holds is left
+    /// to it, and taken over here once that lease expires (the replica
+    /// stopped). Returns how many it resumed now. Call once at startup.
     pub async fn resume_machine_operations(&self) -> Result<usize> {
+        let resumed = self.sweep_machine_operations("after a restart").await?;
+        let services = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(services.inner.config.machine_op_lease_ttl).await;
+                let swept = services
+                    .sweep_machine_operations(
+                        "here: the replica that ran it stopped renewing its lease",
+                    )
+                    .await;
+                if let Err(e) = swept {
+                    tracing::warn!(error = %e, "could not look for machine operations to take over");
+                }
+            }
+        });
+        Ok(resumed)
+    }
+
+    /// Runs every running operation whose lease is free or expired; returns
+    /// how many.
+    async fn sweep_machine_operations(&self, why: &str) -> Result<usize> {
         let store = &self.inner.store;
         let mut page = PageRequest::first(500);
         let mut resumed = 0;
-        let mut standing_by = 0;
+        let mut elsewhere = 0;
         loop {
             let rows = store.list_all_machines(&page).await?;
             let more = rows.len() > 500;
@@ -189,36 +202,33 @@ impl Services {
                 let Some(op) = running_operation(m) else {
                     continue;
                 };
-                let held = match self.take_lease(&m.id, &op.id).await {
-                    Ok(held) => held,
+                let holder = self.runner_holder(&op.id);
+                match self.take_lease(&m.id, &holder).await {
+                    Ok(true) => {
+                        self.resumed_event(m, &op, why).await;
+                        resumed += 1;
+                        let services = self.clone();
+                        let machine_id = m.id.clone();
+                        tokio::spawn(async move {
+                            services.run_leased(&machine_id, &op.id, &holder).await;
+                        });
+                    }
+                    Ok(false) => elsewhere += 1,
                     Err(e) => {
                         tracing::warn!(machine.id = %m.id, error = %e, "could not take a machine-operation lease");
-                        false
                     }
-                };
-                if held {
-                    self.resumed_event(m, &op, "after a restart").await;
-                    resumed += 1;
-                } else {
-                    standing_by += 1;
                 }
-                let services = self.clone();
-                let (machine_id, op_id) = (m.id.clone(), op.id.clone());
-                let lease = if held { Lease::Held } else { Lease::TakeOver };
-                tokio::spawn(async move {
-                    services.run_leased(&machine_id, &op_id, lease).await;
-                });
             }
             match (more, rows.get(499)) {
                 (true, Some(last)) => page.after = Some(last.id.clone()),
                 _ => break,
             }
         }
-        if resumed > 0 || standing_by > 0 {
+        if resumed > 0 {
             tracing::info!(
                 count = resumed,
-                standing_by,
-                "resumed machine operations; standing by for those another replica holds"
+                held_elsewhere = elsewhere,
+                "resumed machine operations"
             );
         }
         Ok(resumed)
@@ -238,8 +248,14 @@ impl Services {
         .await;
     }
 
-    fn lease_holder(&self, op_id: &str) -> String {
-        format!("{} op {op_id}", self.inner.config.replica_id)
+    /// The lease holder of one runner of an operation: this replica, the
+    /// operation, and the run (two runners never share a lease).
+    fn runner_holder(&self, op_id: &str) -> String {
+        format!(
+            "{} op {op_id} run {}",
+            self.inner.config.replica_id,
+            crate::ids::new_id()
+        )
     }
 
     fn lease_end(&self) -> DateTime<Utc> {
@@ -248,31 +264,28 @@ impl Services {
         self.inner.clock.now() + ttl
     }
 
-    /// Takes (or renews) the machine's operation lease for this replica.
-    async fn take_lease(&self, machine_id: &str, op_id: &str) -> Result<bool> {
+    /// Takes the machine's operation lease for `holder` if it is free or
+    /// expired.
+    async fn take_lease(&self, machine_id: &str, holder: &str) -> Result<bool> {
         Ok(self
             .inner
             .store
             .acquire_lease(
                 &lease_name(machine_id),
-                &self.lease_holder(op_id),
+                holder,
                 self.inner.clock.now(),
                 self.lease_end(),
             )
             .await?)
     }
 
-    /// Renews the lease; false when this replica lost it (or the store
-    /// failed: then it cannot be sure).
-    async fn renew_lease(&self, machine_id: &str, op_id: &str) -> bool {
+    /// Renews the lease; false when `holder` lost it (or the store failed:
+    /// then it cannot be sure).
+    async fn renew_lease(&self, machine_id: &str, holder: &str) -> bool {
         match self
             .inner
             .store
-            .renew_lease(
-                &lease_name(machine_id),
-                &self.lease_holder(op_id),
-                self.lease_end(),
-            )
+            .renew_lease(&lease_name(machine_id), holder, self.lease_end())
             .await
         {
             Ok(held) => held,
@@ -283,85 +296,63 @@ impl Services {
         }
     }
 
-    /// Runs the operation while holding its machine's lease: waits for the
-    /// lease unless it is already `Held`, keeps it renewed, stops when it is
-    /// lost or the operation is superseded, and releases it at the end.
-    async fn run_leased(&self, machine_id: &str, op_id: &str, lease: Lease) {
-        if lease != Lease::Held && !self.wait_for_lease(machine_id, op_id, lease).await {
-            return;
-        }
+    /// Runs the operation while `holder` holds its machine's lease: keeps it
+    /// renewed, stops when it is lost or the operation is superseded, and
+    /// releases it at the end.
+    async fn run_leased(&self, machine_id: &str, op_id: &str, holder: &str) {
         let (lost_tx, lost_rx) = watch::channel(false);
         let keeper = {
             let services = self.clone();
-            let (machine_id, op_id) = (machine_id.to_owned(), op_id.to_owned());
-            tokio::spawn(async move { services.keep_lease(&machine_id, &op_id, lost_tx).await })
+            let (machine_id, op_id, holder) =
+                (machine_id.to_owned(), op_id.to_owned(), holder.to_owned());
+            tokio::spawn(async move {
+                services
+                    .keep_lease(&machine_id, &op_id, &holder, lost_tx)
+                    .await;
+            })
         };
-        self.run_operation(machine_id, op_id, lost_rx).await;
+        self.run_operation(machine_id, op_id, holder, lost_rx).await;
         keeper.abort();
         let released = self
             .inner
             .store
-            .release_lease(&lease_name(machine_id), &self.lease_holder(op_id))
+            .release_lease(&lease_name(machine_id), holder)
             .await;
         if let Err(e) = released {
             tracing::warn!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "could not release a machine-operation lease (it expires)");
         }
     }
 
-    /// Waits until this replica holds the lease; false when the operation
-    /// ended (or was superseded) meanwhile.
-    async fn wait_for_lease(&self, machine_id: &str, op_id: &str, lease: Lease) -> bool {
-        let mut announced = false;
+    /// Waits until `holder` holds the lease of a just-started operation;
+    /// false when the operation ended (or was superseded) meanwhile. A lease
+    /// still held for the operation this one superseded is broken.
+    async fn wait_for_lease(&self, machine_id: &str, op_id: &str, holder: &str) -> bool {
         loop {
-            let m = match self.inner.store.get_machine(machine_id).await {
-                Ok(Some(m)) => m,
-                Ok(None) => return false,
+            match self.inner.store.get_machine(machine_id).await {
+                Ok(Some(m)) if running_operation(&m).is_some_and(|o| o.id == op_id) => {}
+                Ok(_) => return false,
                 Err(e) => {
                     tracing::warn!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "machine operation waits: store unavailable");
                     tokio::time::sleep(self.inner.config.machine_poll_interval).await;
                     continue;
                 }
-            };
-            let Some(op) = running_operation(&m).filter(|o| o.id == op_id) else {
-                return false;
-            };
-            match self.take_lease(machine_id, op_id).await {
-                Ok(true) => {
-                    if lease == Lease::TakeOver {
-                        self.resumed_event(
-                            &m,
-                            &op,
-                            "here: the replica that ran it stopped renewing its lease",
-                        )
-                        .await;
-                    }
-                    return true;
-                }
+            }
+            match self.take_lease(machine_id, holder).await {
+                Ok(true) => return true,
                 Ok(false) => {
-                    let holder = self
+                    let current = self
                         .inner
                         .store
                         .get_lease(&lease_name(machine_id))
                         .await
                         .ok()
                         .flatten();
-                    if let Some(l) = &holder
-                        && !l.holder.ends_with(&format!(" op {op_id}"))
+                    if let Some(l) = current
+                        && !l.holder.contains(&format!(" op {op_id} "))
                         && self.break_superseded_lease(machine_id, &l.holder).await
                     {
                         continue;
                     }
-                    if announced {
-                        tokio::time::sleep(self.inner.config.machine_poll_interval).await;
-                        continue;
-                    }
-                    announced = true;
-                    tracing::info!(
-                        machine.id = %machine_id,
-                        holder = holder.as_ref().map(|l| l.holder.as_str()),
-                        expires_at = ?holder.as_ref().map(|l| l.expires_at),
-                        "another replica runs this machine's operation; standing by"
-                    );
                 }
                 Err(e) => {
                     tracing::warn!(machine.id = %machine_id, error = %e, "could not take a machine-operation lease");
@@ -396,7 +387,13 @@ impl Services {
 
     /// Renews the lease every third of its term; flags `lost` when it is
     /// lost or the operation is no longer the machine's running one.
-    async fn keep_lease(&self, machine_id: &str, op_id: &str, lost: watch::Sender<bool>) {
+    async fn keep_lease(
+        &self,
+        machine_id: &str,
+        op_id: &str,
+        holder: &str,
+        lost: watch::Sender<bool>,
+    ) {
         let every = (self.inner.config.machine_op_lease_ttl / 3).max(Duration::from_millis(1));
         loop {
             tokio::time::sleep(every).await;
@@ -412,7 +409,7 @@ impl Services {
                 lost.send_replace(true);
                 return;
             }
-            if !self.renew_lease(machine_id, op_id).await {
+            if !self.renew_lease(machine_id, holder).await {
                 tracing::warn!(machine.id = %machine_id, "machine-operation lease lost; another replica continues");
                 lost.send_replace(true);
                 return;
@@ -422,7 +419,13 @@ impl Services {
 
     /// Runs the operation's remaining steps in order, recording each, until
     /// it ends or `lost` flips.
-    async fn run_operation(&self, machine_id: &str, op_id: &str, mut lost: watch::Receiver<bool>) {
+    async fn run_operation(
+        &self,
+        machine_id: &str,
+        op_id: &str,
+        holder: &str,
+        mut lost: watch::Receiver<bool>,
+    ) {
         loop {
             if *lost.borrow() {
                 return;
@@ -439,14 +442,14 @@ impl Services {
                 return;
             };
             let Some(name) = op.plan.get(op.step as usize) else {
-                if self.renew_lease(machine_id, op_id).await {
+                if self.renew_lease(machine_id, holder).await {
                     self.finish_operation(&m, &op).await;
                 }
                 return;
             };
             let Some(effect) = Effect::parse(name) else {
                 let f = StepFailure::new(format!("unknown step `{name}`"));
-                if self.renew_lease(machine_id, op_id).await {
+                if self.renew_lease(machine_id, holder).await {
                     self.fail_operation(&m, &op, None, f).await;
                 }
                 return;
@@ -459,7 +462,7 @@ impl Services {
                 }
             };
             // Record nothing unless this replica still runs the operation.
-            if !self.renew_lease(machine_id, op_id).await {
+            if !self.renew_lease(machine_id, holder).await {
                 tracing::warn!(machine.id = %machine_id, step = effect.as_str(), "machine-operation lease lost before the step was recorded");
                 return;
             }
