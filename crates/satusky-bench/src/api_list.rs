@@ -193,7 +193,7 @@ async fn spawn(app: axum::Router) -> anyhow::Result<String> {
 }
 
 /// Creates a fresh database next to the given admin URL and returns its URL.
-async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
+pub(crate) async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
     let name = format!("satusky_bench_{}", chrono::Utc::now().timestamp_micros());
     use sqlx::Connection as _;
     let mut conn = sqlx::PgConnection::connect(admin_url)

@@ -479,6 +479,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         include_public: bool,
         page: &PageRequest,
     ) -> StoreResult<Vec<MachineRecord>>;
+    /// Like [`Store::list_machines`], only the machines whose labels match
+    /// `selector`, evaluated in the store. A machine's labels are its user
+    /// labels and its system labels (a system label wins over a user label
+    /// of the same key); keys are machine keys (`pool`, `kubernetes.io/arch`).
+    /// `!=` and `notin` match machines without the key, as in Kubernetes.
+    async fn list_machines_selected(
+        &self,
+        org_id: &str,
+        include_public: bool,
+        selector: &crate::selector::Selector,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<MachineRecord>>;
     /// Every machine ordered by id (resuming operations after a restart).
     async fn list_all_machines(&self, page: &PageRequest) -> StoreResult<Vec<MachineRecord>>;
     /// Writes every mutable field (all but id, org, uuid, fingerprint and

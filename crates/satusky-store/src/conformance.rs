@@ -43,6 +43,7 @@ mod apps;
 mod leases;
 mod machines;
 mod samples;
+mod selectors;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -61,6 +62,7 @@ pub use apps::*;
 pub use leases::*;
 pub use machines::*;
 pub use samples::*;
+pub use selectors::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
 /// function in this module.
@@ -123,6 +125,7 @@ macro_rules! conformance_suite {
             deleting_an_org_deletes_its_machines_and_join_tokens,
             one_live_machine_per_uuid_and_fingerprint,
             machine_samples_round_trip_in_time_order_and_are_pruned,
+            selector_queries_match_exactly_what_the_selector_matches,
         }
     };
 }

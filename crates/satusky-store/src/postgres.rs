@@ -99,4 +99,15 @@ fn opt_ts_at(row: &Row, i: usize) -> StoreResult<Option<DateTime<Utc>>> {
 
 // Imports of this module's items (`DateTime`, `StoreResult`, `col`…) come
 // with the shared implementation.
+/// The SQL value of label `key` (bound at `$param` as [`label_param`]) in
+/// the JSONB column `col`; NULL when absent.
+fn label_value(col: &str, param: usize) -> String {
+    format!("({col} ->> ${param}::text)")
+}
+
+/// How a label key is bound for [`label_value`]: the key itself.
+fn label_param(key: &str) -> String {
+    key.to_owned()
+}
+
 include!("store_impl.rs");

@@ -368,6 +368,15 @@ pub(crate) const LIST_MACHINES: &str = concat!(
     " FROM machines m WHERE (m.org_id = $1 OR ($2 AND m.visibility = 'public')) \
      AND m.id > $3 ORDER BY m.id LIMIT $4"
 );
+/// The start of `list_machines_selected`: the selector's conditions follow
+/// (`$5` onwards), then [`SELECTED_MACHINES_END`].
+pub(crate) const SELECTED_MACHINES: &str = concat!(
+    "SELECT ",
+    machine_cols!(),
+    " FROM machines m WHERE (m.org_id = $1 OR ($2 AND m.visibility = 'public')) \
+     AND m.id > $3"
+);
+pub(crate) const SELECTED_MACHINES_END: &str = " ORDER BY m.id LIMIT $4";
 /// `$1` is the key to continue after ('' for the first page).
 pub(crate) const LIST_ALL_MACHINES: &str = concat!(
     "SELECT ",

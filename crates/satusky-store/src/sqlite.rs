@@ -130,4 +130,16 @@ fn opt_ts_at(row: &Row, i: usize) -> StoreResult<Option<DateTime<Utc>>> {
 
 // Imports of this module's items (`DateTime`, `StoreResult`, `col`…) come
 // with the shared implementation.
+/// The SQL value of label `key` (bound at `$param` as [`label_param`]) in
+/// the JSON object column `col`; NULL when absent.
+fn label_value(col: &str, param: usize) -> String {
+    format!("json_extract({col}, ${param})")
+}
+
+/// How a label key is bound for [`label_value`]: a JSON path naming the
+/// key as one member (keys hold `.` and `/`; selector keys never hold `"`).
+fn label_param(key: &str) -> String {
+    format!("$.\"{key}\"")
+}
+
 include!("store_impl.rs");

@@ -23,6 +23,7 @@ use satusky_core::apps::{
 };
 use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord};
 use satusky_core::pagination::PageRequest;
+use satusky_core::selector::{Op as SelectorOp, Selector};
 use satusky_core::store::{
     AuditFilter, AuditRecord, LeaseRecord, MachineSampleRecord, MemberRow, MembershipRecord,
     OrgRecord, SessionRecord, Store, StoreError, StoreResult, TokenRecord, UserRecord, conflict,
@@ -272,6 +273,36 @@ fn machine_event_at(row: &Row) -> StoreResult<MachineEventRecord> {
         message: col(row, 3)?,
         at: ts_at(row, 4)?,
     })
+}
+
+/// Parameters of a statement built at run time, numbered after the fixed ones.
+struct Binds {
+    values: Vec<String>,
+    fixed: usize,
+}
+
+impl Binds {
+    fn after(fixed: usize) -> Self {
+        Self {
+            values: Vec::new(),
+            fixed,
+        }
+    }
+
+    /// Adds a parameter; returns its number.
+    fn push(&mut self, value: String) -> usize {
+        self.values.push(value);
+        self.fixed + self.values.len()
+    }
+
+    /// Adds the parameters of an `IN (…)` list; returns `$a, $b, …`.
+    fn list(&mut self, values: &[String]) -> String {
+        values
+            .iter()
+            .map(|v| format!("${}", self.push(v.clone())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// `Ok` when one row was affected, `NotFound` when none.
@@ -1432,6 +1463,56 @@ impl Store for Backend {
             .fetch_all(&self.pool)
             .await
             .map_err(map)?;
+        rows.iter().map(machine_at).collect()
+    }
+
+    async fn list_machines_selected(
+        &self,
+        org_id: &str,
+        include_public: bool,
+        selector: &Selector,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<MachineRecord>> {
+        // One condition per requirement over the machine's labels, system
+        // labels winning over user labels of the same key (as `all_labels`).
+        // Keys and values are bound, never spliced into the statement.
+        let mut query = String::from(sql::SELECTED_MACHINES);
+        let mut binds = Binds::after(4);
+        for r in &selector.requirements {
+            let key = binds.push(label_param(&r.key));
+            let value = format!(
+                "COALESCE({}, {})",
+                label_value("m.system_labels", key),
+                label_value("m.labels", key)
+            );
+            let condition = match r.op {
+                // No value (never produced by the parser): nothing is in it.
+                SelectorOp::Eq | SelectorOp::In if r.values.is_empty() => "1 = 0".to_owned(),
+                SelectorOp::NotEq | SelectorOp::NotIn if r.values.is_empty() => "1 = 1".to_owned(),
+                SelectorOp::Eq | SelectorOp::In => {
+                    format!("{value} IN ({})", binds.list(&r.values))
+                }
+                SelectorOp::NotEq | SelectorOp::NotIn => format!(
+                    "({value} IS NULL OR {value} NOT IN ({}))",
+                    binds.list(&r.values)
+                ),
+                SelectorOp::Exists => format!("{value} IS NOT NULL"),
+                SelectorOp::DoesNotExist => format!("{value} IS NULL"),
+            };
+            query.push_str(" AND ");
+            query.push_str(&condition);
+        }
+        query.push_str(sql::SELECTED_MACHINES_END);
+        let mut q = sqlx::query(&query)
+            .persistent(false)
+            .bind(org_id)
+            .bind(include_public)
+            .bind(after_key(page))
+            .bind(limit(page));
+        for v in binds.values {
+            q = q.bind(v);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(map)?;
         rows.iter().map(machine_at).collect()
     }
 

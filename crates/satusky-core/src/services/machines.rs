@@ -1120,17 +1120,21 @@ impl Services {
             after: page.after.clone(),
         };
         'scan: loop {
-            let rows = store.list_machines(&a.org.id, true, &scan).await?;
+            // The store evaluates the selector; visibility within the
+            // organization (owner-only machines) is checked here.
+            let rows = match &selector {
+                Some(s) => {
+                    store
+                        .list_machines_selected(&a.org.id, true, s, &scan)
+                        .await?
+                }
+                None => store.list_machines(&a.org.id, true, &scan).await?,
+            };
             let more = rows.len() > BATCH as usize;
             for m in rows.into_iter().take(BATCH as usize) {
                 scan.after = Some(m.id.clone());
                 let own = m.org_id == a.org.id;
                 if own && !Self::sees_own(ctx, &a, &m) {
-                    continue;
-                }
-                if let Some(s) = &selector
-                    && !s.matches(&labels::all_labels(&m.labels, &m.system_labels))
-                {
                     continue;
                 }
                 let slug = if let Some(s) = slugs.get(&m.org_id) {
@@ -1653,16 +1657,18 @@ impl Services {
         let mut targets = Vec::new();
         let mut page = PageRequest::first(500);
         loop {
-            let rows = store.list_machines(&a.org.id, false, &page).await?;
+            let rows = store
+                .list_machines_selected(&a.org.id, false, &selector, &page)
+                .await?;
             let more = rows.len() > 500;
             if let Some(last) = rows.get(499) {
                 page.after = Some(last.id.clone());
             }
-            targets.extend(rows.into_iter().take(500).filter(|m| {
-                is_live(m.state)
-                    && Self::sees_own(ctx, &a, m)
-                    && selector.matches(&labels::all_labels(&m.labels, &m.system_labels))
-            }));
+            targets.extend(
+                rows.into_iter()
+                    .take(500)
+                    .filter(|m| is_live(m.state) && Self::sees_own(ctx, &a, m)),
+            );
             if !more {
                 break;
             }
