@@ -48,6 +48,12 @@ pub const SATUSKY_TALOS_CA: &str = "SATUSKY_TALOS_CA";
 pub const SATUSKY_TALOS_CERT: &str = "SATUSKY_TALOS_CERT";
 /// PEM key of the Talos client certificate.
 pub const SATUSKY_TALOS_KEY: &str = "SATUSKY_TALOS_KEY";
+/// UDP address of the SideroLink WireGuard endpoint.
+pub const SATUSKY_SIDEROLINK_WIREGUARD_LISTEN: &str = "SATUSKY_SIDEROLINK_WIREGUARD_LISTEN";
+/// WireGuard `host:port` machines are told (comma-separated, most preferred first).
+pub const SATUSKY_SIDEROLINK_WIREGUARD_ENDPOINT: &str = "SATUSKY_SIDEROLINK_WIREGUARD_ENDPOINT";
+/// File holding the server's WireGuard private key.
+pub const SATUSKY_SIDEROLINK_WIREGUARD_KEY_FILE: &str = "SATUSKY_SIDEROLINK_WIREGUARD_KEY_FILE";
 /// Seconds between metrics samples of each joined machine (0: no sampling).
 pub const SATUSKY_MACHINE_SAMPLE_SECONDS: &str = "SATUSKY_MACHINE_SAMPLE_SECONDS";
 /// Minutes of machine metrics history kept.
@@ -80,6 +86,18 @@ pub const ALL: &[(&str, &str)] = &[
     (
         SATUSKY_APPS_DOMAIN,
         "parent domain of generated app domains",
+    ),
+    (
+        SATUSKY_SIDEROLINK_WIREGUARD_LISTEN,
+        "UDP address of the SideroLink WireGuard endpoint",
+    ),
+    (
+        SATUSKY_SIDEROLINK_WIREGUARD_ENDPOINT,
+        "WireGuard host:port told to machines (comma-separated)",
+    ),
+    (
+        SATUSKY_SIDEROLINK_WIREGUARD_KEY_FILE,
+        "file holding the server's WireGuard private key",
     ),
     (
         SATUSKY_MACHINE_SAMPLE_SECONDS,

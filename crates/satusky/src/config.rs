@@ -164,16 +164,16 @@ pub struct MachineArgs {
     #[arg(long, env = env::SATUSKY_SIDEROLINK_URL)]
     pub siderolink_url: Option<String>,
     /// Serve the SideroLink WireGuard endpoint here (UDP; with `--siderolink-listen`).
-    #[arg(long, default_value = "0.0.0.0:51821")]
+    #[arg(long, env = env::SATUSKY_SIDEROLINK_WIREGUARD_LISTEN, default_value = "0.0.0.0:51821")]
     pub siderolink_wireguard_listen: SocketAddr,
     /// WireGuard `host:port` machines are told (repeat it, most preferred first);
     /// default: the listen address, or else the SideroLink URL's host with its port.
-    #[arg(long)]
+    #[arg(long, env = env::SATUSKY_SIDEROLINK_WIREGUARD_ENDPOINT, value_delimiter = ',')]
     pub siderolink_wireguard_endpoint: Vec<String>,
     /// The server's WireGuard private key (base64, as `wg genkey` writes it),
     /// created there on first start; default: `siderolink-wireguard.key` in the
     /// data directory.
-    #[arg(long)]
+    #[arg(long, env = env::SATUSKY_SIDEROLINK_WIREGUARD_KEY_FILE)]
     pub siderolink_wireguard_key_file: Option<PathBuf>,
     /// Serve the Talos event sink here (the server's overlay address in production).
     #[arg(long, env = env::SATUSKY_MACHINE_EVENTS_LISTEN, default_value = "[::]:8090")]
