@@ -376,10 +376,12 @@ impl TalosOps for TalosClientOps {
     /// Our identity first (a configured machine), then maintenance mode.
     /// A machine that refuses our certificate but answers without one was
     /// reset (its new maintenance certificate is not ours to verify).
+    /// Without an identity of our own, only maintenance mode is probed.
     #[tracing::instrument(skip_all, fields(machine.id = %m.machine_id))]
     async fn api_mode(&self, m: &TalosTarget) -> Result<ApiMode, OpsError> {
-        let ours = self.client(m)?;
-        if ours.version().await.is_ok() {
+        if let Ok(ours) = self.client(m)
+            && ours.version().await.is_ok()
+        {
             return Ok(ApiMode::Configured);
         }
         // Our cached connection is to a machine that no longer exists as

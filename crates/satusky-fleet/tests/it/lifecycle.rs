@@ -64,7 +64,12 @@ async fn a_reboot_is_over_only_once_the_node_is_ready_with_a_new_boot_id() -> Re
     let op = done.operation.clone().context("operation")?;
     assert_eq!(op.phase, "completed", "{op:#?}");
     // The machine had booted again when the operation ended.
-    assert_eq!(boots_at_the_end, boots + 1, "{seen:?}");
+    assert_eq!(
+        boots_at_the_end,
+        boots + 1,
+        "{seen:?} {:#?}",
+        env.events(&m.name).await?
+    );
     let after = boot_id(&env, &node).await?.context("boot id")?;
     assert_ne!(after, before);
     assert!(
