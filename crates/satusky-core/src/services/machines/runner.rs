@@ -1142,3 +1142,90 @@ impl Services {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(ready: bool, boot_id: Option<&str>) -> NodeStatus {
+        NodeStatus {
+            ready,
+            boot_id: boot_id.map(str::to_owned),
+            ..NodeStatus::default()
+        }
+    }
+
+    fn mark(boot_id: Option<&str>) -> RebootMark {
+        RebootMark {
+            boot_id: boot_id.map(str::to_owned),
+            requested_at: DateTime::<Utc>::UNIX_EPOCH,
+            seen_down: false,
+        }
+    }
+
+    #[test]
+    fn only_another_boot_id_shows_a_node_booted_again() {
+        let before = mark(Some("b1"));
+        assert!(!booted_again(&before, &status(true, Some("b1"))));
+        assert!(booted_again(&before, &status(true, Some("b2"))));
+        assert!(booted_again(&before, &status(false, Some("b2"))));
+        // Without boot ids nothing is known: the NotReady rule decides.
+        assert!(!booted_again(&before, &status(true, None)));
+        assert!(!booted_again(&mark(None), &status(true, Some("b2"))));
+    }
+
+    #[test]
+    fn the_runner_state_survives_writes_of_the_operation_and_stays_off_the_wire() {
+        let op: MachineOperation = serde_json::from_value(serde_json::json!({
+            "id": "op-1", "kind": "reboot", "phase": "running",
+            "plan": ["talos_reboot", "wait_node_ready"], "step": 0,
+            "from_state": "joined", "started_at": "2026-11-21T10:00:00Z",
+        }))
+        .unwrap();
+        let mut json = operation_json(&op).unwrap();
+        let state = RunnerState {
+            reboot: Some(mark(Some("b1"))),
+        };
+        json[STATE_KEY] = serde_json::to_value(&state).unwrap();
+        let record: MachineRecord = MachineRecord {
+            id: "m".to_owned(),
+            org_id: "o".to_owned(),
+            owner_user_id: None,
+            name: "w1".to_owned(),
+            uuid: "u".to_owned(),
+            fingerprint: "f".to_owned(),
+            state: MachineState::Rebooting,
+            visibility: satusky_types::machines::Visibility::Organization,
+            labels: std::collections::BTreeMap::new(),
+            system_labels: std::collections::BTreeMap::new(),
+            hardware: satusky_types::machines::Hardware::default(),
+            zone: String::new(),
+            overlay_address: String::new(),
+            talos_endpoint: String::new(),
+            connected: true,
+            last_seen_at: None,
+            node_name: Some("n".to_owned()),
+            cordoned_by_us: false,
+            operation: Some(json),
+            note: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            version: 1,
+        };
+        assert_eq!(runner_state(&record), state);
+        let mut next = op.clone();
+        next.step = 1;
+        let written = op_json(&record, &next).unwrap();
+        assert_eq!(written["step"], 1);
+        assert_eq!(written[STATE_KEY], serde_json::to_value(&state).unwrap());
+        // The wire DTO reads the operation and ignores the runner's part.
+        let dto: MachineOperation = serde_json::from_value(written).unwrap();
+        assert_eq!(dto.step, 1);
+        // An operation without runner state reads as the empty state.
+        let bare = MachineRecord {
+            operation: Some(operation_json(&op).unwrap()),
+            ..record
+        };
+        assert_eq!(runner_state(&bare), RunnerState::default());
+    }
+}
