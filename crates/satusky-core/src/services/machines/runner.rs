@@ -6,8 +6,8 @@
 //! `machine-op/<machine id>` (holder: this replica, the operation and the
 //! run) while it runs, renews it every third of its term, stops as soon as
 //! it loses it, and releases it at the end. Every replica looks for running
-//! operations once per lease term and takes over those whose lease expired
-//! (their replica stopped).
+//! operations twice per lease term and takes over those whose lease expired
+//! (their replica stopped, or restarted under a new replica id).
 //!
 //! What a step began but could not record yet (the boot id a reboot started
 //! from) is kept beside the operation in its JSON (key `runner`), so that a
@@ -168,13 +168,18 @@ impl Services {
     /// stopped, from the step after the last one recorded as done, and keeps
     /// looking: an operation whose lease another live replica holds is left
     /// to it, and taken over here once that lease expires (the replica
-    /// stopped). Returns how many it resumed now. Call once at startup.
+    /// stopped; a lease the previous process of this replica held also
+    /// expires first, within one term). Returns how many it resumed now.
+    /// Call once at startup.
     pub async fn resume_machine_operations(&self) -> Result<usize> {
         let resumed = self.sweep_machine_operations("after a restart").await?;
         let services = self.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(services.inner.config.machine_op_lease_ttl).await;
+                // Twice per lease term: a dead replica's operations (or a
+                // restarted one's, whose old id no longer renews) resume
+                // within one and a half terms.
+                tokio::time::sleep(services.inner.config.machine_op_lease_ttl / 2).await;
                 let swept = services
                     .sweep_machine_operations(
                         "here: the replica that ran it stopped renewing its lease",
