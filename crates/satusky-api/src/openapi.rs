@@ -23,7 +23,7 @@ use crate::handlers::{apps, audit, auth, clusters, machines, members, orgs, toke
         machines::list_join_tokens, machines::create_join_token, machines::revoke_join_token,
         machines::list, machines::get, machines::claim, machines::release, machines::labels,
         machines::visibility, machines::events, machines::metrics, machines::metrics_history,
-        machines::logs, machines::health, machines::cordon,
+        machines::logs, machines::health, machines::placement, machines::cordon,
         machines::uncordon, machines::drain, machines::reboot, machines::shutdown,
         machines::decommission, machines::bulk,
     ),

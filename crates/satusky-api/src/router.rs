@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
             post(machines::revoke_join_token),
         )
         .route("/orgs/{org}/machines", get(machines::list))
+        .route("/orgs/{org}/placement", get(machines::placement))
         .route("/orgs/{org}/machines/bulk/{action}", post(machines::bulk))
         .route("/orgs/{org}/machines/{machine}", get(machines::get))
         .route(

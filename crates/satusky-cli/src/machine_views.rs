@@ -295,6 +295,43 @@ impl Row for LabelView {
     }
 }
 
+impl Row for satusky_types::machines::MachineRoom {
+    const HEADERS: &'static [&'static str] = &[
+        "NAME",
+        "NODE",
+        "SCHEDULABLE",
+        "CPU FREE",
+        "MEMORY FREE",
+        "PODS",
+        "FITS",
+    ];
+    fn cells(&self) -> Vec<String> {
+        let cpu_free = self
+            .cpu_allocatable_millis
+            .saturating_sub(self.cpu_requested_millis);
+        vec![
+            self.name.clone(),
+            opt(self.node_name.as_deref()),
+            if self.schedulable {
+                "yes".to_owned()
+            } else {
+                format!("no ({})", self.reason.as_deref().unwrap_or("unknown"))
+            },
+            format!("{cpu_free}m/{}m", self.cpu_allocatable_millis),
+            format!(
+                "{}/{}",
+                bytes(
+                    self.memory_allocatable_bytes
+                        .saturating_sub(self.memory_requested_bytes)
+                ),
+                bytes(self.memory_allocatable_bytes)
+            ),
+            format!("{}/{}", self.pods, self.pods_allocatable),
+            self.fits.to_string(),
+        ]
+    }
+}
+
 impl Row for MachineMetrics {
     const HEADERS: &'static [&'static str] = &[
         "AT", "CPU", "MEMORY", "LOAD", "NET RX", "NET TX", "DISK R", "DISK W",

@@ -7,7 +7,7 @@ use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
     JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineHealth,
     MachineLogLine, MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery,
-    PowerRequest, Visibility, VisibilityRequest,
+    PlacementPreview, PlacementQuery, PowerRequest, Visibility, VisibilityRequest,
 };
 use satusky_types::page::PageQuery;
 
@@ -232,6 +232,17 @@ impl Client {
     ) -> Result<MachineMetrics, ClientError> {
         let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "metrics"]);
         self.send_json(req, url).await
+    }
+
+    /// `GET /v1/orgs/{org}/placement?selector=&cpu=&memory=&replicas=`: the
+    /// machines a selector matches and the room each has for the request.
+    pub async fn placement_preview(
+        &self,
+        org: &str,
+        query: &PlacementQuery,
+    ) -> Result<PlacementPreview, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "placement"]);
+        self.send_json(req.query(query), url).await
     }
 
     /// `GET …/machines/{machine}/health`: link, Talos services and node

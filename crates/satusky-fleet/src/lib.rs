@@ -12,6 +12,7 @@
 //! Wiring (see the README): build [`FleetPorts`], put them into
 //! `ServicesConfig`, build `Services`, then [`FleetRuntime::start`].
 
+pub mod capacity;
 mod index;
 pub mod links;
 pub mod node_ops;
@@ -64,6 +65,7 @@ pub enum FleetError {
 pub struct FleetPorts {
     pub node_ops: Arc<KubeNodeOps>,
     pub talos_ops: Arc<TalosClientOps>,
+    pub capacity: Arc<capacity::KubeCapacity>,
 }
 
 impl FleetPorts {
@@ -85,16 +87,18 @@ impl FleetPorts {
         talos: TalosOpsSettings,
     ) -> Self {
         Self {
+            capacity: Arc::new(capacity::KubeCapacity::new(kube.clone())),
             node_ops: Arc::new(KubeNodeOps::with_settings(kube, node)),
             talos_ops: Arc::new(TalosClientOps::new(talos_identity, talos)),
         }
     }
 
-    /// Puts the ports (node, Talos, machine logs) into the services' configuration.
+    /// Puts the ports (node, Talos, machine logs, capacity) into the services' configuration.
     pub fn install(&self, config: &mut ServicesConfig) {
         config.node_ops = Some(self.node_ops.clone());
         config.talos_ops = Some(self.talos_ops.clone());
         config.machine_logs = Some(self.talos_ops.clone());
+        config.capacity = Some(self.capacity.clone());
     }
 }
 

@@ -27,8 +27,8 @@ impl Default for PlanQuota {
             cpu: "2".to_owned(),
             memory: "4Gi".to_owned(),
             pods: 10,
-            default_cpu_request: "100m".to_owned(),
-            default_memory_request: "128Mi".to_owned(),
+            default_cpu_request: satusky_types::apps::DEFAULT_CPU_REQUEST.to_owned(),
+            default_memory_request: satusky_types::apps::DEFAULT_MEMORY_REQUEST.to_owned(),
             default_cpu_limit: "500m".to_owned(),
             default_memory_limit: "512Mi".to_owned(),
         }

@@ -50,6 +50,12 @@ fn one() -> u32 {
     1
 }
 
+/// The CPU a container requests when its app sets none (the namespace's
+/// LimitRange default, and what placement previews assume).
+pub const DEFAULT_CPU_REQUEST: &str = "100m";
+/// The memory a container requests when its app sets none.
+pub const DEFAULT_MEMORY_REQUEST: &str = "128Mi";
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

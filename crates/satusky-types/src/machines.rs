@@ -394,6 +394,69 @@ pub struct MachineService {
     pub healthy: bool,
 }
 
+/// Query of a placement preview: where would these replicas fit?
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct PlacementQuery {
+    /// Machine label selector (none: every visible machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// CPU request per replica (a quantity; default: the installation's default request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory request per replica (a quantity; default: the installation's default request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Replicas to place (default 1, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+/// Which machines a selector matches and how many replicas of a request
+/// each has room for, counted as the scheduler counts (allocatable minus
+/// the requests of the pods already there). Anti-affinity and topology
+/// spread are not applied.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlacementPreview {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    pub cpu_request: String,
+    pub memory_request: String,
+    pub replicas: u32,
+    /// Replicas the matching machines have room for, together.
+    pub fits: u32,
+    /// `fits >= replicas`.
+    pub enough: bool,
+    pub machines: Vec<MachineRoom>,
+}
+
+/// One machine's room in a placement preview.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineRoom {
+    pub id: String,
+    pub name: String,
+    pub state: MachineState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// New pods may be scheduled there now.
+    pub schedulable: bool,
+    /// Why not, when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub cpu_allocatable_millis: u64,
+    pub cpu_requested_millis: u64,
+    pub memory_allocatable_bytes: u64,
+    pub memory_requested_bytes: u64,
+    pub pods_allocatable: u32,
+    pub pods: u32,
+    /// Replicas of the request that fit on it now.
+    pub fits: u32,
+}
+
 /// Query of a machine's logs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]

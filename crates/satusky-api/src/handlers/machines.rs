@@ -11,7 +11,7 @@ use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
     JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineHealth,
     MachineLogLine, MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery,
-    PowerRequest, VisibilityRequest,
+    PlacementPreview, PlacementQuery, PowerRequest, VisibilityRequest,
 };
 use satusky_types::page::{Page, PageQuery};
 
@@ -275,6 +275,24 @@ pub async fn health(
 ) -> ApiResult<axum::Json<MachineHealth>> {
     Ok(axum::Json(
         s.services.machine_health(&ctx, &org, &machine).await?,
+    ))
+}
+
+/// Placement preview: the visible machines a selector matches, each with
+/// its room (allocatable minus what its pods request) and how many replicas
+/// of the request fit there now. Nothing is deployed.
+#[utoipa::path(get, path = "/v1/orgs/{org}/placement", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), PlacementQuery),
+    responses((status = 200, body = PlacementPreview), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn placement(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(org): Path<String>,
+    Query(q): Query<PlacementQuery>,
+) -> ApiResult<axum::Json<PlacementPreview>> {
+    Ok(axum::Json(
+        s.services.placement_preview(&ctx, &org, &q).await?,
     ))
 }
 

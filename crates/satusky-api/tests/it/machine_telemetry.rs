@@ -11,9 +11,9 @@ use futures::StreamExt as _;
 use satusky_api::ApiConfig;
 use satusky_core::fleet::ports::ApiMode;
 use satusky_core::fleet::{
-    DrainOptions, DrainProgress, LineStream, LogRequest, LogSource, MachineLogs, NodeOps,
-    NodeStatus, OpsError, ResetOptions, ServiceHealth, SigningKey, TalosOps, TalosTarget,
-    async_trait,
+    CapacityOps, DrainOptions, DrainProgress, LineStream, LogRequest, LogSource, MachineLogs,
+    NodeCapacity, NodeOps, NodeStatus, OpsError, ResetOptions, ServiceHealth, SigningKey, TalosOps,
+    TalosTarget, async_trait,
 };
 use satusky_core::services::AdmitRequest;
 use satusky_core::{Services, ServicesConfig};
@@ -184,18 +184,53 @@ impl MachineLogs for Logs {
     }
 }
 
+/// Node capacity by node name: 2 cores, 4 GiB and 10 pods each, with
+/// per-node requests already used and cordons.
+#[derive(Debug, Default)]
+struct Capacity {
+    used: Mutex<HashMap<String, (u64, u64, u32)>>,
+    cordoned: Mutex<BTreeSet<String>>,
+}
+
+#[async_trait]
+impl CapacityOps for Capacity {
+    async fn capacity(&self, node: &str) -> Result<Option<NodeCapacity>, OpsError> {
+        let (cpu, mem, pods) = self
+            .used
+            .lock()
+            .unwrap()
+            .get(node)
+            .copied()
+            .unwrap_or_default();
+        let cordoned = self.cordoned.lock().unwrap().contains(node);
+        Ok(Some(NodeCapacity {
+            cpu_allocatable_millis: 2000,
+            memory_allocatable_bytes: 4 << 30,
+            pods_allocatable: 10,
+            cpu_requested_millis: cpu,
+            memory_requested_bytes: mem,
+            pods,
+            schedulable: !cordoned,
+            reason: cordoned.then(|| "cordoned".to_owned()),
+        }))
+    }
+}
+
 struct Fleet {
     app: TestApp,
     owner: String,
     talos: Arc<Talos>,
     logs: Arc<Logs>,
+    capacity: Arc<Capacity>,
 }
 
 impl Fleet {
     async fn new(retention: Duration) -> Self {
         let talos = Arc::new(Talos::default());
         let logs = Arc::new(Logs::default());
+        let capacity = Arc::new(Capacity::default());
         let config = ServicesConfig {
+            capacity: Some(capacity.clone()),
             join_token_key: Some(SigningKey::new([7u8; 32])),
             node_ops: Some(Arc::new(Nodes)),
             talos_ops: Some(talos.clone()),
@@ -211,6 +246,7 @@ impl Fleet {
             owner,
             talos,
             logs,
+            capacity,
         }
     }
 
@@ -705,4 +741,101 @@ async fn machine_health_joins_link_talos_and_node_into_one_verdict() {
         .await
         .ok();
     assert_eq!(h["verdict"], "degraded");
+}
+
+#[tokio::test]
+async fn a_placement_preview_counts_the_room_of_the_matching_machines() {
+    let f = Fleet::new(Duration::from_hours(1)).await;
+    for m in ["g1", "g2", "c1"] {
+        f.joined(m).await;
+    }
+    for m in ["g1", "g2"] {
+        f.app
+            .patch(
+                &format!("/v1/orgs/acme/machines/{m}/labels"),
+                &f.owner,
+                json!({"set": {"pool": "gpu"}}),
+            )
+            .await
+            .ok();
+    }
+    // g1: 1.5 of 2 cores used; g2: cordoned.
+    f.capacity
+        .used
+        .lock()
+        .unwrap()
+        .insert("node-g1".into(), (1500, 1 << 30, 3));
+    f.capacity.cordoned.lock().unwrap().insert("node-g2".into());
+
+    let p = f
+        .app
+        .get(
+            "/v1/orgs/acme/placement?selector=pool%3Dgpu&cpu=250m&memory=256Mi&replicas=3",
+            &f.owner,
+        )
+        .await
+        .ok();
+    let rooms: BTreeMap<String, (u64, bool)> = p["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_owned(),
+                (
+                    m["fits"].as_u64().unwrap(),
+                    m["schedulable"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    // g1: CPU decides (500m left / 250m = 2); g2 is cordoned; c1 does not match.
+    assert_eq!(
+        rooms,
+        BTreeMap::from([("g1".to_owned(), (2, true)), ("g2".to_owned(), (0, false))])
+    );
+    assert_eq!(
+        (p["fits"].as_u64(), p["enough"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert_eq!(p["replicas"], 3);
+
+    // Defaults: the installation's default request, one replica, every machine.
+    let p = f.app.get("/v1/orgs/acme/placement", &f.owner).await.ok();
+    assert_eq!(
+        (p["cpu_request"].as_str(), p["memory_request"].as_str()),
+        (Some("100m"), Some("128Mi"))
+    );
+    assert_eq!(p["machines"].as_array().unwrap().len(), 3);
+    assert_eq!(p["enough"], true);
+
+    for query in [
+        "cpu=lots",
+        "cpu=0",
+        "memory=-1Gi",
+        "replicas=0",
+        "replicas=1001",
+        "selector=in%20(",
+        "bogus=1",
+    ] {
+        f.app
+            .get(&format!("/v1/orgs/acme/placement?{query}"), &f.owner)
+            .await
+            .err(
+                400,
+                if query.starts_with("selector") {
+                    "validation_failed"
+                } else {
+                    "invalid_query"
+                },
+            );
+    }
+    let other = f.app.user("other@example.com").await;
+    f.app.org(&other, "other").await;
+    let p = f.app.get("/v1/orgs/other/placement", &other).await.ok();
+    assert_eq!(
+        p["machines"],
+        json!([]),
+        "another organization sees none of them"
+    );
 }

@@ -62,8 +62,7 @@ pub async fn run(ctx: &Context, args: DeployArgs, given: &Given<'_>) -> Result<(
     };
     let request = build_request(&args, given, &file, current.as_ref())?;
     if args.dry_run {
-        let current_selector = current.as_ref().and_then(|c| c.machine_selector.clone());
-        return dry_run(ctx, &client, &org, &name, request, current_selector).await;
+        return dry_run(ctx, &client, &org, &name, request, current.as_ref()).await;
     }
     let key = args
         .idempotency_key
@@ -104,8 +103,9 @@ pub async fn run(ctx: &Context, args: DeployArgs, given: &Given<'_>) -> Result<(
     Ok(())
 }
 
-/// What `deploy --dry-run` shows: the request that would be sent and the
-/// machines its selector matches. Nothing is deployed.
+/// What `deploy --dry-run` shows: the request that would be sent, and the
+/// machines its selector matches with the room each has for its replicas.
+/// Nothing is deployed.
 #[derive(Debug, serde::Serialize)]
 struct DryRun {
     org: String,
@@ -113,8 +113,8 @@ struct DryRun {
     /// The selector in effect: the request's, else the current release's.
     machine_selector: Option<String>,
     request: satusky_types::apps::DeployRequest,
-    /// Visible machines the selector matches (every visible machine without one).
-    machines: Vec<satusky_types::machines::Machine>,
+    /// Matching machines (every visible one without a selector), with room.
+    placement: satusky_types::machines::PlacementPreview,
 }
 
 async fn dry_run(
@@ -123,40 +123,71 @@ async fn dry_run(
     org: &str,
     name: &str,
     request: satusky_types::apps::DeployRequest,
-    current_selector: Option<String>,
+    current: Option<&AppSpec>,
 ) -> Result<(), CliError> {
     let selector = match &request.machine_selector {
         Some(s) => Some(s.clone()),
-        None => current_selector,
+        None => current.and_then(|c| c.machine_selector.clone()),
     }
     .filter(|s| !s.trim().is_empty());
-    let machines = client.list_all_machines(org, selector.as_deref()).await?;
+    // What the release would request: the request's values, else the
+    // current release's, else the installation's defaults (server side).
+    let resources = request
+        .resources
+        .clone()
+        .or_else(|| current.map(|c| c.resources.clone()))
+        .unwrap_or_default();
+    let replicas = request
+        .replicas
+        .or_else(|| current.map(|c| c.replicas))
+        .unwrap_or(1);
+    let placement = client
+        .placement_preview(
+            org,
+            &satusky_types::machines::PlacementQuery {
+                selector: selector.clone(),
+                cpu: resources.cpu_request,
+                memory: resources.memory_request,
+                replicas: Some(replicas.max(1)),
+            },
+        )
+        .await?;
     note(&format!(
         "Dry run: nothing was deployed. Release of `{name}` with image {}.",
         request.image
     ));
+    let matched = placement.machines.len();
     match &selector {
         Some(s) => note(&format!(
-            "Machine selector `{s}` matches {} machine{}.",
-            machines.len(),
-            if machines.len() == 1 { "" } else { "s" }
+            "Machine selector `{s}` matches {matched} machine{}.",
+            if matched == 1 { "" } else { "s" }
         )),
         None => note("No machine selector: any node of the cluster may run it."),
     }
+    if selector.is_some() {
+        note(&format!(
+            "Room for {} replica{} of {} CPU / {} memory on the matching machines; {} asked: {}.",
+            placement.fits,
+            if placement.fits == 1 { "" } else { "s" },
+            placement.cpu_request,
+            placement.memory_request,
+            placement.replicas,
+            if placement.enough {
+                "enough"
+            } else {
+                "NOT enough; some replicas would stay Pending"
+            }
+        ));
+    }
     if ctx.printer.is_table() {
-        if !machines.is_empty() {
-            note(
-                "Free capacity is not reported by the API; the CPU and MEMORY columns are each machine's total.",
-            );
-        }
-        ctx.printer.list(&machines, "")?;
+        ctx.printer.list(&placement.machines, "")?;
     } else {
         ctx.printer.data(&DryRun {
             org: org.to_owned(),
             app: name.to_owned(),
             machine_selector: selector,
             request,
-            machines,
+            placement,
         })?;
     }
     Ok(())

@@ -537,7 +537,8 @@ fn machines_zones_and_logs_without_a_cluster() {
         "--dry-run",
     ]);
     out.ok();
-    assert_eq!(out.json()["machines"], serde_json::json!([]));
+    assert_eq!(out.json()["placement"]["machines"], serde_json::json!([]));
+    assert_eq!(out.json()["placement"]["enough"], false);
     let out = env.run(&["-o", "json", "app", "releases", "web"]);
     out.ok();
     assert_eq!(out.json().as_array().unwrap().len(), 1);

@@ -124,6 +124,19 @@ fn every_subcommand_resolves_a_machine_by_id_or_by_name() {
         200,
         machine("mch_1", "node-a", "joined"),
     );
+    api.on(
+        "GET",
+        &format!("{MACHINES}/mch_1/health"),
+        200,
+        json!({
+            "machine": "node-a", "state": "joined", "verdict": "healthy",
+            "conditions": [{"type": "NodeReady", "status": "True", "reason": "KubeletReady",
+                            "last_transition_time": "2026-11-21T10:00:00Z"}],
+            "services": [{"id": "kubelet", "state": "Running", "healthy": true}],
+            "node_name": "node-a", "unschedulable": false,
+            "checked_at": "2026-11-21T10:00:00Z"
+        }),
+    );
     let env = logged_in(&api);
     for reference in ["mch_1", "node-a"] {
         for args in [
@@ -154,7 +167,7 @@ fn every_subcommand_resolves_a_machine_by_id_or_by_name() {
     let calls = actions(&api);
     // Each action went to the id, whichever reference was given.
     assert!(calls.iter().all(|c| c.contains("/mch_1/")), "{calls:?}");
-    assert_eq!(calls.len(), 2 * 7, "{calls:?}");
+    assert_eq!(calls.len(), 2 * 8, "{calls:?}");
     assert_eq!(
         body_of(&api, "PATCH", "/v1/orgs/acme/machines/mch_1/labels"),
         json!({"set": {"tier": "a", "ssd": "true"}, "unset": []})
@@ -184,8 +197,22 @@ fn every_subcommand_resolves_a_machine_by_id_or_by_name() {
     let out = env.run(&["-o", "json", "machine", "status", "node-a"]);
     assert_eq!(
         out.json(),
-        json!({"id": "mch_1", "name": "node-a", "state": "joined", "connected": true, "node_name": "node-a"})
+        json!({
+            "id": "mch_1", "name": "node-a", "state": "joined", "connected": true, "node_name": "node-a",
+            "verdict": "healthy",
+            "conditions": [{"type": "NodeReady", "status": "True", "reason": "KubeletReady",
+                            "last_transition_time": "2026-11-21T10:00:00Z"}],
+            "services": [{"id": "kubelet", "state": "Running", "healthy": true}]
+        })
     );
+    let out = env.run(&["machine", "status", "node-a"]);
+    assert!(out.stdout.contains("healthy"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("NodeReady=True (KubeletReady)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("kubelet Running"), "{}", out.stdout);
     let out = env.run(&["-o", "json", "machine", "get", "node-a"]);
     assert_eq!(out.json()["hardware"]["cpu_cores"], 8);
 }
@@ -809,7 +836,7 @@ fn logs_without_a_cluster_exit_3_and_an_unknown_app_exits_1() {
 }
 
 #[test]
-fn deploy_dry_run_lists_matching_machines_and_deploys_nothing() {
+fn deploy_dry_run_shows_matching_machines_with_their_room_and_deploys_nothing() {
     let api = MockApi::start();
     api.on(
         "GET",
@@ -817,11 +844,24 @@ fn deploy_dry_run_lists_matching_machines_and_deploys_nothing() {
         404,
         error_body("app_not_found", "app `web` not found", "req-1"),
     );
+    let room = |name: &str, fits: u32, schedulable: bool| {
+        json!({
+            "id": format!("mch_{name}"), "name": name, "state": "joined", "node_name": name,
+            "schedulable": schedulable, "reason": if schedulable { Value::Null } else { json!("cordoned") },
+            "cpu_allocatable_millis": 4000, "cpu_requested_millis": 1000,
+            "memory_allocatable_bytes": 8_589_934_592_u64, "memory_requested_bytes": 1_073_741_824_u64,
+            "pods_allocatable": 110, "pods": 3, "fits": fits
+        })
+    };
     api.on(
         "GET",
-        MACHINES,
+        "/v1/orgs/acme/placement",
         200,
-        page(vec![machine("mch_1", "node-a", "joined")], None),
+        json!({
+            "selector": "gpu,region in (kul,bki)", "cpu_request": "500m", "memory_request": "128Mi",
+            "replicas": 3, "fits": 6, "enough": true,
+            "machines": [room("node-a", 6, true), room("node-b", 0, false)]
+        }),
     );
     let env = logged_in(&api);
     let out = env.run(&[
@@ -832,6 +872,10 @@ fn deploy_dry_run_lists_matching_machines_and_deploys_nothing() {
         "web",
         "--image",
         "nginx:1",
+        "--replicas",
+        "3",
+        "--cpu-request",
+        "500m",
         "--machine-tag",
         "gpu & (region=kul | region=bki)",
         "--dry-run",
@@ -840,22 +884,25 @@ fn deploy_dry_run_lists_matching_machines_and_deploys_nothing() {
     let d = out.json();
     assert_eq!(d["machine_selector"], "gpu,region in (kul,bki)");
     assert_eq!(d["request"]["image"], "nginx:1");
-    assert_eq!(d["machines"][0]["name"], "node-a");
+    assert_eq!(d["placement"]["machines"][0]["name"], "node-a");
+    assert_eq!(d["placement"]["fits"], 6);
     assert!(
         out.stderr.contains("nothing was deployed"),
         "{}",
         out.stderr
     );
+    assert!(out.stderr.contains("Room for 6 replicas"), "{}", out.stderr);
     assert_eq!(
         api.calls(),
         [
             "GET /v1/orgs/acme/apps/web",
-            "GET /v1/orgs/acme/machines?selector=gpu%2Cregion+in+%28kul%2Cbki%29&limit=1000",
+            "GET /v1/orgs/acme/placement?selector=gpu%2Cregion+in+%28kul%2Cbki%29&cpu=500m&memory=256Mi&replicas=3",
         ]
     );
     let out = env.run(&["deploy", "--name", "web", "--image", "nginx:1", "--dry-run"]);
     out.ok();
     assert!(out.stdout.contains("node-a"), "{}", out.stdout);
+    assert!(out.stdout.contains("no (cordoned)"), "{}", out.stdout);
     assert!(out.stderr.contains("No machine selector"), "{}", out.stderr);
     assert!(
         api.calls().iter().all(|c| !c.starts_with("POST")),

@@ -4,6 +4,7 @@
 //! operations reach Kubernetes and Talos ([`ports`]), and machine logs
 //! ([`streams`]).
 
+pub mod capacity;
 pub mod jointoken;
 pub mod labels;
 pub mod ports;
@@ -11,6 +12,7 @@ pub mod streams;
 
 /// Implementers of the ports use the same macro as their definition.
 pub use async_trait::async_trait;
+pub use capacity::{CapacityOps, NodeCapacity};
 pub use jointoken::SigningKey;
 pub use ports::{
     DrainOptions, DrainProgress, NodeCondition, NodeOps, NodeStatus, OpsError, ResetOptions,

@@ -73,6 +73,8 @@ pub struct ServicesConfig {
     pub machine_reset_timeout: std::time::Duration,
     /// Live reads of running apps (logs); without it, logs answer 503.
     pub workload: Option<Arc<dyn crate::apps::Workload>>,
+    /// Node capacity for placement previews; without it, previews answer 503.
+    pub capacity: Option<Arc<dyn crate::fleet::CapacityOps>>,
     /// Machine logs through Talos; without it, machine logs answer 503.
     pub machine_logs: Option<Arc<dyn crate::fleet::MachineLogs>>,
     /// How long machine metric samples are kept (the short history).
@@ -103,6 +105,7 @@ impl Default for ServicesConfig {
             machine_op_lease_ttl: std::time::Duration::from_secs(30),
             machine_reset_timeout: std::time::Duration::from_mins(10),
             workload: None,
+            capacity: None,
             machine_logs: None,
             machine_sample_retention: std::time::Duration::from_hours(1),
         }

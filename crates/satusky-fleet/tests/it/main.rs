@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers")]
 
 #[cfg(feature = "dev")]
+mod capacity;
 mod dev;
 mod drain;
 mod lifecycle;

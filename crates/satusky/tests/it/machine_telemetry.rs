@@ -155,6 +155,31 @@ fn machine_logs_and_metrics_come_from_the_machines() {
         "{status}"
     );
 
+    // Placement preview: the machines a deploy would use and their room.
+    let dry = dev.ctl_json(&[
+        "deploy",
+        "--name",
+        "probe",
+        "--image",
+        "nginx:1",
+        "--replicas",
+        "2",
+        "--dry-run",
+        "-o",
+        "json",
+    ]);
+    let rooms = dry["placement"]["machines"].as_array().unwrap();
+    assert_eq!(rooms.len(), 3, "{dry}");
+    assert!(
+        rooms
+            .iter()
+            .all(|r| r["schedulable"] == true && r["cpu_allocatable_millis"].as_u64().unwrap() > 0),
+        "{dry}"
+    );
+    assert_eq!(dry["placement"]["enough"], true, "{dry}");
+    let (status, _) = dev.api(reqwest::Method::GET, "/v1/orgs/dev/apps/probe", None);
+    assert_eq!(status, 404, "a dry run deploys nothing");
+
     // Metrics: a live sample, then the history the control plane samples.
     let live = dev.ctl_json(&["machine", "metrics", &machine, "-o", "json"]);
     assert!(live["memory_total_bytes"].as_u64().unwrap() > 0, "{live}");
