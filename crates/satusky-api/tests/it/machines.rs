@@ -157,6 +157,9 @@ enum Rebooting {
     LikeAMachine,
     /// The node does not change at all (a reboot that did not happen).
     Nothing,
+    /// The node goes NotReady and comes back with the same boot id (a
+    /// kubelet restart, not a reboot).
+    Flap,
 }
 
 const DOWN_AFTER: Duration = Duration::from_millis(40);
@@ -209,8 +212,9 @@ impl FakeTalos {
     }
 }
 
-/// Takes `node` down and up again as a rebooting machine's kubelet does.
-fn reboot_node(nodes: Arc<FakeNodes>, node: String) {
+/// Takes `node` down and up again as a rebooting machine's kubelet does
+/// (with a new boot id when `new_boot`).
+fn reboot_node(nodes: Arc<FakeNodes>, node: String, new_boot: bool) {
     tokio::spawn(async move {
         tokio::time::sleep(DOWN_AFTER).await;
         if let Some(n) = nodes.nodes.lock().unwrap().get_mut(&node) {
@@ -219,8 +223,12 @@ fn reboot_node(nodes: Arc<FakeNodes>, node: String) {
         tokio::time::sleep(UP_AFTER).await;
         if let Some(n) = nodes.nodes.lock().unwrap().get_mut(&node) {
             n.ready = true;
-            n.boot_id = n.boot_id.as_ref().map(|b| format!("{b}+"));
-            nodes.log.lock().unwrap().push(format!("booted {node}"));
+            if new_boot {
+                n.boot_id = n.boot_id.as_ref().map(|b| format!("{b}+"));
+                nodes.log.lock().unwrap().push(format!("booted {node}"));
+            } else {
+                nodes.log.lock().unwrap().push(format!("flapped {node}"));
+            }
         }
     });
 }
@@ -234,10 +242,14 @@ impl TalosOps for FakeTalos {
         }
         self.call("talos reboot", m)?;
         let rebooting = *self.rebooting.lock().unwrap();
-        if rebooting == Rebooting::LikeAMachine
+        if rebooting != Rebooting::Nothing
             && let Some(host) = m.uuid.strip_prefix("uuid-")
         {
-            reboot_node(self.nodes.clone(), format!("node-{host}"));
+            reboot_node(
+                self.nodes.clone(),
+                format!("node-{host}"),
+                rebooting == Rebooting::LikeAMachine,
+            );
         }
         Ok(())
     }
@@ -1823,6 +1835,22 @@ async fn a_reboot_that_never_takes_the_node_down_fails_instead_of_passing_for_do
     assert!(
         msg.contains("did not become Ready")
             && msg.contains("still Ready with boot id boot-w1 from before the reboot"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_node_back_from_not_ready_with_its_old_boot_id_has_not_rebooted() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    *f.talos.rebooting.lock().unwrap() = Rebooting::Flap;
+    f.calls();
+    let m = f.op("w1", "reboot", json!({"force": true})).await;
+    assert_eq!(f.calls(), ["talos reboot", "flapped node-w1"]);
+    assert_eq!(m["operation"]["phase"], "failed");
+    let msg = m["operation"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("still Ready with boot id boot-w1 from before the reboot"),
         "{msg}"
     );
 }

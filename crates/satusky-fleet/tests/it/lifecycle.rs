@@ -67,7 +67,9 @@ async fn a_reboot_is_over_only_once_the_node_is_ready_with_a_new_boot_id() -> Re
     assert_eq!(
         boots_at_the_end,
         boots + 1,
-        "{seen:?} {:#?}",
+        "before {before}, boots {boots}, now {} {:?}; {seen:?} {:#?}",
+        sim.boots(),
+        boot_id(&env, &node).await?,
         env.events(&m.name).await?
     );
     let after = boot_id(&env, &node).await?.context("boot id")?;

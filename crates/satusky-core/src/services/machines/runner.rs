@@ -878,7 +878,12 @@ impl Services {
                     let back = match &mark {
                         // Recorded by an older version: no way to tell.
                         None => true,
-                        Some(k) => booted_again(k, &s) || seen_down,
+                        // With boot ids, only another one will do: a node
+                        // may flap NotReady and back without rebooting.
+                        Some(k) if k.boot_id.is_some() && s.boot_id.is_some() => {
+                            booted_again(k, &s)
+                        }
+                        Some(_) => seen_down,
                     };
                     if back {
                         return Ok(StepChange::detail(match &s.boot_id {
@@ -910,12 +915,17 @@ impl Services {
             }
             if tokio::time::Instant::now() >= deadline {
                 let why = match (&last, &mark) {
-                    (Some(s), Some(k)) if s.ready && !seen_down => match &k.boot_id {
-                        Some(id) => format!(
-                            "it is still Ready with boot id {id} from before the reboot, which did not happen"
-                        ),
-                        None => "it never went NotReady, so the reboot did not happen".to_owned(),
-                    },
+                    (Some(s), Some(k))
+                        if s.ready && s.boot_id.is_some() && s.boot_id == k.boot_id =>
+                    {
+                        format!(
+                            "it is still Ready with boot id {} from before the reboot, which did not happen",
+                            k.boot_id.as_deref().unwrap_or_default()
+                        )
+                    }
+                    (Some(s), Some(_)) if s.ready && !seen_down => {
+                        "it never went NotReady, so the reboot did not happen".to_owned()
+                    }
                     _ => "it is not Ready".to_owned(),
                 };
                 return Err(StepFailure::new(format!(
