@@ -1,8 +1,8 @@
 //! satusky-fleet against kube-sim, talos-sim and core services over SQLite.
 #![allow(clippy::unwrap_used, reason = "test helpers")]
 
-#[cfg(feature = "dev")]
 mod capacity;
+#[cfg(feature = "dev")]
 mod dev;
 mod drain;
 mod lifecycle;
