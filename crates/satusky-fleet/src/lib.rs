@@ -322,6 +322,7 @@ impl FleetRuntime {
         .await
         .map_err(FleetError::Wireguard)?;
         let links = Links::new(wg.clone());
+        talos.set_links(links.clone());
 
         let machines = index::all_machines(&services)
             .await

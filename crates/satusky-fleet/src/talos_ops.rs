@@ -73,6 +73,8 @@ pub struct TalosClientOps {
     settings: TalosOpsSettings,
     clients: Mutex<HashMap<String, TalosClient>>,
     samples: Mutex<HashMap<String, Sample>>,
+    /// The SideroLink WireGuard peers, once the fleet runtime started.
+    links: RwLock<Option<crate::Links>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,7 +104,14 @@ impl TalosClientOps {
             settings,
             clients: Mutex::new(HashMap::new()),
             samples: Mutex::new(HashMap::new()),
+            links: RwLock::new(None),
         }
+    }
+
+    /// The WireGuard peers `remove_link` removes from (set by the fleet
+    /// runtime when it starts).
+    pub fn set_links(&self, links: crate::Links) {
+        *self.links.write().unwrap_or_else(PoisonError::into_inner) = Some(links);
     }
 
     /// Replaces the client identity (e.g. once `satusky dev` started its machines);
@@ -396,10 +405,18 @@ impl TalosOps for TalosClientOps {
         })
     }
 
-    /// There is no WireGuard device in this installation (satusky-machines
-    /// hands out addresses only), so removing the link forgets the machine's
-    /// client and samples.
+    /// Removes the machine's WireGuard peer (its handshakes are ignored from
+    /// now on, so its link goes down) and forgets its client and samples.
     async fn remove_link(&self, m: &TalosTarget) -> Result<(), OpsError> {
+        let links = self
+            .links
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(links) = links {
+            let removed = links.remove(&m.machine_id, &m.uuid);
+            tracing::info!(machine.id = %m.machine_id, peers = removed, "SideroLink peer removed");
+        }
         self.forget(m);
         Ok(())
     }

@@ -318,6 +318,12 @@ async fn decommission_leaves_no_node_and_keeps_the_machine_record_and_history() 
     let env = Env::new().await?;
     let (fleet, m) = env.joined_machine().await?;
     let node = m.node_name.clone().context("node")?;
+    let peer = env
+        .handle
+        .links()
+        .link(&m.id, &m.uuid)
+        .context("the machine has a WireGuard peer")?
+        .public_key;
     env.services
         .decommission_machine(&env.ctx, ORG, &m.name, &DecommissionRequest::default())
         .await?;
@@ -329,6 +335,15 @@ async fn decommission_leaves_no_node_and_keeps_the_machine_record_and_history() 
     assert_eq!(done.state, MachineState::Decommissioned);
     assert!(done.node_name.is_none());
     assert!(env.node(&node).await?.is_none());
+    // Its SideroLink peer is gone: that key's handshakes are ignored from now on.
+    assert!(
+        env.handle
+            .links()
+            .endpoint()
+            .link(satusky_machines::PeerRef::Key(&peer))
+            .is_none(),
+        "the decommissioned machine's WireGuard peer was removed"
+    );
     // It stays gone: the reset machine is in maintenance mode, with no kubelet.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(env.node(&node).await?.is_none());

@@ -146,6 +146,11 @@ async fn a_machine_removed_by_force_is_refused_when_it_provisions_again() -> Res
         || async { Ok(env.list().await?.into_iter().next()) },
     )
     .await?;
+    let links = env.handle.links();
+    let peer = wait_for(Duration::from_secs(15), "its WireGuard peer", || async {
+        Ok(links.link(&m.id, &m.uuid).map(|l| l.public_key))
+    })
+    .await?;
     env.services
         .decommission_machine(
             &env.ctx,
@@ -159,8 +164,17 @@ async fn a_machine_removed_by_force_is_refused_when_it_provisions_again() -> Res
         .await?;
     env.wait_machine(&m.id, "marked for a wipe", Duration::from_secs(10), |m| {
         m.state == MachineState::NeedsWipe
+            && m.operation.as_ref().is_some_and(|op| op.phase != "running")
     })
     .await?;
+    // Its SideroLink peer is removed: that key's handshakes are ignored now.
+    assert!(
+        links
+            .endpoint()
+            .link(satusky_machines::PeerRef::Key(&peer))
+            .is_none(),
+        "the removed machine's WireGuard peer is gone"
+    );
     let sim = fleet.machine(0);
     sim.reboot();
     let status = sim
