@@ -9,6 +9,11 @@
 //! shutdown drains first unless forced; a failed drain never leaves behind
 //! a cordon we added; we uncordon only what we cordoned; decommissioning an
 //! unreachable machine has an explicit force path that marks it `needs_wipe`.
+//!
+//! An operation may be cancelled while every step begun so far is
+//! reversible ([`Effect::is_reversible`]: cordon, drain, and the waits
+//! between them); once a Talos call or the node's removal has begun,
+//! [`cancel_blocker`] names the step that keeps it going.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +48,13 @@ pub enum MachineEvent {
         force: bool,
     },
     DecommissionFinished,
+    /// A running operation is cancelled before its first irreversible step:
+    /// the machine goes back to `back_to`, the state it was in before the
+    /// operation (`from_state`). Only a node the operation found schedulable
+    /// (`back_to` joined) is uncordoned, and only if this platform cordoned it.
+    Cancel {
+        back_to: MachineState,
+    },
 }
 
 /// One step an operation runner carries out, in order.
@@ -117,6 +129,16 @@ impl Effect {
         )
     }
 
+    /// Whether the step can be undone: a cordon can be lifted and a drain
+    /// stopped (evicted pods are rescheduled elsewhere anyway), but a Talos
+    /// reboot, shutdown or reset, or the node's and link's removal, cannot.
+    pub fn is_reversible(self) -> bool {
+        matches!(
+            self,
+            Effect::CordonNode | Effect::UncordonIfOurs | Effect::DrainNode
+        )
+    }
+
     /// Whether the step talks to Talos on the machine.
     pub fn needs_talos(self) -> bool {
         matches!(
@@ -151,6 +173,36 @@ fn describe(e: MachineEvent) -> &'static str {
         MachineEvent::ShutdownFinished => "finish a shutdown",
         MachineEvent::Decommission { .. } => "be decommissioned",
         MachineEvent::DecommissionFinished => "finish decommissioning",
+        MachineEvent::Cancel { .. } => "have its operation cancelled",
+    }
+}
+
+/// Why an operation at `step` of `plan` (the step running, or about to)
+/// can no longer be cancelled: the first irreversible step begun so far.
+/// `None`: every step begun is reversible, so a cancel is honoured. A plan
+/// whose steps are all done is finishing and cannot be cancelled either
+/// (its last step is returned).
+pub fn cancel_blocker(plan: &[Effect], step: usize) -> Option<Effect> {
+    if step >= plan.len() {
+        return plan.last().copied();
+    }
+    plan.iter()
+        .take(step + 1)
+        .copied()
+        .find(|e| !e.is_reversible())
+}
+
+/// What a machine is doing once `blocker` has begun, for messages such as
+/// "machine `w1` is already rebooting".
+pub fn doing(blocker: Effect) -> &'static str {
+    match blocker {
+        Effect::TalosReboot | Effect::WaitNodeReady => "rebooting",
+        Effect::TalosShutdown => "shutting down",
+        Effect::TalosReset | Effect::WaitMaintenance => "being reset",
+        Effect::DeleteNode | Effect::RemoveLink | Effect::RevokeIdentity => {
+            "being removed from the cluster"
+        }
+        Effect::CordonNode | Effect::UncordonIfOurs | Effect::DrainNode => "finishing",
     }
 }
 
@@ -239,6 +291,43 @@ pub fn on(state: MachineState, event: MachineEvent) -> Result<Transition, Invali
             vec![F::DeleteNode, F::RemoveLink, F::RevokeIdentity],
         ),
         (S::Decommissioning, E::DecommissionFinished) => (S::Decommissioned, vec![]),
+        // Cancelled before anything irreversible: back where it was. A node
+        // that was schedulable before loses the cordon we added; one that
+        // was cordoned before stays cordoned.
+        (
+            S::Draining | S::Rebooting | S::ShuttingDown | S::Decommissioning,
+            E::Cancel { back_to: S::Joined },
+        )
+        | (
+            S::Decommissioning,
+            E::Cancel {
+                back_to: S::Draining,
+            },
+        ) => (S::Joined, vec![F::UncordonIfOurs]),
+        (
+            S::Draining | S::Rebooting | S::ShuttingDown | S::Decommissioning,
+            E::Cancel {
+                back_to: S::Cordoned,
+            },
+        ) => (S::Cordoned, vec![]),
+        (
+            S::Rebooting | S::ShuttingDown | S::Decommissioning,
+            E::Cancel {
+                back_to: S::Claimed,
+            },
+        ) => (S::Claimed, vec![]),
+        (
+            S::ShuttingDown | S::Decommissioning,
+            E::Cancel {
+                back_to: S::Discovered,
+            },
+        ) => (S::Discovered, vec![]),
+        (
+            S::Decommissioning,
+            E::Cancel {
+                back_to: S::PoweredOff,
+            },
+        ) => (S::PoweredOff, vec![]),
         _ => return Err(InvalidTransition { state, event }),
     };
     Ok(t)
@@ -345,6 +434,13 @@ mod tests {
         E::Decommission { force: true },
         E::DecommissionFinished,
     ];
+
+    /// `EVENTS` and a cancel back to every state.
+    fn all_events() -> Vec<E> {
+        let mut v = EVENTS.to_vec();
+        v.extend(STATES.map(|back_to| E::Cancel { back_to }));
+        v
+    }
 
     /// Every allowed edge, with its target and plan. Anything else is refused.
     fn expected() -> Vec<(S, E, S, Vec<F>)> {
@@ -504,6 +600,37 @@ mod tests {
                 ));
             }
         }
+        // Cancels: back to where the operation began; our cordon goes only
+        // when the node was schedulable before (a machine that was still
+        // draining when a decommission began counts as joined).
+        let cancel = |back_to| E::Cancel { back_to };
+        for s in [
+            S::Draining,
+            S::Rebooting,
+            S::ShuttingDown,
+            S::Decommissioning,
+        ] {
+            v.push((s, cancel(S::Joined), S::Joined, vec![F::UncordonIfOurs]));
+            v.push((s, cancel(S::Cordoned), S::Cordoned, vec![]));
+        }
+        for s in [S::Rebooting, S::ShuttingDown, S::Decommissioning] {
+            v.push((s, cancel(S::Claimed), S::Claimed, vec![]));
+        }
+        for s in [S::ShuttingDown, S::Decommissioning] {
+            v.push((s, cancel(S::Discovered), S::Discovered, vec![]));
+        }
+        v.push((
+            S::Decommissioning,
+            cancel(S::PoweredOff),
+            S::PoweredOff,
+            vec![],
+        ));
+        v.push((
+            S::Decommissioning,
+            cancel(S::Draining),
+            S::Joined,
+            vec![F::UncordonIfOurs],
+        ));
         v
     }
 
@@ -511,8 +638,9 @@ mod tests {
     fn every_edge_goes_where_it_should_and_everything_else_is_refused() {
         let allowed = expected();
         let mut checked = 0;
+        let events = all_events();
         for s in STATES {
-            for e in EVENTS {
+            for e in events.iter().copied() {
                 let want = allowed.iter().find(|(fs, fe, _, _)| *fs == s && *fe == e);
                 match (on(s, e), want) {
                     (Ok((to, effects)), Some((_, _, wto, weffects))) => {
@@ -530,7 +658,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, STATES.len() * EVENTS.len());
+        assert_eq!(checked, STATES.len() * events.len());
     }
 
     #[test]
@@ -573,10 +701,97 @@ mod tests {
 
     #[test]
     fn gone_machines_accept_nothing() {
-        for e in EVENTS {
+        for e in all_events() {
             assert!(on(S::Decommissioned, e).is_err());
             assert!(on(S::NeedsWipe, e).is_err());
         }
         assert!(!is_live(S::Decommissioned) && !is_live(S::NeedsWipe) && is_live(S::Joined));
+    }
+
+    #[test]
+    fn every_operation_that_can_be_started_can_be_cancelled_back_to_where_it_began() {
+        // From every state an operation begins in, a cancel from the state
+        // it moves to goes back (a stale `draining` counts as joined).
+        for from in STATES {
+            for e in EVENTS {
+                let Ok((to, plan)) = on(from, e) else {
+                    continue;
+                };
+                if plan.is_empty()
+                    || to == from
+                    || matches!(e, E::Cordon | E::Uncordon | E::NodeJoined)
+                    || matches!(to, S::NeedsWipe | S::Joined | S::Cordoned | S::Claimed)
+                {
+                    continue;
+                }
+                let (back, _) = on(to, E::Cancel { back_to: from })
+                    .unwrap_or_else(|err| panic!("{from:?} --{e:?}--> {to:?}: {err}"));
+                let want = if from == S::Draining { S::Joined } else { from };
+                assert_eq!(back, want, "{from:?} --{e:?}--> {to:?} --cancel-->");
+            }
+        }
+        // Settled and gone machines have nothing to cancel.
+        for s in [
+            S::Joined,
+            S::Cordoned,
+            S::Claimed,
+            S::Decommissioned,
+            S::NeedsWipe,
+        ] {
+            for back_to in STATES {
+                assert!(on(s, E::Cancel { back_to }).is_err(), "{s:?}");
+            }
+        }
+        let err = on(S::Joined, E::Cancel { back_to: S::Joined }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a joined machine cannot have its operation cancelled"
+        );
+    }
+
+    #[test]
+    fn a_cancel_is_possible_only_until_an_irreversible_step_begins() {
+        let (_, reboot) = on(S::Joined, E::Reboot { force: false }).unwrap();
+        // cordon_node, drain_node: reversible.
+        assert_eq!(cancel_blocker(&reboot, 0), None);
+        assert_eq!(cancel_blocker(&reboot, 1), None);
+        // talos_reboot has begun, and everything after it.
+        for step in 2..reboot.len() {
+            assert_eq!(cancel_blocker(&reboot, step), Some(F::TalosReboot));
+        }
+        // All done: finishing.
+        assert_eq!(
+            cancel_blocker(&reboot, reboot.len()),
+            Some(F::UncordonIfOurs)
+        );
+        let (_, forced) = on(S::Joined, E::Reboot { force: true }).unwrap();
+        assert_eq!(cancel_blocker(&forced, 0), Some(F::TalosReboot));
+
+        let (_, shutdown) = on(S::Cordoned, E::Shutdown { force: false }).unwrap();
+        assert_eq!(cancel_blocker(&shutdown, 1), None);
+        assert_eq!(cancel_blocker(&shutdown, 2), Some(F::TalosShutdown));
+
+        let (_, decom) = on(S::Joined, E::Decommission { force: false }).unwrap();
+        assert_eq!(cancel_blocker(&decom, 1), None);
+        for step in 2..decom.len() {
+            assert_eq!(cancel_blocker(&decom, step), Some(F::TalosReset));
+        }
+        let (_, remove) = on(S::Joined, E::Decommission { force: true }).unwrap();
+        assert_eq!(cancel_blocker(&remove, 0), Some(F::DeleteNode));
+
+        let (_, drain) = on(S::Joined, E::Drain).unwrap();
+        assert_eq!(cancel_blocker(&drain, 0), None);
+        assert_eq!(cancel_blocker(&drain, 1), None);
+        assert_eq!(cancel_blocker(&drain, 2), Some(F::DrainNode));
+        assert_eq!(cancel_blocker(&[], 0), None);
+
+        for e in Effect::ALL {
+            let reversible = matches!(e, F::CordonNode | F::UncordonIfOurs | F::DrainNode);
+            assert_eq!(e.is_reversible(), reversible, "{e:?}");
+        }
+        assert_eq!(doing(F::TalosReboot), "rebooting");
+        assert_eq!(doing(F::TalosShutdown), "shutting down");
+        assert_eq!(doing(F::TalosReset), "being reset");
+        assert_eq!(doing(F::DeleteNode), "being removed from the cluster");
     }
 }

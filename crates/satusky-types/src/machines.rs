@@ -315,7 +315,8 @@ pub struct MachineOperation {
     pub id: String,
     /// `cordon`, `uncordon`, `drain`, `reboot`, `shutdown` or `decommission`.
     pub kind: String,
-    /// `running`, `completed` or `failed`.
+    /// `running`, `completed`, `failed` or `cancelled` (stopped on request
+    /// before an irreversible step; the machine is back in `from_state`).
     pub phase: String,
     /// The steps in order (`cordon_node`, `drain_node`, `talos_reboot`, …).
     pub plan: Vec<String>,
@@ -338,6 +339,15 @@ pub struct MachineOperation {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// A cancel was asked for (`POST …/cancel`); the replica running the
+    /// operation stops it at its next check and the phase becomes `cancelled`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancel_requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// Who asked for the cancel (shown to the owning organization only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_by: Option<String>,
     pub started_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,

@@ -50,6 +50,7 @@ pub use telemetry::{MachineLogFollow, SampleReport};
 const RUNNING: &str = "running";
 const COMPLETED: &str = "completed";
 const FAILED: &str = "failed";
+const CANCELLED: &str = "cancelled";
 
 /// Names a bulk route uses; never given to a machine.
 const RESERVED_NAMES: [&str; 1] = ["bulk"];
@@ -95,6 +96,8 @@ pub enum BulkAction {
     Uncordon,
     Drain,
     Labels,
+    /// Cancels the running operation of every matching machine that has one.
+    Cancel,
 }
 
 impl BulkAction {
@@ -104,6 +107,7 @@ impl BulkAction {
             BulkAction::Uncordon => "uncordon",
             BulkAction::Drain => "drain",
             BulkAction::Labels => "labels",
+            BulkAction::Cancel => "cancel",
         }
     }
 }
@@ -116,10 +120,11 @@ impl std::str::FromStr for BulkAction {
             "uncordon" => BulkAction::Uncordon,
             "drain" => BulkAction::Drain,
             "labels" => BulkAction::Labels,
+            "cancel" => BulkAction::Cancel,
             other => {
                 return Err(Error::new(
                     ErrorCode::RouteNotFound,
-                    format!("no bulk action `{other}` (cordon, uncordon, drain or labels)"),
+                    format!("no bulk action `{other}` (cordon, uncordon, drain, labels or cancel)"),
                 ));
             }
         })
@@ -255,6 +260,70 @@ fn running_operation(m: &MachineRecord) -> Option<MachineOperation> {
 
 fn operation_json(op: &MachineOperation) -> Result<serde_json::Value> {
     serde_json::to_value(op).map_err(Error::internal)
+}
+
+/// Writes `op`'s wire fields over the record's operation, keeping what
+/// else its JSON holds (the runner's state).
+fn set_operation(r: &mut MachineRecord, op: &MachineOperation) -> Result<()> {
+    let mut json = operation_json(op)?;
+    if let (Some(new), Some(old)) = (
+        json.as_object_mut(),
+        r.operation.as_ref().and_then(serde_json::Value::as_object),
+    ) {
+        for (k, v) in old {
+            new.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    r.operation = Some(json);
+    Ok(())
+}
+
+/// Refuses to cancel `op` once it began an irreversible step (409 naming
+/// what the machine is doing), or when it is not one a cancel can undo.
+fn check_cancellable(r: &MachineRecord, op: &MachineOperation) -> Result<()> {
+    let plan: Vec<lifecycle::Effect> = op
+        .plan
+        .iter()
+        .filter_map(|s| lifecycle::Effect::parse(s))
+        .collect();
+    if op.step as usize >= plan.len() {
+        return Err(Error::new(
+            ErrorCode::MachineStateConflict,
+            format!(
+                "machine `{}` has done every step of its {}; there is nothing left to cancel",
+                r.name, op.kind
+            ),
+        ));
+    }
+    if let Some(blocker) = lifecycle::cancel_blocker(&plan, op.step as usize) {
+        return Err(Error::new(
+            ErrorCode::MachineStateConflict,
+            format!(
+                "machine `{}` is already {} ({} of its {} began); it cannot be cancelled",
+                r.name,
+                lifecycle::doing(blocker),
+                blocker.as_str(),
+                op.kind
+            ),
+        ));
+    }
+    if let Err(e) = lifecycle::on(
+        r.state,
+        Ev::Cancel {
+            back_to: op.from_state,
+        },
+    ) {
+        let why = if matches!(op.kind.as_str(), "cordon" | "uncordon") {
+            format!(
+                "machine `{}` is running a {}, a single call that cannot be cancelled; undo it afterwards",
+                r.name, op.kind
+            )
+        } else {
+            format!("machine `{}`: {e}", r.name)
+        };
+        return Err(Error::new(ErrorCode::MachineStateConflict, why));
+    }
+    Ok(())
 }
 
 /// A DNS-label-like machine name from a hostname.
@@ -429,6 +498,7 @@ impl Services {
             // Who asked is for the owning organization's eyes only.
             operation: machine_operation(m).map(|op| MachineOperation {
                 requested_by: op.requested_by.filter(|_| operable),
+                cancel_requested_by: op.cancel_requested_by.filter(|_| operable),
                 ..op
             }),
             created_at: m.created_at,
@@ -1582,6 +1652,9 @@ impl Services {
             drain: None,
             message: warning.clone(),
             requested_by: Some(ctx.principal.email.clone()),
+            cancel_requested: false,
+            cancel_requested_at: None,
+            cancel_requested_by: None,
             started_at: now,
             finished_at: plan.is_empty().then_some(now),
         };
@@ -1636,6 +1709,90 @@ impl Services {
         Ok((updated, (!plan.is_empty()).then_some(op.id)))
     }
 
+    /// Asks the running operation to stop before its first irreversible
+    /// step (a Talos reboot, shutdown or reset, or the node's removal). The
+    /// request is stored with the operation, so whichever replica runs it
+    /// sees it: it stops at its next check (promptly during a drain), puts
+    /// the machine back in the state the operation began from, and removes
+    /// only a cordon it added. Answers with the machine, `cancel_requested`
+    /// set; asking again changes nothing.
+    pub async fn cancel_machine_operation(
+        &self,
+        ctx: &Ctx,
+        org: &str,
+        machine: &str,
+    ) -> Result<Machine> {
+        let a = self.authorize(ctx, org, Action::MachinesOperate).await?;
+        let result = self.request_cancel(ctx, &a, machine).await;
+        let (m, newly) = self
+            .audited(
+                ctx,
+                &a.org,
+                "machine.cancel",
+                &format!("machine:{machine}"),
+                result,
+            )
+            .await?;
+        if newly && let Some(op) = machine_operation(&m) {
+            let step = op
+                .plan
+                .get(op.step as usize)
+                .map_or("finish", String::as_str);
+            self.machine_event(
+                &m.id,
+                "operation.cancel_requested",
+                format!(
+                    "{} cancel requested by {} during {step}",
+                    op.kind, ctx.principal.email
+                ),
+            )
+            .await;
+        }
+        Ok(Self::machine_dto(&m, &a.org.slug, true))
+    }
+
+    /// Stores the cancel request; true when it is new.
+    async fn request_cancel(
+        &self,
+        ctx: &Ctx,
+        a: &OrgAccess,
+        key: &str,
+    ) -> Result<(MachineRecord, bool)> {
+        let f = self.find_operable(ctx, a, key).await?;
+        let now = self.inner.clock.now();
+        let who = ctx.principal.email.clone();
+        let mut newly = false;
+        let m = self
+            .update_machine_with(&f.machine.id, |r| {
+                newly = false;
+                let Some(mut op) = running_operation(r) else {
+                    let last = machine_operation(r).map_or_else(String::new, |op| {
+                        format!("; its last operation, a {}, is {}", op.kind, op.phase)
+                    });
+                    return Err(Error::new(
+                        ErrorCode::MachineStateConflict,
+                        format!(
+                            "machine `{}` has no running operation to cancel (it is {}{last})",
+                            r.name,
+                            r.state.as_str()
+                        ),
+                    ));
+                };
+                if op.cancel_requested {
+                    return Ok(());
+                }
+                check_cancellable(r, &op)?;
+                op.cancel_requested = true;
+                op.cancel_requested_at = Some(now);
+                op.cancel_requested_by = Some(who.clone());
+                set_operation(r, &op)?;
+                newly = true;
+                Ok(())
+            })
+            .await?;
+        Ok((m, newly))
+    }
+
     // ---- bulk
 
     /// Runs an action on every operable machine of the organization the
@@ -1668,7 +1825,9 @@ impl Services {
             targets.extend(
                 rows.into_iter()
                     .take(500)
-                    .filter(|m| is_live(m.state) && Self::sees_own(ctx, &a, m)),
+                    .filter(|m| is_live(m.state) && Self::sees_own(ctx, &a, m))
+                    // A bulk cancel is about the machines that run something.
+                    .filter(|m| action != BulkAction::Cancel || running_operation(m).is_some()),
             );
             if !more {
                 break;
@@ -1684,6 +1843,7 @@ impl Services {
                     self.change_machine_labels(ctx, org, &m.id, &req.labels)
                         .await
                 }
+                BulkAction::Cancel => self.cancel_machine_operation(ctx, org, &m.id).await,
             };
             items.push(match result {
                 Ok(done) => BulkItem {

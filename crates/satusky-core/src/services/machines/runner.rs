@@ -12,6 +12,16 @@
 //! What a step began but could not record yet (the boot id a reboot started
 //! from) is kept beside the operation in its JSON (key `runner`), so that a
 //! resumed `talos_reboot` does not reboot the machine a second time.
+//!
+//! A cancel is a flag on the stored operation (`cancel_requested`), so the
+//! runner sees it whichever replica took the request: it looks before every
+//! step and, during a reversible step (cordon, drain), every
+//! `machine_poll_interval`, dropping the step's port call (a drain stops at
+//! once). It then ends the operation `cancelled`, removes only a cordon it
+//! added, and puts the machine back where the operation began
+//! (`MachineEvent::Cancel`). The API accepts a cancel only until an
+//! irreversible step begins, and such a step begins only after the runner
+//! re-read the operation, so a cancel the API accepted is always honoured.
 
 use std::time::Duration;
 
@@ -23,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::{
-    COMPLETED, FAILED, OpKind, bounded, operation_json, ops_message, running_operation,
-    talos_target,
+    CANCELLED, COMPLETED, FAILED, OpKind, RUNNING, bounded, operation_json, ops_message,
+    running_operation, talos_target,
 };
 use crate::fleet::ports::{ApiMode, DrainOptions, NodeStatus, OpsError, ResetOptions};
 use crate::machines::{self as lifecycle, Effect, MachineEvent as Ev, MachineRecord};
@@ -446,6 +456,14 @@ impl Services {
             let Some(op) = running_operation(&m).filter(|op| op.id == op_id) else {
                 return;
             };
+            // Before anything else: a cancel accepted while every step
+            // begun was reversible wins over the next step.
+            if op.cancel_requested {
+                if self.renew_lease(machine_id, holder).await {
+                    self.cancel_operation(&m, &op).await;
+                }
+                return;
+            }
             let Some(name) = op.plan.get(op.step as usize) else {
                 if self.renew_lease(machine_id, holder).await {
                     self.finish_operation(&m, &op).await;
@@ -464,6 +482,13 @@ impl Services {
                 _ = lost.wait_for(|lost| *lost) => {
                     tracing::info!(machine.id = %machine_id, step = effect.as_str(), "machine operation step abandoned to another replica");
                     return;
+                }
+                // Only a reversible step is interrupted (no cancel is
+                // accepted once an irreversible one began).
+                () = self.cancel_asked(machine_id, op_id), if effect.is_reversible() => {
+                    tracing::info!(machine.id = %machine_id, step = effect.as_str(), "machine operation cancelled during a step");
+                    // The next round reads the request and ends the operation.
+                    continue;
                 }
             };
             // Record nothing unless this replica still runs the operation.
@@ -522,6 +547,26 @@ impl Services {
                 Err(f) => {
                     self.fail_operation(&m, &op, Some(effect), f).await;
                     return;
+                }
+            }
+        }
+    }
+
+    /// Returns once the running operation `op_id` has a cancel request,
+    /// reading the store every `machine_poll_interval`.
+    async fn cancel_asked(&self, machine_id: &str, op_id: &str) {
+        loop {
+            tokio::time::sleep(self.inner.config.machine_poll_interval).await;
+            match self.inner.store.get_machine(machine_id).await {
+                Ok(Some(m))
+                    if running_operation(&m)
+                        .is_some_and(|o| o.id == op_id && o.cancel_requested) =>
+                {
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(machine.id = %machine_id, error = &e as &dyn std::error::Error, "could not look for a cancel request");
                 }
             }
         }
@@ -1039,6 +1084,104 @@ impl Services {
             Err(e) if e.code == ErrorCode::Conflict => {}
             Err(e) => {
                 tracing::error!(machine.id = %m.id, error = %e, "could not record a finished operation");
+            }
+        }
+    }
+
+    /// Ends a cancelled operation: removes a cordon it added when the node
+    /// was schedulable before, and puts the machine back in the state the
+    /// operation began from (`MachineEvent::Cancel`).
+    async fn cancel_operation(&self, m: &MachineRecord, op: &MachineOperation) {
+        let (to, effects) = lifecycle::on(
+            m.state,
+            Ev::Cancel {
+                back_to: op.from_state,
+            },
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(machine.id = %m.id, error = %e, "cancelled operation: no cancel edge; the machine goes back to where it began");
+            (op.from_state, Vec::new())
+        });
+        let mut uncordoned = false;
+        if effects.contains(&Effect::UncordonIfOurs)
+            && m.cordoned_by_us
+            && let (Some(node), Some(ops)) = (&m.node_name, &self.inner.config.node_ops)
+        {
+            match bounded(ops.cordon(node, false)).await {
+                Ok(()) => {
+                    uncordoned = true;
+                    self.machine_event(
+                        &m.id,
+                        "operation.step",
+                        format!("uncordon_if_ours: node {node} uncordoned after the cancel"),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    self.machine_event(
+                        &m.id,
+                        "operation.step",
+                        format!(
+                            "uncordon_if_ours: could not uncordon node {node}: {}",
+                            ops_message(&e)
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+        let cordoned = to == MachineState::Joined && self.node_cordoned(m).await;
+        let now = self.inner.clock.now();
+        let op_id = op.id.clone();
+        let who = op
+            .cancel_requested_by
+            .clone()
+            .unwrap_or_else(|| "a member".to_owned());
+        let at = op
+            .plan
+            .get(op.step as usize)
+            .map_or("the end", String::as_str)
+            .to_owned();
+        let message = format!("cancelled by {who} at {at}");
+        let saved = self
+            .update_machine_with(&m.id, |r| {
+                let mut cur = running_operation(r)
+                    .filter(|o| o.id == op_id)
+                    .ok_or_else(superseded)?;
+                if uncordoned {
+                    r.cordoned_by_us = false;
+                }
+                // Someone else's cordon stays, and the state says so.
+                r.state = if cordoned { MachineState::Cordoned } else { to };
+                CANCELLED.clone_into(&mut cur.phase);
+                cur.message = Some(message.clone());
+                if let Some(d) = &mut cur.drain
+                    && d.phase == RUNNING
+                {
+                    CANCELLED.clone_into(&mut d.phase);
+                    d.finished_at = Some(now);
+                }
+                cur.finished_at = Some(now);
+                r.operation = Some(op_json(r, &cur)?);
+                Ok(())
+            })
+            .await;
+        match saved {
+            Ok(r) => {
+                self.machine_event(
+                    &r.id,
+                    "operation.cancelled",
+                    format!(
+                        "{} cancelled by {who} at {at}; machine is {}",
+                        op.kind,
+                        r.state.as_str()
+                    ),
+                )
+                .await;
+            }
+            Err(e) if e.code == ErrorCode::Conflict => {}
+            Err(e) => {
+                tracing::error!(machine.id = %m.id, error = %e, "could not record a cancelled operation");
             }
         }
     }
