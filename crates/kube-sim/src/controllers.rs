@@ -188,8 +188,11 @@ struct Timers {
     logged: HashMap<String, Instant>,
     /// pod uid → when a NoExecute taint started to apply to it.
     tainted: HashMap<String, Instant>,
-    /// node name → last heartbeat.
+    /// node name → last Lease renewal by kube-sim's kubelet (managed nodes).
     heartbeat: HashMap<String, Instant>,
+    /// node name → the node lifecycle controller's last view of its heartbeats, and when
+    /// that view last changed.
+    probe: HashMap<String, (HeartbeatSeen, Instant)>,
     /// HPA uid → last time it scaled.
     hpa_scaled: HashMap<String, Instant>,
     /// Revision of each controller's inputs at its last run.
@@ -442,7 +445,7 @@ pub fn bootstrap(st: &State) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Creates one Ready node with its Lease.
+/// Creates one Ready node with its Lease, marked as run by kube-sim's simulated kubelet.
 pub fn add_node(
     st: &State,
     node_name: &str,
@@ -466,18 +469,22 @@ pub fn add_node(
     let cap = json!({"cpu": format!("{}m", cfg.node_cpu_millis), "memory": format!("{}Mi", cfg.node_memory_mib),
         "pods": cfg.node_pods.to_string(), "ephemeral-storage": "100Gi"});
     let ip = format!("10.0.{}.{}", idx / 250, idx % 250 + 10);
+    let heartbeat = now();
+    let conditions: Vec<Value> = KUBELET_CONDITIONS
+        .iter()
+        .map(|(ty, status, reason, message)| {
+            json!({"type": ty, "status": status, "reason": reason, "message": message,
+            "lastHeartbeatTime": heartbeat, "lastTransitionTime": heartbeat})
+        })
+        .collect();
     let node = json!({
-        "metadata": {"name": node_name, "labels": l, "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+        "metadata": {"name": node_name, "labels": l,
+            "annotations": {"node.alpha.kubernetes.io/ttl": "0", MANAGED_NODE_ANNOTATION: MANAGED_NODE_VALUE}},
         "spec": {"podCIDR": format!("10.244.{}.0/24", idx % 250)},
         "status": {
             "capacity": cap, "allocatable": cap,
             "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": node_name}],
-            "conditions": [
-                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
-                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
-                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
-                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now(), "lastTransitionTime": now()},
-            ],
+            "conditions": conditions,
             "nodeInfo": {"kubeletVersion": "v1.32.0-kube-sim", "kubeProxyVersion": "v1.32.0-kube-sim", "containerRuntimeVersion": "kube-sim://1.0",
                 "operatingSystem": "linux", "architecture": "amd64", "osImage": "kube-sim", "kernelVersion": "6.0.0",
                 "machineID": node_name, "systemUUID": node_name, "bootID": node_name},
@@ -489,13 +496,18 @@ pub fn add_node(
     api::create(
         st,
         &leases,
-        "kube-node-lease",
-        json!({"metadata": {"name": node_name, "namespace": "kube-node-lease"},
-        "spec": {"holderIdentity": node_name, "leaseDurationSeconds": 40, "renewTime": micro_now()}}),
+        NODE_LEASE_NAMESPACE,
+        node_lease(node_name),
         &opts(),
         "kubelet",
     )?;
     Ok(())
+}
+
+/// A kubelet's node Lease, just renewed.
+fn node_lease(node_name: &str) -> Value {
+    json!({"metadata": {"name": node_name, "namespace": NODE_LEASE_NAMESPACE},
+        "spec": {"holderIdentity": node_name, "leaseDurationSeconds": 40, "renewTime": micro_now()}})
 }
 
 fn micro_now() -> String {
@@ -509,6 +521,236 @@ fn taint_key(t: &Value) -> (&str, &str) {
     )
 }
 
+/// Annotation marking the nodes whose kubelet kube-sim simulates, as KWOK marks its fake nodes:
+/// the nodes kube-sim creates itself (`--nodes`, [`add_node`]) carry it, and so may nodes a
+/// client creates for kube-sim to run. Every other node belongs to an external kubelet, which
+/// alone posts its conditions and renews its Lease.
+pub const MANAGED_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
+/// Value of [`MANAGED_NODE_ANNOTATION`] on the nodes kube-sim runs.
+pub const MANAGED_NODE_VALUE: &str = "fake";
+
+/// Whether kube-sim's simulated kubelet runs this node.
+pub fn managed_node(node: &Value) -> bool {
+    node["metadata"]["annotations"][MANAGED_NODE_ANNOTATION] == MANAGED_NODE_VALUE
+}
+
+/// The conditions a kubelet posts: type, healthy status, reason, message.
+const KUBELET_CONDITIONS: [(&str, &str, &str, &str); 4] = [
+    (
+        "MemoryPressure",
+        "False",
+        "KubeletHasSufficientMemory",
+        "kubelet has sufficient memory available",
+    ),
+    (
+        "DiskPressure",
+        "False",
+        "KubeletHasNoDiskPressure",
+        "kubelet has no disk pressure",
+    ),
+    (
+        "PIDPressure",
+        "False",
+        "KubeletHasSufficientPID",
+        "kubelet has sufficient PID available",
+    ),
+    (
+        "Ready",
+        "True",
+        "KubeletReady",
+        "kubelet is posting ready status",
+    ),
+];
+
+const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// Sets a node condition in place: `lastTransitionTime` moves only when the status changes,
+/// `lastHeartbeatTime` only when `heartbeat` is given (the node lifecycle controller keeps it).
+fn set_node_condition(
+    node: &mut Value,
+    ty: &str,
+    (status, reason, message): (&str, &str, &str),
+    heartbeat: Option<&str>,
+) {
+    if !node["status"]["conditions"].is_array() {
+        node["status"]["conditions"] = json!([]);
+    }
+    let Some(conds) = node["status"]["conditions"].as_array_mut() else {
+        return;
+    };
+    let idx = if let Some(i) = conds.iter().position(|c| c["type"] == ty) {
+        i
+    } else {
+        conds.push(json!({"type": ty}));
+        conds.len() - 1
+    };
+    let c = &mut conds[idx];
+    if c["status"] != status || c["lastTransitionTime"].is_null() {
+        c["lastTransitionTime"] = json!(now());
+    }
+    c["status"] = json!(status);
+    c["reason"] = json!(reason);
+    c["message"] = json!(message);
+    if let Some(h) = heartbeat {
+        c["lastHeartbeatTime"] = json!(h);
+    }
+}
+
+/// kube-sim's kubelet for one node it runs: renews the node's Lease every heartbeat (creating
+/// it when missing) and posts the healthy conditions whenever they are not (at registration,
+/// after a stop).
+fn kubelet_heartbeat(
+    st: &State,
+    t: &mut Timers,
+    nodes_rt: &ResourceType,
+    leases: &ResourceType,
+    node: &Value,
+) -> Result<(), ApiError> {
+    let n = name(node).to_owned();
+    // keep a configured heartbeat longer than the grace period from flapping the node
+    let every = st.cfg.heartbeat.min(st.cfg.node_monitor_grace / 2);
+    if t.heartbeat.get(&n).is_none_or(|h| h.elapsed() >= every) {
+        t.heartbeat.insert(n.clone(), Instant::now());
+        let renewed = st.store.modify(leases, NODE_LEASE_NAMESPACE, &n, |old| {
+            let mut new = old.clone();
+            new["spec"]["renewTime"] = json!(micro_now());
+            Ok(Some(new))
+        });
+        if renewed.is_err() {
+            api::create(
+                st,
+                leases,
+                NODE_LEASE_NAMESPACE,
+                node_lease(&n),
+                &opts(),
+                "kubelet",
+            )?;
+        }
+    }
+    let healthy = KUBELET_CONDITIONS
+        .iter()
+        .all(|(ty, status, ..)| condition(node, ty).is_some_and(|c| c["status"] == *status));
+    if !healthy {
+        st.store.modify(nodes_rt, "", &n, |old| {
+            let mut new = old.clone();
+            let heartbeat = now();
+            for (ty, status, reason, message) in KUBELET_CONDITIONS {
+                set_node_condition(&mut new, ty, (status, reason, message), Some(&heartbeat));
+            }
+            Ok(Some(new))
+        })?;
+    }
+    Ok(())
+}
+
+/// What the node lifecycle controller last saw of a node's heartbeats: its Lease's
+/// `renewTime`, and whether it had a Ready condition and with which `lastHeartbeatTime`.
+type HeartbeatSeen = (Option<String>, bool, Option<String>);
+
+fn heartbeat_seen(node: &Value, lease: Option<&Value>) -> HeartbeatSeen {
+    let ready = condition(node, "Ready");
+    (
+        lease.and_then(|l| l["spec"]["renewTime"].as_str().map(str::to_owned)),
+        ready.is_some(),
+        ready.and_then(|c| c["lastHeartbeatTime"].as_str().map(str::to_owned)),
+    )
+}
+
+/// The node lifecycle controller's pass over one node (kube-controller-manager's
+/// `tryUpdateNodeHealth` and taint passes): when `silent` (no heartbeat for the grace period)
+/// every kubelet condition turns `Unknown`; the lifecycle taints then follow the Ready
+/// condition and `spec.unschedulable`.
+fn node_lifecycle(node: &Value, silent: bool) -> Value {
+    let mut new = node.clone();
+    if silent {
+        for (ty, ..) in KUBELET_CONDITIONS {
+            match condition(&new, ty).map(|c| c["status"] == "Unknown") {
+                None => {
+                    set_node_condition(
+                        &mut new,
+                        ty,
+                        (
+                            "Unknown",
+                            "NodeStatusNeverUpdated",
+                            "Kubelet never posted node status.",
+                        ),
+                        node["metadata"]["creationTimestamp"].as_str(),
+                    );
+                }
+                Some(false) => {
+                    set_node_condition(
+                        &mut new,
+                        ty,
+                        (
+                            "Unknown",
+                            "NodeStatusUnknown",
+                            "Kubelet stopped posting node status.",
+                        ),
+                        None,
+                    );
+                }
+                Some(true) => {}
+            }
+        }
+    }
+    let ready = condition(&new, "Ready")
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let mut taints: Vec<Value> = new["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let want = [
+        (
+            "node.kubernetes.io/unschedulable",
+            "NoSchedule",
+            node["spec"]["unschedulable"] == true,
+        ),
+        (
+            "node.kubernetes.io/not-ready",
+            "NoSchedule",
+            ready == "False",
+        ),
+        (
+            "node.kubernetes.io/not-ready",
+            "NoExecute",
+            ready == "False",
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            "NoSchedule",
+            ready == "Unknown",
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            "NoExecute",
+            ready == "Unknown",
+        ),
+    ];
+    let mut changed = false;
+    for (key, effect, on) in want {
+        let has = taints.iter().any(|x| taint_key(x) == (key, effect));
+        if on && !has {
+            taints.push(json!({"key": key, "effect": effect, "timeAdded": now()}));
+            changed = true;
+        } else if !on && has {
+            taints.retain(|x| taint_key(x) != (key, effect));
+            changed = true;
+        }
+    }
+    if changed {
+        if taints.is_empty() {
+            if let Some(s) = new["spec"].as_object_mut() {
+                s.remove("taints");
+            }
+        } else {
+            new["spec"]["taints"] = Value::Array(taints);
+        }
+    }
+    new
+}
+
 fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
     let nodes_rt = rt(st, "v1/nodes")?;
     let leases = rt(st, "coordination.k8s.io/v1/leases")?;
@@ -517,87 +759,39 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
-    let grace = chrono::Duration::from_std(st.cfg.node_monitor_grace).unwrap_or_default();
+    let mut present = HashSet::new();
     for node in st.store.list(&nodes_rt, None).items {
         let n = name(&node).to_owned();
-        let alive = !stopped.contains(&n);
-        if alive
-            && t.heartbeat
-                .get(&n)
-                .is_none_or(|h| h.elapsed() >= st.cfg.heartbeat)
-        {
-            t.heartbeat.insert(n.clone(), Instant::now());
-            let _ = st.store.modify(&leases, "kube-node-lease", &n, |old| {
-                let mut new = old.clone();
-                new["spec"]["renewTime"] = json!(micro_now());
-                Ok(Some(new))
-            });
+        let mut node = node;
+        if managed_node(&node) && !stopped.contains(&n) {
+            kubelet_heartbeat(st, t, &nodes_rt, &leases, &node)?;
+            let Some(latest) = st.store.get(&nodes_rt, "", &n) else {
+                continue;
+            };
+            node = latest;
         }
-        let renew = st
-            .store
-            .get(&leases, "kube-node-lease", &n)
-            .and_then(|l| {
-                l["spec"]["renewTime"]
-                    .as_str()
-                    .and_then(|r| DateTime::parse_from_rfc3339(r).ok())
-            })
-            .map(|d| d.with_timezone(&Utc));
-        let fresh = alive || renew.is_some_and(|r| Utc::now() - r < grace);
-        if !node_needs_update(&node, fresh) {
-            continue;
+        // The node lifecycle controller, alike for every node: a heartbeat is a change of the
+        // Lease's renewTime or of the Ready condition's lastHeartbeatTime, timed when seen.
+        let lease = st.store.get(&leases, NODE_LEASE_NAMESPACE, &n);
+        let seen = heartbeat_seen(&node, lease.as_deref());
+        let since = match t.probe.get(&n) {
+            Some((s, at)) if *s == seen => *at,
+            _ => {
+                let at = Instant::now();
+                t.probe.insert(n.clone(), (seen, at));
+                at
+            }
+        };
+        let silent = since.elapsed() >= st.cfg.node_monitor_grace;
+        if node_lifecycle(&node, silent) != *node {
+            st.store.modify(&nodes_rt, "", &n, |old| {
+                Ok(Some(node_lifecycle(old, silent)))
+            })?;
         }
-        st.store.modify(&nodes_rt, "", &n, |old| {
-            let mut new = old.clone();
-            let ready_now = condition(old, "Ready").is_some_and(|c| c["status"] == "True");
-            if fresh && !ready_now {
-                set_condition(
-                    &mut new,
-                    "Ready",
-                    "True",
-                    "KubeletReady",
-                    "kubelet is posting ready status",
-                );
-            } else if !fresh && ready_now {
-                set_condition(
-                    &mut new,
-                    "Ready",
-                    "Unknown",
-                    "NodeStatusUnknown",
-                    "Kubelet stopped posting node status.",
-                );
-            }
-            let ready = condition(&new, "Ready").is_some_and(|c| c["status"] == "True");
-            let mut taints: Vec<Value> = new["spec"]["taints"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let want = [
-                (
-                    "node.kubernetes.io/unschedulable",
-                    "NoSchedule",
-                    old["spec"]["unschedulable"] == true,
-                ),
-                ("node.kubernetes.io/not-ready", "NoSchedule", !ready),
-                ("node.kubernetes.io/not-ready", "NoExecute", !ready),
-            ];
-            for (key, effect, on) in want {
-                let has = taints.iter().any(|x| taint_key(x) == (key, effect));
-                if on && !has {
-                    taints.push(json!({"key": key, "effect": effect, "timeAdded": now()}));
-                } else if !on && has {
-                    taints.retain(|x| taint_key(x) != (key, effect));
-                }
-            }
-            if taints.is_empty() {
-                if let Some(s) = new["spec"].as_object_mut() {
-                    s.remove("taints");
-                }
-            } else {
-                new["spec"]["taints"] = Value::Array(taints);
-            }
-            Ok(Some(new))
-        })?;
+        present.insert(n);
     }
+    t.probe.retain(|n, _| present.contains(n));
+    t.heartbeat.retain(|n, _| present.contains(n));
     // NoExecute taint eviction
     let pods_rt = rt(st, "v1/pods")?;
     let nodes_by_name: HashMap<String, Arc<Value>> = st
@@ -695,29 +889,6 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
         );
     }
     Ok(())
-}
-
-/// Whether the node's Ready condition or its lifecycle taints must change.
-fn node_needs_update(node: &Value, fresh: bool) -> bool {
-    let ready_now = condition(node, "Ready").is_some_and(|c| c["status"] == "True");
-    if fresh != ready_now {
-        return true;
-    }
-    let taints = node["spec"]["taints"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let want = [
-        (
-            "node.kubernetes.io/unschedulable",
-            "NoSchedule",
-            node["spec"]["unschedulable"] == true,
-        ),
-        ("node.kubernetes.io/not-ready", "NoSchedule", !fresh),
-        ("node.kubernetes.io/not-ready", "NoExecute", !fresh),
-    ];
-    want.iter()
-        .any(|(key, effect, on)| *on != taints.iter().any(|x| taint_key(x) == (*key, *effect)))
 }
 
 /// Whether a toleration matches a taint.
@@ -1173,11 +1344,21 @@ fn behaviour(pod: &Value, container: &Value) -> Behaviour {
 fn kubelet(st: &State, t: &mut Timers) -> Result<(), ApiError> {
     let pods_rt = rt(st, "v1/pods")?;
     let nodes_rt = rt(st, "v1/nodes")?;
-    let stopped = st
+    // No kubelet runs pods on a stopped node, nor on one its kubelet stopped posting for
+    // (`Ready=Unknown`): their pods stay as they are, and graceful deletions wait.
+    let mut stopped = st
         .stopped_nodes
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
+    stopped.extend(
+        st.store
+            .list(&nodes_rt, None)
+            .items
+            .iter()
+            .filter(|n| condition(n, "Ready").is_some_and(|c| c["status"] == "Unknown"))
+            .map(|n| name(n).to_owned()),
+    );
     let mut seen: HashSet<String> = HashSet::new();
     t.kubelet_busy = false;
     let full = t

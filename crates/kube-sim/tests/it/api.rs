@@ -382,7 +382,7 @@ async fn a_node_that_stops_heartbeating_turns_not_ready_and_its_pods_are_evicted
                 .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status != "True"));
             let tainted = node.spec.and_then(|s| s.taints).is_some_and(|t| {
                 t.iter()
-                    .any(|t| t.key == "node.kubernetes.io/not-ready" && t.effect == "NoExecute")
+                    .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute")
             });
             not_ready && tainted
         }

@@ -4,4 +4,5 @@ mod api;
 mod cluster;
 mod kube_rs;
 mod kubectl;
+mod nodes;
 mod support;
