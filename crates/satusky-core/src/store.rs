@@ -162,6 +162,21 @@ pub struct MachineSampleRecord {
     pub metrics: satusky_types::machines::MachineMetrics,
 }
 
+/// A machine's SideroLink WireGuard peer as last admitted (see
+/// [`Store::put_machine_link`]): restored into the WireGuard endpoint when the
+/// fleet runtime starts, so known machines keep their links across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineLinkRecord {
+    pub machine_id: String,
+    /// The node's WireGuard public key, base64 (as on the wire).
+    pub public_key: String,
+    pub uuid: String,
+    pub overlay_address: String,
+    /// `ip:port` the peer was last heard from, once known.
+    pub last_endpoint: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Matches `actor_id` or `actor_email` exactly.
@@ -525,4 +540,28 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<Vec<MachineSampleRecord>>;
     /// Deletes every sample taken before `before`; returns how many.
     async fn prune_machine_samples(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // ---- machine SideroLink peers (restored after a control-plane restart)
+
+    /// Records the machine's peer, replacing the one stored before (one per
+    /// machine). NotFound when the machine does not exist.
+    async fn put_machine_link(&self, l: &MachineLinkRecord) -> StoreResult<()>;
+    /// Sets `last_endpoint` (and `updated_at`) of the machine's peer when it
+    /// is still the one with `public_key`; false otherwise (no change).
+    async fn set_machine_link_endpoint(
+        &self,
+        machine_id: &str,
+        public_key: &str,
+        endpoint: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Every stored peer, ordered by machine id.
+    async fn list_machine_links(&self) -> StoreResult<Vec<MachineLinkRecord>>;
+    /// Deletes the machine's peer; with `public_key`, only when it is the
+    /// stored one. Returns whether a peer was deleted.
+    async fn delete_machine_link(
+        &self,
+        machine_id: &str,
+        public_key: Option<&str>,
+    ) -> StoreResult<bool>;
 }

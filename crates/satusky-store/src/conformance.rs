@@ -41,6 +41,7 @@
 
 mod apps;
 mod leases;
+mod links;
 mod machines;
 mod samples;
 mod selectors;
@@ -60,6 +61,7 @@ use satusky_types::page::MAX_LIMIT;
 
 pub use apps::*;
 pub use leases::*;
+pub use links::*;
 pub use machines::*;
 pub use samples::*;
 pub use selectors::*;
@@ -125,6 +127,8 @@ macro_rules! conformance_suite {
             deleting_an_org_deletes_its_machines_and_join_tokens,
             one_live_machine_per_uuid_and_fingerprint,
             machine_samples_round_trip_in_time_order_and_are_pruned,
+            machine_links_are_recorded_replaced_listed_and_forgotten,
+            deleting_a_machine_deletes_its_link,
             selector_queries_match_exactly_what_the_selector_matches,
         }
     };

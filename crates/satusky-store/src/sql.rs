@@ -407,3 +407,18 @@ pub(crate) const INSERT_MACHINE_SAMPLE: &str = "INSERT INTO machine_samples (mac
 pub(crate) const LIST_MACHINE_SAMPLES: &str = "SELECT s.machine_id, s.sample FROM machine_samples s \
      WHERE s.machine_id = $1 AND s.at > $2 ORDER BY s.at LIMIT $3";
 pub(crate) const PRUNE_MACHINE_SAMPLES: &str = "DELETE FROM machine_samples WHERE at < $1";
+
+// ---- machine SideroLink peers
+
+pub(crate) const PUT_MACHINE_LINK: &str = "INSERT INTO machine_links (machine_id, public_key, \
+     uuid, overlay_address, last_endpoint, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (machine_id) DO UPDATE SET public_key = excluded.public_key, \
+     uuid = excluded.uuid, overlay_address = excluded.overlay_address, \
+     last_endpoint = excluded.last_endpoint, updated_at = excluded.updated_at";
+pub(crate) const SET_MACHINE_LINK_ENDPOINT: &str = "UPDATE machine_links \
+     SET last_endpoint = $3, updated_at = $4 WHERE machine_id = $1 AND public_key = $2";
+pub(crate) const LIST_MACHINE_LINKS: &str = "SELECT l.machine_id, l.public_key, l.uuid, \
+     l.overlay_address, l.last_endpoint, l.updated_at FROM machine_links l ORDER BY l.machine_id";
+/// `$2` NULL: whatever key is stored.
+pub(crate) const DELETE_MACHINE_LINK: &str = "DELETE FROM machine_links \
+     WHERE machine_id = $1 AND public_key = COALESCE($2, public_key)";

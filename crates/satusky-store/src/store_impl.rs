@@ -25,8 +25,9 @@ use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord}
 use satusky_core::pagination::PageRequest;
 use satusky_core::selector::{Op as SelectorOp, Selector};
 use satusky_core::store::{
-    AuditFilter, AuditRecord, LeaseRecord, MachineSampleRecord, MemberRow, MembershipRecord,
-    OrgRecord, SessionRecord, Store, StoreError, StoreResult, TokenRecord, UserRecord, conflict,
+    AuditFilter, AuditRecord, LeaseRecord, MachineLinkRecord, MachineSampleRecord, MemberRow,
+    MembershipRecord, OrgRecord, SessionRecord, Store, StoreError, StoreResult, TokenRecord,
+    UserRecord, conflict,
 };
 use satusky_types::apps::{AppSpec, AppStatus, ReleaseCause};
 use satusky_types::machines::{Hardware, MachineMetrics};
@@ -1653,5 +1654,72 @@ impl Store for Backend {
             .await
             .map_err(map)?;
         Ok(done.rows_affected())
+    }
+
+    // ---- machine SideroLink peers
+
+    async fn put_machine_link(&self, l: &MachineLinkRecord) -> StoreResult<()> {
+        sqlx::query(sql::PUT_MACHINE_LINK)
+            .bind(&l.machine_id)
+            .bind(&l.public_key)
+            .bind(&l.uuid)
+            .bind(&l.overlay_address)
+            .bind(l.last_endpoint.as_deref())
+            .bind(ts(l.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn set_machine_link_endpoint(
+        &self,
+        machine_id: &str,
+        public_key: &str,
+        endpoint: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(sql::SET_MACHINE_LINK_ENDPOINT)
+            .bind(machine_id)
+            .bind(public_key)
+            .bind(endpoint)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_machine_links(&self) -> StoreResult<Vec<MachineLinkRecord>> {
+        let rows = sqlx::query(sql::LIST_MACHINE_LINKS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MachineLinkRecord {
+                    machine_id: col(row, 0)?,
+                    public_key: col(row, 1)?,
+                    uuid: col(row, 2)?,
+                    overlay_address: col(row, 3)?,
+                    last_endpoint: col(row, 4)?,
+                    updated_at: ts_at(row, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_machine_link(
+        &self,
+        machine_id: &str,
+        public_key: Option<&str>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(sql::DELETE_MACHINE_LINK)
+            .bind(machine_id)
+            .bind(public_key)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() > 0)
     }
 }

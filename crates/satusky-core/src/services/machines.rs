@@ -41,6 +41,7 @@ use crate::store::{AuditRecord, OrgRecord, StoreError, conflict};
 use crate::{Error, Result, ids, validate};
 
 mod health;
+mod links;
 mod placement;
 mod runner;
 mod telemetry;
