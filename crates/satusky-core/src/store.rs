@@ -154,6 +154,23 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
 }
 
+/// A period during which an organization held a machine (billing history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineUsageRecord {
+    pub id: String,
+    pub org_id: String,
+    pub machine_id: String,
+    pub machine_name: String,
+    pub cpu_cores: u32,
+    pub memory_bytes: u64,
+    pub gpus: u32,
+    pub started_at: DateTime<Utc>,
+    /// `None` while the period is open.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `released`, `decommissioned`, `removed`, …
+    pub end_reason: Option<String>,
+}
+
 /// One stored telemetry sample of a machine (its short metrics history);
 /// `metrics.at` is when it was taken.
 #[derive(Debug, Clone, PartialEq)]
@@ -524,6 +541,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         after: u64,
         limit: u32,
     ) -> StoreResult<Vec<MachineEventRecord>>;
+
+    // ---- machine usage (billing history)
+
+    /// Opens a usage period unless the machine has an open one; returns
+    /// whether it opened this one.
+    async fn open_machine_usage(&self, u: &MachineUsageRecord) -> StoreResult<bool>;
+    /// Closes the machine's open period at `at` with `reason`; returns
+    /// whether there was one.
+    async fn close_machine_usage(
+        &self,
+        machine_id: &str,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<bool>;
+    /// An organization's periods, newest first (keyset on id, like audit),
+    /// those of `machine_id` only when given, and only periods overlapping
+    /// `[since, until)` when given.
+    async fn list_machine_usage(
+        &self,
+        org_id: &str,
+        machine_id: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<MachineUsageRecord>>;
 
     // ---- machine metric samples (the short history)
 

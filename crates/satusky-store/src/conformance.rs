@@ -45,6 +45,7 @@ mod links;
 mod machines;
 mod samples;
 mod selectors;
+mod usage;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -65,6 +66,7 @@ pub use links::*;
 pub use machines::*;
 pub use samples::*;
 pub use selectors::*;
+pub use usage::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
 /// function in this module.
@@ -130,6 +132,7 @@ macro_rules! conformance_suite {
             machine_links_are_recorded_replaced_listed_and_forgotten,
             deleting_a_machine_deletes_its_link,
             selector_queries_match_exactly_what_the_selector_matches,
+            machine_usage_periods_open_once_close_and_list_newest_first,
         }
     };
 }

@@ -422,3 +422,21 @@ pub(crate) const LIST_MACHINE_LINKS: &str = "SELECT l.machine_id, l.public_key, 
 /// `$2` NULL: whatever key is stored.
 pub(crate) const DELETE_MACHINE_LINK: &str = "DELETE FROM machine_links \
      WHERE machine_id = $1 AND public_key = COALESCE($2, public_key)";
+
+// ---- machine usage (billing history)
+
+pub(crate) const OPEN_MACHINE_USAGE: &str = "INSERT INTO machine_usage (id, org_id, machine_id, \
+     machine_name, cpu_cores, memory_bytes, gpus, started_at, ended_at, end_reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL) \
+     ON CONFLICT (machine_id) WHERE ended_at IS NULL DO NOTHING";
+pub(crate) const CLOSE_MACHINE_USAGE: &str = "UPDATE machine_usage SET ended_at = $2, \
+     end_reason = $3 WHERE machine_id = $1 AND ended_at IS NULL";
+/// Newest first, before `$2` ([`LAST_KEY`] for the first page); `$3`
+/// machine, `$4` since, `$5` until: each NULL when not filtered on.
+pub(crate) const LIST_MACHINE_USAGE: &str = "SELECT u.id, u.org_id, u.machine_id, \
+     u.machine_name, u.cpu_cores, u.memory_bytes, u.gpus, u.started_at, u.ended_at, u.end_reason \
+     FROM machine_usage u WHERE u.org_id = $1 AND u.id < $2 \
+     AND ($3 IS NULL OR u.machine_id = $3) \
+     AND ($4 IS NULL OR u.ended_at IS NULL OR u.ended_at > $4) \
+     AND ($5 IS NULL OR u.started_at < $5) \
+     ORDER BY u.id DESC LIMIT $6";

@@ -25,7 +25,7 @@ use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord}
 use satusky_core::pagination::PageRequest;
 use satusky_core::selector::{Op as SelectorOp, Selector};
 use satusky_core::store::{
-    AuditFilter, AuditRecord, LeaseRecord, MachineLinkRecord, MachineSampleRecord, MemberRow,
+    AuditFilter, AuditRecord, LeaseRecord, MachineLinkRecord, MachineSampleRecord, MachineUsageRecord, MemberRow,
     MembershipRecord, OrgRecord, SessionRecord, Store, StoreError, StoreResult, TokenRecord,
     UserRecord, conflict,
 };
@@ -1602,6 +1602,76 @@ impl Store for Backend {
             .await
             .map_err(map)?;
         rows.iter().map(machine_event_at).collect()
+    }
+
+    // ---- machine usage (billing history)
+
+    async fn open_machine_usage(&self, u: &MachineUsageRecord) -> StoreResult<bool> {
+        let done = sqlx::query(sql::OPEN_MACHINE_USAGE)
+            .bind(&u.id)
+            .bind(&u.org_id)
+            .bind(&u.machine_id)
+            .bind(&u.machine_name)
+            .bind(i64::from(u.cpu_cores))
+            .bind(int(u.memory_bytes)?)
+            .bind(i64::from(u.gpus))
+            .bind(ts(u.started_at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn close_machine_usage(
+        &self,
+        machine_id: &str,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(sql::CLOSE_MACHINE_USAGE)
+            .bind(machine_id)
+            .bind(ts(at))
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_machine_usage(
+        &self,
+        org_id: &str,
+        machine_id: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<MachineUsageRecord>> {
+        let rows = sqlx::query(sql::LIST_MACHINE_USAGE)
+            .bind(org_id)
+            .bind(page.after.as_deref().unwrap_or(sql::LAST_KEY))
+            .bind(machine_id)
+            .bind(since.map(ts))
+            .bind(until.map(ts))
+            .bind(limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MachineUsageRecord {
+                    id: col(row, 0)?,
+                    org_id: col(row, 1)?,
+                    machine_id: col(row, 2)?,
+                    machine_name: col(row, 3)?,
+                    cpu_cores: u32::try_from(col::<i64>(row, 4)?).map_err(backend)?,
+                    memory_bytes: u64_at(row, 5)?,
+                    gpus: u32::try_from(col::<i64>(row, 6)?).map_err(backend)?,
+                    started_at: ts_at(row, 7)?,
+                    ended_at: opt_ts_at(row, 8)?,
+                    end_reason: col(row, 9)?,
+                })
+            })
+            .collect()
     }
 
     // ---- machine metric samples

@@ -404,6 +404,50 @@ pub struct MachineService {
     pub healthy: bool,
 }
 
+/// Query of an organization's machine usage (billing history).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct MachineUsageQuery {
+    /// Only this machine (id or name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// Only periods overlapping `[since, until)`; `seconds` counts the part
+    /// inside that window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// A period during which the organization held a machine: from its claim
+/// until it was released, decommissioned or removed. Kept after the machine
+/// is gone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MachineUsage {
+    pub id: String,
+    pub machine_id: String,
+    pub machine_name: String,
+    pub cpu_cores: u32,
+    pub memory_bytes: u64,
+    pub gpus: u32,
+    pub started_at: DateTime<Utc>,
+    /// Absent while the machine is still held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// `released`, `decommissioned` or `removed` (forced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+    /// Seconds held within the query's window (until now when open).
+    pub seconds: u64,
+}
+
 /// Query of a placement preview: where would these replicas fit?
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]

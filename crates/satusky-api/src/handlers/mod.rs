@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod health;
+pub mod machine_usage;
 pub mod machines;
 pub mod members;
 pub mod orgs;

@@ -45,6 +45,7 @@ mod links;
 mod placement;
 mod runner;
 mod telemetry;
+mod usage;
 
 pub use telemetry::{MachineLogFollow, SampleReport};
 
@@ -458,11 +459,13 @@ impl Services {
                 .get_machine(id)
                 .await?
                 .ok_or_else(|| machine_not_found(id))?;
+            let before = m.state;
             f(&mut m)?;
             m.updated_at = self.inner.clock.now();
             match store.update_machine(&m).await {
                 Ok(version) => {
                     m.version = version;
+                    self.track_usage(before, &m).await;
                     return Ok(m);
                 }
                 Err(StoreError::Conflict(c)) if c == conflict::MACHINE_VERSION => {}
