@@ -7,7 +7,8 @@
 //! - [`FleetRuntime`]: serves SideroLink provisioning (admission through core
 //!   join tokens), the SideroLink WireGuard endpoint and the event sink,
 //!   watches nodes and links (WireGuard handshakes), and feeds what it sees
-//!   into core. [`Links`] ([`FleetHandle::links`]) removes a machine's peer.
+//!   into core. Machines' peers are persisted and restored when it starts.
+//!   [`Links`] ([`FleetHandle::links`]) removes a machine's peer.
 //!
 //! Wiring (see the README): build [`FleetPorts`], put them into
 //! `ServicesConfig`, build `Services`, then [`FleetRuntime::start`].
@@ -237,10 +238,12 @@ impl FleetHandle {
         self.pass.notify_one();
     }
 
-    /// Stops serving and watching, and waits (at most 10 s) for the tasks.
+    /// Stops serving and watching, and waits (at most 10 s) for the tasks
+    /// and for the stored peers [`Links::remove`] forgot.
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
         self.links.endpoint().shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.links.settle()).await;
         let tasks: Vec<_> = self.tasks.drain(..).collect();
         let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
         if tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(tasks))
@@ -287,8 +290,10 @@ fn local(l: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, FleetError> {
 
 impl FleetRuntime {
     /// Binds both gRPC servers and the WireGuard endpoint, seeds overlay addresses from the store (so
-    /// known machines keep theirs), and spawns the servers, the admission
-    /// worker, the sink consumer, the node watcher and the periodic passes.
+    /// known machines keep theirs), restores the stored WireGuard peers of live
+    /// machines (so their links come back at their next handshake, without
+    /// provisioning again), and spawns the servers, the admission worker, the
+    /// sink consumer, the node watcher and the periodic passes.
     #[tracing::instrument(skip_all)]
     pub async fn start(config: FleetConfig) -> Result<FleetHandle, FleetError> {
         let FleetConfig {
@@ -321,8 +326,17 @@ impl FleetRuntime {
         )
         .await
         .map_err(FleetError::Wireguard)?;
-        let links = Links::new(wg.clone());
+        let links = Links::new(wg.clone(), services.clone());
         talos.set_links(links.clone());
+        // The endpoint's peer table starts empty: restore the peers of live
+        // machines before serving, so that their next handshake is answered
+        // (and the server initiates one towards each last endpoint) instead
+        // of every machine provisioning again.
+        let stored = services
+            .live_machine_links()
+            .await
+            .map_err(FleetError::Store)?;
+        let restored = links.restore(&stored);
 
         let machines = index::all_machines(&services)
             .await
@@ -447,7 +461,7 @@ impl FleetRuntime {
             stop_rx,
         )));
         let wireguard_addr = links.local_addr();
-        tracing::info!(%provision_addr, %event_sink_addr, %wireguard_addr, "fleet runtime started");
+        tracing::info!(%provision_addr, %event_sink_addr, %wireguard_addr, peers = restored, "fleet runtime started");
         Ok(FleetHandle {
             provision_addr,
             event_sink_addr,

@@ -6,9 +6,9 @@
 //! token (and refuses machines removed by force) before the server answers;
 //! [`admit_provisioned`] then admits the machine into core with the address
 //! the server handed out, its Talos endpoint, and the facts its Talos API
-//! reports, and binds the record to the machine's WireGuard peer (the
-//! provisioning server added the peer before it answered; a machine core
-//! refuses loses it again).
+//! reports, and binds the record to the machine's WireGuard peer and records
+//! that peer in the store (the provisioning server added the peer before it
+//! answered; a machine core refuses loses it again).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv6Addr, SocketAddr};
@@ -243,6 +243,14 @@ pub(crate) async fn admit_provisioned(
         Ok(m) => {
             if let Some(k) = key {
                 links.bind(&m.id, k);
+                // Persisted, so that a restarted runtime answers the machine's
+                // handshakes without it provisioning again.
+                if let Err(e) = services
+                    .record_machine_link(&m.id, &k.to_base64(), &m.uuid, &m.overlay_address)
+                    .await
+                {
+                    tracing::warn!(machine.id = %m.id, error = %e, "could not record the machine's SideroLink peer");
+                }
             }
             tracing::info!(machine.id = %m.id, org.id = %m.org_id, state = m.state.as_str(), "machine admitted through SideroLink");
         }

@@ -8,7 +8,8 @@
 //! a machine in the middle of an operation, which waits for its node itself.
 //! A machine's link is its SideroLink WireGuard peer: up while its latest
 //! handshake is recent and its keepalives arrive ([`Links`]); changes go to
-//! core (`machine_link_changed`). Reachability is separate: the Talos API of a
+//! core (`machine_link_changed`), and where the peer is heard from goes to the
+//! store (restored after a restart). Reachability is separate: the Talos API of a
 //! machine whose link is up is probed, and a change of it is recorded in the
 //! machine's history (`talos.unreachable` / `talos.reachable`).
 
@@ -355,6 +356,41 @@ async fn pass_links(
     }
 }
 
+/// Records where live machines' peers are heard from when that changed, so
+/// that a restarted runtime can initiate a handshake towards them. A peer
+/// the store does not know under its key (its recording at admission
+/// failed) is recorded again.
+async fn save_endpoints(services: &Services, links: &Links, machines: &[MachineRecord]) {
+    for m in machines.iter().filter(|m| is_live(m.state)) {
+        let Some((key, endpoint)) = links.endpoint_to_save(&m.id) else {
+            continue;
+        };
+        let (b64, at) = (key.to_base64(), endpoint.to_string());
+        let mut saved = services
+            .record_machine_link_endpoint(&m.id, &b64, &at)
+            .await;
+        if matches!(saved, Ok(false)) {
+            let recorded = services
+                .record_machine_link(&m.id, &b64, &m.uuid, &m.overlay_address)
+                .await;
+            saved = match recorded {
+                Ok(()) => {
+                    services
+                        .record_machine_link_endpoint(&m.id, &b64, &at)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+        }
+        match saved {
+            Ok(_) => links.endpoint_saved(&m.id, key, endpoint),
+            Err(e) => {
+                tracing::warn!(machine.id = %m.id, error = %e, "could not record the SideroLink peer's endpoint");
+            }
+        }
+    }
+}
+
 /// Periodic passes until `stop` flips: nodes every `resync` (and on every
 /// node change), links every `link_poll`.
 pub(crate) struct Passes {
@@ -389,6 +425,7 @@ pub(crate) async fn run_passes(p: Passes, stop: tokio_watch::Receiver<bool>) {
                 match all_machines(&services).await {
                     Ok(machines) => {
                         pass_links(&services, &talos, &links, &index, &reach, &machines).await;
+                        save_endpoints(&services, &links, &machines).await;
                     }
                     Err(e) => tracing::warn!(error = %e, "link pass skipped: store unavailable"),
                 }

@@ -270,6 +270,9 @@ struct Peer {
     endpoint: Option<SocketAddr>,
     /// A handshake initiation was answered; the first data packet confirms it.
     answered: bool,
+    /// Restored with a known endpoint: the server initiates a handshake at
+    /// its next timer tick (see [`WireguardEndpoint::restore_peer`]).
+    initiate: bool,
     last_handshake: Option<(Instant, SystemTime)>,
     last_packet: Option<(Instant, SystemTime)>,
     last_sent: Option<Instant>,
@@ -468,6 +471,30 @@ impl WireguardEndpoint {
         for k in stale {
             t.remove(&k);
         }
+        self.insert_peer(&mut t, config);
+    }
+
+    /// Re-admits a peer known from before a restart (as the caller persisted
+    /// it): no other peer is replaced. When `last_endpoint` is known and the
+    /// peer has no session yet, the server initiates a handshake towards it
+    /// (the machine's session died with the old process, and a node that only
+    /// sends keepalives would not handshake again before its session expires);
+    /// otherwise the peer's own next handshake is answered.
+    pub fn restore_peer(&self, config: PeerConfig, last_endpoint: Option<SocketAddr>) {
+        let key = config.public_key;
+        let mut t = self.inner.table();
+        self.insert_peer(&mut t, config);
+        if let Some(to) = last_endpoint
+            && let Some(p) = t.peers.get_mut(&key)
+            && p.endpoint.is_none()
+            && p.last_handshake.is_none()
+        {
+            p.endpoint = Some(to);
+            p.initiate = true;
+        }
+    }
+
+    fn insert_peer(&self, t: &mut Table, config: PeerConfig) {
         if let Some(p) = t.peers.get_mut(&config.public_key) {
             p.config = config;
             return;
@@ -488,6 +515,7 @@ impl WireguardEndpoint {
                 tunn,
                 endpoint: None,
                 answered: false,
+                initiate: false,
                 last_handshake: None,
                 last_packet: None,
                 last_sent: None,
@@ -686,6 +714,11 @@ fn timers(inner: &Inner) -> Outgoing {
             peer.last_sent = Some(Instant::now());
             out.push((bytes, to));
         };
+        if std::mem::take(&mut peer.initiate)
+            && let Some(init) = peer.tunn.format_handshake_initiation(false)
+        {
+            send(peer, init.into());
+        }
         if let Ok(Some(kind)) = peer.tunn.update_timers() {
             send(peer, kind);
         }

@@ -9,4 +9,5 @@ mod lifecycle;
 mod link;
 mod operations;
 mod provisioning;
+mod restart;
 mod support;
