@@ -25,7 +25,7 @@ use crate::handlers::{apps, audit, auth, clusters, machines, members, orgs, toke
         machines::visibility, machines::events, machines::metrics, machines::metrics_history,
         machines::logs, machines::health, machines::placement, machines::cordon,
         machines::uncordon, machines::drain, machines::reboot, machines::shutdown,
-        machines::decommission, machines::bulk,
+        machines::decommission, machines::cancel, machines::bulk,
     ),
     modifiers(&BearerAuth),
 )]

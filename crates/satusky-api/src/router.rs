@@ -184,6 +184,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/orgs/{org}/machines/{machine}/decommission",
             post(machines::decommission),
+        )
+        .route(
+            "/orgs/{org}/machines/{machine}/cancel",
+            post(machines::cancel),
         );
 
     // Install the metrics recorder before the first request is counted.

@@ -817,6 +817,24 @@ pub enum MachineCommand {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Stop a machine's running operation before its first irreversible step
+    /// (or that of every machine --selector matches that runs one)
+    ///
+    /// A drain stops at once, even one held by a disruption budget; the
+    /// machine goes back to the state it was in, and only a cordon Satusky
+    /// added is removed. Once Talos reboots, shuts down or resets the
+    /// machine, or its node is being removed, the operation cannot be
+    /// cancelled.
+    Cancel {
+        #[command(flatten)]
+        target: TargetMachine,
+        /// Follow the operation's events until it stopped, showing progress on stderr
+        #[arg(long, short = 'w')]
+        wait: bool,
+        /// How long --wait waits, e.g. 90s, 15m
+        #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration, requires = "wait")]
+        wait_timeout: std::time::Duration,
+    },
     /// Drain, reset and remove a machine for good (its record stays)
     Decommission {
         machine: String,

@@ -53,6 +53,9 @@ pub fn operation_line(op: &MachineOperation) -> String {
         let _ = write!(text, " ({next})");
     }
     let _ = write!(text, ", {}", op.phase);
+    if op.cancel_requested && op.phase == "running" {
+        text.push_str(", cancel requested");
+    }
     if let Some(d) = &op.drain {
         let _ = write!(text, ", {}", drain_line(d));
     }

@@ -132,6 +132,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/orgs/{org}/machines/{machine}/reboot"),
     ("POST", "/v1/orgs/{org}/machines/{machine}/shutdown"),
     ("POST", "/v1/orgs/{org}/machines/{machine}/decommission"),
+    ("POST", "/v1/orgs/{org}/machines/{machine}/cancel"),
     ("GET", "/v1/clusters"),
     ("POST", "/v1/clusters"),
     ("DELETE", "/v1/clusters/{name}"),

@@ -28,6 +28,8 @@ pub enum BulkAction {
     Uncordon,
     Drain,
     Labels,
+    /// Cancels the running operation of every matching machine that has one.
+    Cancel,
 }
 
 impl BulkAction {
@@ -37,6 +39,7 @@ impl BulkAction {
             BulkAction::Uncordon => "uncordon",
             BulkAction::Drain => "drain",
             BulkAction::Labels => "labels",
+            BulkAction::Cancel => "cancel",
         }
     }
 }
@@ -390,6 +393,18 @@ impl Client {
     ) -> Result<Machine, ClientError> {
         let (req, url) = self.machine_post(org, machine, "decommission");
         self.send_json(req.json(body), url).await
+    }
+
+    /// `POST …/machines/{machine}/cancel`: stops the running operation
+    /// before its first irreversible step (202 with `cancel_requested`; the
+    /// phase becomes `cancelled` once the runner stopped).
+    pub async fn cancel_machine_operation(
+        &self,
+        org: &str,
+        machine: &str,
+    ) -> Result<Machine, ClientError> {
+        let (req, url) = self.machine_post(org, machine, "cancel");
+        self.send_json(req, url).await
     }
 
     /// `POST /v1/orgs/{org}/machines/bulk/{action}`: the action on every

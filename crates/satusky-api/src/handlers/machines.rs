@@ -546,10 +546,32 @@ pub async fn decommission(
     ))
 }
 
-/// Run `cordon`, `uncordon`, `drain` or `labels` on every operable machine
-/// the selector matches; the answer lists the outcome per machine.
+/// Cancel the running operation before its first irreversible step (a Talos
+/// reboot, shutdown or reset, or the node's removal): the replica running it
+/// stops (a drain at once), uncordons only a node it cordoned and puts the
+/// machine back where the operation began. 409 once such a step began, or
+/// when nothing runs.
+#[utoipa::path(post, path = "/v1/orgs/{org}/machines/{machine}/cancel", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 202, body = Machine), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn cancel(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path((org, machine)): MachinePath,
+) -> ApiResult<Accepted> {
+    Ok(accepted(
+        s.services
+            .cancel_machine_operation(&ctx, &org, &machine)
+            .await?,
+    ))
+}
+
+/// Run `cordon`, `uncordon`, `drain`, `labels` or `cancel` on every operable
+/// machine the selector matches (`cancel`: those running an operation); the
+/// answer lists the outcome per machine.
 #[utoipa::path(post, path = "/v1/orgs/{org}/machines/bulk/{action}", tag = "machines", security(("bearer" = [])),
-    params(("org" = String, Path), ("action" = String, Path, description = "cordon, uncordon, drain or labels")),
+    params(("org" = String, Path), ("action" = String, Path, description = "cordon, uncordon, drain, labels or cancel")),
     request_body = BulkRequest,
     responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn bulk(

@@ -438,7 +438,9 @@ impl Fleet {
                     let events = self.events(machine).await;
                     let last = events.iter().rev().find(|e| e.starts_with("operation."));
                     if last.is_none_or(|e| {
-                        e.starts_with("operation.completed") || e.starts_with("operation.failed")
+                        e.starts_with("operation.completed")
+                            || e.starts_with("operation.failed")
+                            || e.starts_with("operation.cancelled")
                     }) {
                         break;
                     }
@@ -2160,4 +2162,456 @@ async fn a_replica_takes_over_an_operation_that_began_after_it_started() {
     let m = f.settle("w1").await;
     assert_eq!(m["operation"]["phase"], "completed");
     assert_eq!(f.talos.talos_reboots(), 1);
+}
+
+// ---- cancelling a running operation
+
+impl Fleet {
+    /// Waits until `pred` holds of the machine (at most 5 s).
+    async fn until(&self, machine: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..500 {
+            let m = self.get(machine).await;
+            if pred(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{machine} never got there: {}", self.get(machine).await);
+    }
+
+    /// Holds every drain until the test ends (or the runner drops it).
+    fn hold_drains(&self) -> Arc<tokio::sync::Notify> {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        *self.nodes.hold.lock().unwrap() = Some(gate.clone());
+        gate
+    }
+
+    async fn draining(&self, machine: &str) -> Value {
+        self.until(machine, |m| {
+            let op = &m["operation"];
+            op["drain"]["phase"] == "running"
+                && op["plan"][op["step"].as_u64().unwrap() as usize] == "drain_node"
+        })
+        .await
+    }
+
+    fn cancel_path(machine: &str) -> String {
+        format!("/v1/orgs/acme/machines/{machine}/cancel")
+    }
+}
+
+#[tokio::test]
+async fn a_drain_held_by_a_budget_is_cancelled_at_once_and_our_cordon_goes() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let _gate = f.hold_drains();
+    f.calls();
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/w1/drain",
+            &f.owner,
+            json!({"timeout_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(res.status, 202);
+    f.draining("w1").await;
+
+    let res = f
+        .app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await;
+    assert_eq!(res.status, 202, "{}", res.body);
+    let op = &res.body["operation"];
+    assert_eq!(op["cancel_requested"], true);
+    assert_eq!(op["cancel_requested_by"], "owner@example.com");
+    assert!(op["cancel_requested_at"].is_string());
+
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "cancelled");
+    assert_eq!(m["state"], "joined");
+    assert_eq!(m["operation"]["drain"]["phase"], "cancelled");
+    assert_eq!(
+        m["operation"]["message"],
+        "cancelled by owner@example.com at drain_node"
+    );
+    assert!(!f.nodes.node("node-w1").unschedulable);
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=3600s",
+            "uncordon node-w1"
+        ]
+    );
+    assert_eq!(f.talos.talos_reboots(), 0);
+    let events = f.events("w1").await;
+    for want in [
+        "operation.cancel_requested: drain cancel requested by owner@example.com during drain_node",
+        "operation.step: uncordon_if_ours: node node-w1 uncordoned after the cancel",
+        "operation.cancelled: drain cancelled by owner@example.com at drain_node; machine is joined",
+    ] {
+        assert!(events.iter().any(|e| e == want), "{want} in {events:?}");
+    }
+    assert!(!events.iter().any(|e| e.starts_with("operation.failed")));
+
+    // Nothing runs any more: a second cancel is refused, and audited so.
+    let res = f
+        .app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await;
+    res.err(409, "machine_state_conflict");
+    assert_eq!(
+        res.body["error"]["message"],
+        "machine `w1` has no running operation to cancel (it is joined; its last operation, a drain, is cancelled)"
+    );
+    let audit = f.audit_actions().await;
+    for want in ["machine.cancel success", "machine.cancel failure"] {
+        assert!(audit.iter().any(|a| a == want), "{want} in {audit:?}");
+    }
+    // The machine takes new operations again.
+    *f.nodes.hold.lock().unwrap() = None;
+    let m = f.op("w1", "drain", json!({})).await;
+    assert_eq!(m["operation"]["phase"], "completed");
+}
+
+#[tokio::test]
+async fn a_cancelled_drain_of_a_cordoned_machine_keeps_it_cordoned() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    f.op("w1", "cordon", json!({})).await;
+    let _gate = f.hold_drains();
+    f.calls();
+    f.app
+        .post("/v1/orgs/acme/machines/w1/drain", &f.owner, json!({}))
+        .await
+        .ok();
+    f.draining("w1").await;
+    f.app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await
+        .ok();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "cancelled");
+    assert_eq!(m["state"], "cordoned");
+    assert!(f.nodes.node("node-w1").unschedulable);
+    // The cordon was there before the drain: it stays.
+    assert_eq!(f.calls(), ["drain node-w1 timeout=300s"]);
+}
+
+#[tokio::test]
+async fn a_reboot_cancelled_while_draining_never_reboots() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let _gate = f.hold_drains();
+    f.calls();
+    f.app
+        .post("/v1/orgs/acme/machines/w1/reboot", &f.owner, json!({}))
+        .await
+        .ok();
+    let m = f.draining("w1").await;
+    assert_eq!(m["state"], "rebooting");
+    f.app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await
+        .ok();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["kind"], "reboot");
+    assert_eq!(m["operation"]["phase"], "cancelled");
+    assert_eq!(m["operation"]["step"], 1, "talos_reboot never began");
+    assert_eq!(m["state"], "joined");
+    // Even later, no reboot happens.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(f.talos.talos_reboots(), 0);
+    assert_eq!(
+        f.calls(),
+        [
+            "cordon node-w1",
+            "drain node-w1 timeout=300s",
+            "uncordon node-w1"
+        ]
+    );
+    assert!(!f.nodes.node("node-w1").unschedulable);
+    let events = f.events("w1").await;
+    assert!(
+        events.iter().any(|e| e
+            == "operation.cancelled: reboot cancelled by owner@example.com at drain_node; machine is joined"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_decommission_cancelled_while_draining_keeps_the_machine() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let _gate = f.hold_drains();
+    f.calls();
+    f.app
+        .post(
+            "/v1/orgs/acme/machines/w1/decommission",
+            &f.owner,
+            json!({}),
+        )
+        .await
+        .ok();
+    f.draining("w1").await;
+    f.app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await
+        .ok();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "cancelled");
+    assert_eq!(m["state"], "joined");
+    assert_eq!(m["node_name"], "node-w1");
+    let calls = f.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("talos") || c.starts_with("delete")),
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_after_the_reboot_call_began_is_refused() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    *f.talos.hold_reboot.lock().unwrap() = Some(gate.clone());
+    f.calls();
+    f.app
+        .post("/v1/orgs/acme/machines/w1/reboot", &f.owner, json!({}))
+        .await
+        .ok();
+    // Drained; the Talos call has begun (held).
+    f.until("w1", |m| m["operation"]["step"] == 2).await;
+    let res = f
+        .app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await;
+    res.err(409, "machine_state_conflict");
+    assert_eq!(
+        res.body["error"]["message"],
+        "machine `w1` is already rebooting (talos_reboot of its reboot began); it cannot be cancelled"
+    );
+    gate.notify_one();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "completed");
+    assert!(m["operation"].get("cancel_requested").is_none());
+    assert_eq!(m["state"], "joined");
+    assert_eq!(f.talos.talos_reboots(), 1);
+    let audit = f.audit_actions().await;
+    assert!(
+        audit.iter().any(|a| a == "machine.cancel failure"),
+        "{audit:?}"
+    );
+
+    // A forced reboot begins with the Talos call: nothing to cancel at all.
+    *f.talos.hold_reboot.lock().unwrap() = Some(gate.clone());
+    f.app
+        .post(
+            "/v1/orgs/acme/machines/w1/reboot",
+            &f.owner,
+            json!({"force": true}),
+        )
+        .await
+        .ok();
+    let res = f
+        .app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await;
+    res.err(409, "machine_state_conflict");
+    assert!(
+        res.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is already rebooting"),
+        "{}",
+        res.body
+    );
+    gate.notify_one();
+    f.settle("w1").await;
+}
+
+#[tokio::test]
+async fn cancels_follow_tenancy_and_roles() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    let app = &f.app;
+    // Nothing running.
+    let res = app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await;
+    res.err(409, "machine_state_conflict");
+    assert_eq!(
+        res.body["error"]["message"],
+        "machine `w1` has no running operation to cancel (it is joined)"
+    );
+
+    let gate = f.hold_drains();
+    app.post("/v1/orgs/acme/machines/w1/drain", &f.owner, json!({}))
+        .await
+        .ok();
+    f.draining("w1").await;
+
+    // Another organization: not found, then (public) read-only.
+    let other = app.user("other@example.com").await;
+    app.org(&other, "other").await;
+    app.post(
+        &format!("/v1/orgs/other/machines/{id}/cancel"),
+        &other,
+        json!({}),
+    )
+    .await
+    .err(404, "machine_not_found");
+    app.call(
+        Method::PUT,
+        "/v1/orgs/acme/machines/w1/visibility",
+        Some(&f.owner),
+        Some(json!({"visibility": "public"})),
+    )
+    .await
+    .ok();
+    app.post(
+        &format!("/v1/orgs/other/machines/{id}/cancel"),
+        &other,
+        json!({}),
+    )
+    .await
+    .err(403, "forbidden");
+    // A viewer may not; a member may.
+    app.user("viewer@example.com").await;
+    app.user("member@example.com").await;
+    app.add_member(&f.owner, "acme", "viewer@example.com", "viewer")
+        .await;
+    app.add_member(&f.owner, "acme", "member@example.com", "member")
+        .await;
+    let viewer = app.login("viewer@example.com").await;
+    let member = app.login("member@example.com").await;
+    app.post(&Fleet::cancel_path("w1"), &viewer, json!({}))
+        .await
+        .err(403, "forbidden");
+    assert_eq!(f.get("w1").await["operation"]["phase"], "running");
+    let res = app
+        .post(&Fleet::cancel_path("w1"), &member, json!({}))
+        .await;
+    assert_eq!(res.status, 202, "{}", res.body);
+    // Asking twice while it stops changes nothing.
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "cancelled");
+    assert_eq!(m["operation"]["cancel_requested_by"], "member@example.com");
+    // Another organization sees the public machine, not who cancelled.
+    let seen = app
+        .get(&format!("/v1/orgs/other/machines/{id}"), &other)
+        .await
+        .ok();
+    assert_eq!(seen["operation"]["phase"], "cancelled");
+    assert!(seen["operation"].get("cancel_requested_by").is_none());
+    drop(gate);
+}
+
+#[tokio::test]
+async fn a_repeated_cancel_is_accepted_once_and_recorded_once() {
+    let f = Fleet::new().await;
+    f.joined("w1").await;
+    let id = f.get("w1").await["id"].as_str().unwrap().to_owned();
+    // A drain stored as running with no runner: the request is recorded,
+    // and asking again changes nothing.
+    let store = f.app.services.store().clone();
+    let mut m = store.get_machine(&id).await.unwrap().unwrap();
+    m.state = satusky_core::machines::MachineState::Draining;
+    m.operation = Some(json!({
+        "id": "op-1", "kind": "drain", "phase": "running",
+        "plan": ["cordon_node", "drain_node"], "step": 1, "from_state": "joined",
+        "drain_timeout_seconds": 300, "started_at": "2026-11-21T10:00:00Z",
+        "runner": {"kept": true},
+    }));
+    store.update_machine(&m).await.unwrap();
+    for _ in 0..2 {
+        let res = f
+            .app
+            .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+            .await;
+        assert_eq!(res.status, 202, "{}", res.body);
+        assert_eq!(res.body["operation"]["phase"], "running");
+        assert_eq!(res.body["operation"]["cancel_requested"], true);
+    }
+    let events = f.events("w1").await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("operation.cancel_requested"))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    // The runner's own part of the operation is kept.
+    let stored = store.get_machine(&id).await.unwrap().unwrap();
+    assert_eq!(stored.operation.unwrap()["runner"]["kept"], true);
+}
+
+#[tokio::test]
+async fn a_cancel_taken_by_one_replica_stops_the_operation_another_replica_runs() {
+    let f = Fleet::new().await;
+    let id = f.joined("w1").await;
+    let store = f.app.services.store().clone();
+    // A drain that `replica-a` runs (resumed there), held by a budget.
+    let mut m = store.get_machine(&id).await.unwrap().unwrap();
+    m.state = satusky_core::machines::MachineState::Draining;
+    m.cordoned_by_us = true;
+    m.operation = Some(json!({
+        "id": "op-1", "kind": "drain", "phase": "running",
+        "plan": ["cordon_node", "drain_node"], "step": 1, "from_state": "joined",
+        "drain_timeout_seconds": 3600, "started_at": "2026-11-21T10:00:00Z",
+    }));
+    store.update_machine(&m).await.unwrap();
+    f.nodes
+        .nodes
+        .lock()
+        .unwrap()
+        .get_mut("node-w1")
+        .unwrap()
+        .unschedulable = true;
+    let _gate = f.hold_drains();
+    f.calls();
+    let clock = satusky_core::clock::ManualClock::new(chrono::Utc::now());
+    let a = replica(&f, "replica-a", &clock);
+    assert_eq!(a.resume_machine_operations().await.unwrap(), 1);
+    f.draining("w1").await;
+    let holder = store
+        .get_lease(&format!("machine-op/{id}"))
+        .await
+        .unwrap()
+        .unwrap()
+        .holder;
+    assert!(holder.starts_with("replica-a op op-1 "), "{holder}");
+
+    // The API of another replica (the test app's) takes the cancel.
+    f.app
+        .post(&Fleet::cancel_path("w1"), &f.owner, json!({}))
+        .await
+        .ok();
+    let m = f.settle("w1").await;
+    assert_eq!(m["operation"]["phase"], "cancelled");
+    assert_eq!(m["state"], "joined");
+    assert!(!f.nodes.node("node-w1").unschedulable);
+    assert_eq!(
+        f.calls(),
+        ["drain node-w1 timeout=3600s", "uncordon node-w1"]
+    );
+    // Replica a gives its lease back.
+    let mut released = false;
+    for _ in 0..100 {
+        if store
+            .get_lease(&format!("machine-op/{id}"))
+            .await
+            .unwrap()
+            .is_none()
+        {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(released);
 }

@@ -260,6 +260,14 @@ pub async fn run(ctx: &Context, args: MachineArgs) -> Result<(), CliError> {
                 .await?;
             operation_started(ctx, &client, org, &started, from, &wait, &p).await?;
         }
+        MachineCommand::Cancel {
+            target,
+            wait,
+            wait_timeout,
+        } => {
+            let wait = WaitArgs { wait, wait_timeout };
+            cancel(ctx, &client, org, target, &wait).await?;
+        }
         MachineCommand::Metrics {
             machine,
             watch,
@@ -444,6 +452,7 @@ fn past(action: BulkAction) -> &'static str {
         BulkAction::Uncordon => "Uncordoned",
         BulkAction::Drain => "Draining",
         BulkAction::Labels => "Labelled",
+        BulkAction::Cancel => "Cancelling",
     }
 }
 
@@ -483,6 +492,74 @@ async fn bulk(
         .hint("the MESSAGE column (or `message` in JSON) says why for each"));
     }
     Ok(())
+}
+
+/// Cancels one machine's running operation (with --wait, until it stopped),
+/// or that of every machine a selector matches that runs one.
+async fn cancel(
+    ctx: &Context,
+    client: &Client,
+    org: &str,
+    target: TargetMachine,
+    wait: &WaitArgs,
+) -> Result<(), CliError> {
+    let p = ctx.prefix();
+    match (target.machine, target.selector) {
+        (_, Some(selector)) => {
+            if wait.wait {
+                return Err(
+                    CliError::usage("--wait follows one machine, not a --selector")
+                        .hint(format!("follow each with `{p} machine status MACHINE`")),
+                );
+            }
+            let body = BulkRequest {
+                selector,
+                ..BulkRequest::default()
+            };
+            bulk(ctx, client, org, BulkAction::Cancel, &body).await
+        }
+        (Some(machine), None) => {
+            let m = resolve(client, org, &machine, &p).await?;
+            let from = start_seq(client, org, &m, wait).await?;
+            let asked = client.cancel_machine_operation(org, &m.id).await?;
+            let (kind, step) = asked.operation.as_ref().map_or_else(
+                || ("operation".to_owned(), "its next step".to_owned()),
+                |o| {
+                    (
+                        o.kind.clone(),
+                        o.plan
+                            .get(o.step as usize)
+                            .map_or_else(|| "its end".to_owned(), Clone::clone),
+                    )
+                },
+            );
+            note(&format!(
+                "Cancel of the {kind} of `{}` requested at {step}: it stops there and the machine goes back to where it was.",
+                asked.name
+            ));
+            if !wait.wait {
+                ctx.printer.one(&asked)?;
+                note(&format!(
+                    "Follow it with `{p} machine status {0}` or `{p} machine events {0} --follow`.",
+                    asked.name
+                ));
+                return Ok(());
+            }
+            let done = follow_operation(
+                client,
+                org,
+                &asked,
+                from,
+                wait.wait_timeout,
+                &p,
+                Expect::Cancelled,
+            )
+            .await?;
+            ctx.printer.one(&done)?;
+            Ok(())
+        }
+        (None, None) => Err(CliError::usage("which machine? give MACHINE or --selector")),
+    }
 }
 
 /// The last event before an operation, when it is to be followed.
@@ -526,7 +603,16 @@ async fn operation_started(
         ));
         return Ok(());
     }
-    let done = follow_operation(client, org, started, from, wait.wait_timeout, prefix).await?;
+    let done = follow_operation(
+        client,
+        org,
+        started,
+        from,
+        wait.wait_timeout,
+        prefix,
+        Expect::Completed,
+    )
+    .await?;
     ctx.printer.one(&done)?;
     Ok(())
 }
@@ -535,7 +621,17 @@ async fn operation_started(
 enum OpVerdict {
     Done,
     Failed(String, Vec<String>),
+    /// Stopped on request; why.
+    Cancelled(String),
     Running(String),
+}
+
+/// How a followed operation is meant to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Completed,
+    /// A cancel was asked for: it should stop as `cancelled`.
+    Cancelled,
 }
 
 fn op_verdict(m: &Machine, id: Option<&str>) -> OpVerdict {
@@ -555,6 +651,9 @@ fn op_verdict(m: &Machine, id: Option<&str>) -> OpVerdict {
     };
     match op.phase.as_str() {
         "completed" => OpVerdict::Done,
+        "cancelled" => {
+            OpVerdict::Cancelled(op.message.clone().unwrap_or_else(|| "cancelled".to_owned()))
+        }
         "failed" => OpVerdict::Failed(
             failure(op),
             op.drain.as_ref().map(blockers).unwrap_or_default(),
@@ -581,7 +680,8 @@ async fn next_event(
 }
 
 /// Follows the machine's events (and reads it every 2 s) until the
-/// operation completes (the machine is returned), fails or the timeout
+/// operation ends as `expect`ed (the machine is returned), ends otherwise
+/// (fails, is cancelled, or completes despite a cancel) or the timeout
 /// passes (exit 1 with what blocks it).
 async fn follow_operation(
     client: &Client,
@@ -590,6 +690,7 @@ async fn follow_operation(
     from: u64,
     timeout: Duration,
     prefix: &str,
+    expect: Expect,
 ) -> Result<Machine, CliError> {
     let op_id = started.operation.as_ref().map(|o| o.id.clone());
     let kind = started
@@ -611,7 +712,23 @@ async fn follow_operation(
     let mut m = started.clone();
     let result = loop {
         match op_verdict(&m, op_id.as_deref()) {
+            OpVerdict::Done if expect == Expect::Cancelled => {
+                break Err(CliError::refused(format!(
+                    "{kind} of `{name}` completed before the cancel took effect"
+                ))
+                .hint(format!(
+                    "`{prefix} machine events {name}` shows what happened"
+                )));
+            }
+            OpVerdict::Cancelled(_) if expect == Expect::Cancelled => break Ok(()),
             OpVerdict::Done => break Ok(()),
+            OpVerdict::Cancelled(why) => {
+                break Err(
+                    CliError::refused(format!("{kind} of `{name}` was {why}")).hint(format!(
+                        "`{prefix} machine events {name}` shows what happened"
+                    )),
+                );
+            }
             OpVerdict::Failed(why, blocked) => {
                 let mut e = CliError::refused(format!("{kind} of `{name}` failed: {why}"));
                 for b in blocked {
@@ -659,7 +776,11 @@ async fn follow_operation(
     }
     result?;
     note(&format!(
-        "{kind} of `{name}` completed (state {}).",
+        "{kind} of `{name}` {} (state {}).",
+        match expect {
+            Expect::Completed => "completed",
+            Expect::Cancelled => "cancelled",
+        },
         m.state.as_str()
     ));
     Ok(m)

@@ -70,6 +70,11 @@ fn machine_drain_help_documents_selector_and_wait() {
 }
 
 #[test]
+fn machine_cancel_help_says_what_can_still_be_stopped() {
+    insta::assert_snapshot!(help(&["machine", "cancel", "--help"]));
+}
+
+#[test]
 fn logs_help_documents_follow_and_stream() {
     insta::assert_snapshot!(help(&["logs", "--help"]));
 }

@@ -8,6 +8,7 @@ mod api;
 mod apps;
 mod e2e;
 mod help;
+mod machine_cancel;
 mod machines;
 mod profiles;
 mod support;
