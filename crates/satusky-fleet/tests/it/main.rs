@@ -1,6 +1,7 @@
 //! satusky-fleet against kube-sim, talos-sim and core services over SQLite.
 #![allow(clippy::unwrap_used, reason = "test helpers")]
 
+mod cancel;
 mod capacity;
 #[cfg(feature = "dev")]
 mod dev;
