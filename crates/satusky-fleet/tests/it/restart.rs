@@ -287,6 +287,29 @@ async fn after_a_restart_a_machines_link_comes_back_from_a_handshake_without_pro
     );
     ensure!(links.is_up(&kept.id, &kept.uuid), "still up");
 
+    // Rebooted (a new WireGuard key every boot), the machine provisions
+    // again: its new peer replaces the restored one, here and in the store.
+    kept_sim.reboot();
+    let fresh = wait_for(T, "the link up with the new boot's key", || async {
+        Ok(links
+            .link(&kept.id, &kept.uuid)
+            .filter(|l| l.up && l.public_key != kept_key))
+    })
+    .await?;
+    ensure!(Some(fresh.public_key.to_base64()) == kept_sim.wireguard_public_key());
+    ensure!(
+        links.endpoint().link(PeerRef::Key(&kept_key)).is_none(),
+        "the restored peer is replaced"
+    );
+    ensure!(kept_sim.provisions() >= 2);
+    let stored = plane.services.live_machine_links().await?;
+    ensure!(
+        stored
+            .iter()
+            .any(|l| l.machine_id == kept.id && l.public_key == fresh.public_key.to_base64()),
+        "{stored:?}"
+    );
+
     second.shutdown().await;
     fleet.stop().await;
     Ok(())
