@@ -18,6 +18,11 @@
 //! authenticated packet came from). [`WireguardEndpoint::link`] turns these
 //! into a [`LinkState`] without touching the socket.
 //!
+//! The peer table lives in memory: the caller persists admitted peers and
+//! re-admits them after a restart with [`WireguardEndpoint::restore_peer`],
+//! which also initiates a handshake towards the peer's last endpoint (the
+//! node's session died with the old process).
+//!
 //! **Link up** means: a handshake completed, it is younger than
 //! [`WireguardSettings::handshake_max_age`], and an authenticated packet
 //! (a keepalive at least) arrived within [`WireguardSettings::down_after`].
