@@ -138,6 +138,11 @@ impl Links {
         (bound.saved_endpoint != Some(now)).then_some((bound.key, now))
     }
 
+    /// Whether the machine is bound to the peer with `key`.
+    pub(crate) fn is_bound(&self, machine_id: &str, key: PublicKey) -> bool {
+        self.key_of(machine_id) == Some(key)
+    }
+
     /// Notes that `endpoint` of the machine's peer `key` is in the store.
     pub(crate) fn endpoint_saved(&self, machine_id: &str, key: PublicKey, endpoint: SocketAddr) {
         if let Some(b) = self.bindings().get_mut(machine_id).filter(|b| b.key == key) {

@@ -369,7 +369,9 @@ async fn save_endpoints(services: &Services, links: &Links, machines: &[MachineR
         let mut saved = services
             .record_machine_link_endpoint(&m.id, &b64, &at)
             .await;
-        if matches!(saved, Ok(false)) {
+        // Not recorded under this key: record it again, unless the peer was
+        // removed meanwhile (its stored row is being forgotten).
+        if matches!(saved, Ok(false)) && links.is_bound(&m.id, key) {
             let recorded = services
                 .record_machine_link(&m.id, &b64, &m.uuid, &m.overlay_address)
                 .await;
