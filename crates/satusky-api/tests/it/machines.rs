@@ -2615,3 +2615,104 @@ async fn a_cancel_taken_by_one_replica_stops_the_operation_another_replica_runs(
     }
     assert!(released);
 }
+
+#[tokio::test]
+async fn a_bulk_cancel_stops_the_selected_machines_that_run_something() {
+    let f = Fleet::new().await;
+    for host in ["a1", "a2", "a3", "b1"] {
+        f.joined(host).await;
+        if host.starts_with('a') {
+            f.app
+                .patch(
+                    &format!("/v1/orgs/acme/machines/{host}/labels"),
+                    &f.owner,
+                    json!({"set": {"pool": "a"}}),
+                )
+                .await
+                .ok();
+        }
+    }
+    let _gate = f.hold_drains();
+    // a1 and b1 drain (held); a2 reboots and is at its Talos call; a3 idles.
+    for host in ["a1", "b1"] {
+        f.app
+            .post(
+                &format!("/v1/orgs/acme/machines/{host}/drain"),
+                &f.owner,
+                json!({}),
+            )
+            .await
+            .ok();
+        f.draining(host).await;
+    }
+    let reboot_gate = Arc::new(tokio::sync::Notify::new());
+    *f.talos.hold_reboot.lock().unwrap() = Some(reboot_gate.clone());
+    f.app
+        .post(
+            "/v1/orgs/acme/machines/a2/reboot",
+            &f.owner,
+            json!({"force": true}),
+        )
+        .await
+        .ok();
+    f.until("a2", |m| m["operation"]["phase"] == "running")
+        .await;
+
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/bulk/cancel",
+            &f.owner,
+            json!({"selector": "pool=a"}),
+        )
+        .await
+        .ok();
+    let mut items: Vec<(String, bool, String)> = res["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_owned(),
+                i["ok"].as_bool().unwrap(),
+                i["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    items.sort();
+    assert_eq!(
+        items,
+        [
+            ("a1".to_owned(), true, String::new()),
+            ("a2".to_owned(), false, "machine_state_conflict".to_owned()),
+        ],
+        "a3 runs nothing and b1 is not selected"
+    );
+    assert_eq!(f.settle("a1").await["operation"]["phase"], "cancelled");
+    assert_eq!(f.get("b1").await["operation"]["phase"], "running");
+    reboot_gate.notify_one();
+    assert_eq!(f.settle("a2").await["operation"]["phase"], "completed");
+    let audit = f.audit_actions().await;
+    assert!(
+        audit.iter().any(|a| a == "machine.bulk.cancel success"),
+        "{audit:?}"
+    );
+    // Unknown actions still say which there are.
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/bulk/pause",
+            &f.owner,
+            json!({"selector": "pool=a"}),
+        )
+        .await;
+    assert_eq!(res.status, 404, "{}", res.body);
+    assert!(
+        res.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("labels or cancel"),
+        "{}",
+        res.body
+    );
+}
