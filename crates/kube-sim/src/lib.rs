@@ -136,13 +136,16 @@ impl Builder {
         self
     }
 
-    /// Node heartbeat interval (default 10 s).
+    /// Lease renewal interval of the nodes kube-sim runs (default 10 s; at most half the
+    /// grace period).
     pub fn heartbeat(mut self, d: Duration) -> Self {
         self.cfg.heartbeat = d;
         self
     }
 
-    /// Time without heartbeat before a node turns NotReady (default 40 s).
+    /// Time without heartbeat (Lease renewal or Ready `lastHeartbeatTime`) before the node
+    /// lifecycle controller marks any node `Ready=Unknown` with the unreachable taints
+    /// (default 40 s).
     pub fn node_monitor_grace(mut self, d: Duration) -> Self {
         self.cfg.node_monitor_grace = d;
         self
@@ -325,7 +328,8 @@ impl Sim {
         &self.state
     }
 
-    /// Stops a node's kubelet: no more heartbeats; it turns NotReady after the grace period.
+    /// Stops the kubelet of a node kube-sim runs: no more heartbeats, its pods stop moving; the
+    /// node turns `Ready=Unknown` after the grace period.
     pub fn stop_node(&self, name: &str) {
         if let Ok(mut s) = self.state.stopped_nodes.lock() {
             s.insert(name.to_owned());
@@ -339,7 +343,7 @@ impl Sim {
         }
     }
 
-    /// Adds a Ready node with extra labels.
+    /// Adds a Ready node with extra labels, run by kube-sim's simulated kubelet.
     pub fn add_node(&self, name: &str, labels: BTreeMap<String, String>) -> Result<(), Error> {
         controllers::add_node(&self.state, name, labels).map_err(Error::Api)
     }

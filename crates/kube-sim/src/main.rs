@@ -14,7 +14,8 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Number of simulated nodes.
+    /// Number of nodes whose kubelet kube-sim simulates (`node-0` …); nodes clients register
+    /// belong to their own kubelet.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// Write a kubeconfig for kubectl and kube-rs here.
@@ -29,7 +30,7 @@ struct Args {
     /// Delay from scheduling to Running, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pod_start_delay_ms: u64,
-    /// Node heartbeat interval, in milliseconds.
+    /// Lease renewal interval of the nodes kube-sim runs, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     heartbeat_ms: u64,
 }

@@ -26,9 +26,9 @@ pub struct Config {
     pub pod_ready_delay: Duration,
     /// How long a graceful pod deletion takes (instead of the grace period).
     pub pod_stop_delay: Duration,
-    /// Node heartbeat interval.
+    /// Lease renewal interval of the nodes kube-sim runs.
     pub heartbeat: Duration,
-    /// A node that has not heartbeaten for this long turns NotReady.
+    /// A node without heartbeat for this long turns `Ready=Unknown`.
     pub node_monitor_grace: Duration,
     /// Scale of `tolerationSeconds` (1.0 = real seconds; tests use less).
     pub toleration_scale: f64,
