@@ -15,11 +15,10 @@
 //!
 //! A cancel is a flag on the stored operation (`cancel_requested`), so the
 //! runner sees it whichever replica took the request: it looks before every
-//! step and, during a reversible step (cordon, drain), every
-//! `machine_poll_interval`, dropping the step's port call (a drain stops at
-//! once). It then ends the operation `cancelled`, removes only a cordon it
-//! added, and puts the machine back where the operation began
-//! (`MachineEvent::Cancel`). The API accepts a cancel only until an
+//! step and, during a drain, every `machine_poll_interval`, dropping the
+//! port's drain call (it stops at once). It then ends the operation
+//! `cancelled`, removes only a cordon it added, and puts the machine back
+//! where the operation began (`MachineEvent::Cancel`). The API accepts a cancel only until an
 //! irreversible step begins, and such a step begins only after the runner
 //! re-read the operation, so a cancel the API accepted is always honoured.
 
@@ -483,9 +482,12 @@ impl Services {
                     tracing::info!(machine.id = %machine_id, step = effect.as_str(), "machine operation step abandoned to another replica");
                     return;
                 }
-                // Only a reversible step is interrupted (no cancel is
-                // accepted once an irreversible one began).
-                () = self.cancel_asked(machine_id, op_id), if effect.is_reversible() => {
+                // Only a drain is interrupted: it is the one long step, and
+                // stopping it changes nothing (evicted pods are rescheduled
+                // anyway). A cordon or uncordon is one short call whose
+                // outcome must be recorded (a cordon we added is removed on
+                // cancel only if we know of it); the cancel follows it.
+                () = self.cancel_asked(machine_id, op_id), if effect == Effect::DrainNode => {
                     tracing::info!(machine.id = %machine_id, step = effect.as_str(), "machine operation cancelled during a step");
                     // The next round reads the request and ends the operation.
                     continue;
