@@ -656,6 +656,56 @@ fn heartbeat_seen(node: &Value, lease: Option<&Value>) -> HeartbeatSeen {
     )
 }
 
+/// The lifecycle taints a node must have (`key`, `effect`, wanted), from its Ready condition
+/// and `spec.unschedulable`.
+fn lifecycle_taints(node: &Value) -> [(&'static str, &'static str, bool); 5] {
+    let ready = condition(node, "Ready")
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_default();
+    [
+        (
+            "node.kubernetes.io/unschedulable",
+            "NoSchedule",
+            node["spec"]["unschedulable"] == true,
+        ),
+        (
+            "node.kubernetes.io/not-ready",
+            "NoSchedule",
+            ready == "False",
+        ),
+        (
+            "node.kubernetes.io/not-ready",
+            "NoExecute",
+            ready == "False",
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            "NoSchedule",
+            ready == "Unknown",
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            "NoExecute",
+            ready == "Unknown",
+        ),
+    ]
+}
+
+/// Whether [`node_lifecycle`] would change the node, without copying it.
+fn node_lifecycle_due(node: &Value, silent: bool) -> bool {
+    if silent
+        && KUBELET_CONDITIONS
+            .iter()
+            .any(|(ty, ..)| condition(node, ty).is_none_or(|c| c["status"] != "Unknown"))
+    {
+        return true;
+    }
+    let taints = node["spec"]["taints"].as_array();
+    lifecycle_taints(node).iter().any(|(key, effect, on)| {
+        *on != taints.is_some_and(|ts| ts.iter().any(|x| taint_key(x) == (*key, *effect)))
+    })
+}
+
 /// The node lifecycle controller's pass over one node (kube-controller-manager's
 /// `tryUpdateNodeHealth` and taint passes): when `silent` (no heartbeat for the grace period)
 /// every kubelet condition turns `Unknown`; the lifecycle taints then follow the Ready
@@ -693,41 +743,11 @@ fn node_lifecycle(node: &Value, silent: bool) -> Value {
             }
         }
     }
-    let ready = condition(&new, "Ready")
-        .and_then(|c| c["status"].as_str())
-        .unwrap_or_default()
-        .to_owned();
     let mut taints: Vec<Value> = new["spec"]["taints"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let want = [
-        (
-            "node.kubernetes.io/unschedulable",
-            "NoSchedule",
-            node["spec"]["unschedulable"] == true,
-        ),
-        (
-            "node.kubernetes.io/not-ready",
-            "NoSchedule",
-            ready == "False",
-        ),
-        (
-            "node.kubernetes.io/not-ready",
-            "NoExecute",
-            ready == "False",
-        ),
-        (
-            "node.kubernetes.io/unreachable",
-            "NoSchedule",
-            ready == "Unknown",
-        ),
-        (
-            "node.kubernetes.io/unreachable",
-            "NoExecute",
-            ready == "Unknown",
-        ),
-    ];
+    let want = lifecycle_taints(&new);
     let mut changed = false;
     for (key, effect, on) in want {
         let has = taints.iter().any(|x| taint_key(x) == (key, effect));
@@ -783,7 +803,7 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
             }
         };
         let silent = since.elapsed() >= st.cfg.node_monitor_grace;
-        if node_lifecycle(&node, silent) != *node {
+        if node_lifecycle_due(&node, silent) {
             st.store.modify(&nodes_rt, "", &n, |old| {
                 Ok(Some(node_lifecycle(old, silent)))
             })?;
