@@ -616,15 +616,17 @@ fn kubelet_heartbeat(
             new["spec"]["renewTime"] = json!(micro_now());
             Ok(Some(new))
         });
-        if renewed.is_err() {
-            api::create(
+        if renewed.is_err()
+            && let Err(e) = api::create(
                 st,
                 leases,
                 NODE_LEASE_NAMESPACE,
                 node_lease(&n),
                 &opts(),
                 "kubelet",
-            )?;
+            )
+        {
+            tracing::debug!(k8s.node = %n, error = %e, "kube-sim's kubelet could not create its Lease");
         }
     }
     let healthy = KUBELET_CONDITIONS
@@ -798,13 +800,17 @@ fn nodes(st: &State, t: &mut Timers) -> Result<(), ApiError> {
             Some((s, at)) if *s == seen => *at,
             _ => {
                 let at = Instant::now();
-                t.probe.insert(n.clone(), (seen, at));
+                t.probe.insert(n.clone(), (seen.clone(), at));
                 at
             }
         };
         let silent = since.elapsed() >= st.cfg.node_monitor_grace;
         if node_lifecycle_due(&node, silent) {
             st.store.modify(&nodes_rt, "", &n, |old| {
+                // a status the kubelet posted since is a heartbeat: look again next pass
+                if silent && heartbeat_seen(old, lease.as_deref()) != seen {
+                    return Ok(None);
+                }
                 Ok(Some(node_lifecycle(old, silent)))
             })?;
         }
@@ -3298,4 +3304,89 @@ fn endpoints(st: &State) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taints(node: &Value) -> Vec<String> {
+        let mut t: Vec<String> = node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                format!(
+                    "{}:{}",
+                    t["key"].as_str().unwrap(),
+                    t["effect"].as_str().unwrap()
+                )
+            })
+            .collect();
+        t.sort();
+        t
+    }
+
+    #[test]
+    fn a_silent_node_that_never_posted_status_turns_unknown_with_unreachable_taints() {
+        let node = json!({"metadata": {"name": "n", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"unschedulable": true}});
+        // cordoned: only the unschedulable taint while heard from
+        assert_eq!(
+            taints(&node_lifecycle(&node, false)),
+            ["node.kubernetes.io/unschedulable:NoSchedule"]
+        );
+        assert!(node_lifecycle_due(&node, true));
+        let new = node_lifecycle(&node, true);
+        for (ty, ..) in KUBELET_CONDITIONS {
+            let c = condition(&new, ty).unwrap();
+            assert_eq!(c["status"], "Unknown");
+            assert_eq!(c["reason"], "NodeStatusNeverUpdated");
+            assert_eq!(c["lastHeartbeatTime"], "2026-01-01T00:00:00Z");
+        }
+        assert_eq!(
+            taints(&new),
+            [
+                "node.kubernetes.io/unreachable:NoExecute",
+                "node.kubernetes.io/unreachable:NoSchedule",
+                "node.kubernetes.io/unschedulable:NoSchedule"
+            ]
+        );
+        assert!(!node_lifecycle_due(&new, true));
+    }
+
+    #[test]
+    fn the_controller_keeps_a_posted_status_and_its_heartbeat_time() {
+        let posted = |status: &str| {
+            json!({"metadata": {"name": "n"}, "spec": {}, "status": {"conditions": [
+                {"type": "Ready", "status": status, "reason": "KubeletNotReady", "message": "m",
+                 "lastHeartbeatTime": "2026-01-01T00:00:01Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
+        };
+        let not_ready = node_lifecycle(&posted("False"), false);
+        assert_eq!(condition(&not_ready, "Ready").unwrap()["status"], "False");
+        assert_eq!(
+            taints(&not_ready),
+            [
+                "node.kubernetes.io/not-ready:NoExecute",
+                "node.kubernetes.io/not-ready:NoSchedule"
+            ]
+        );
+        let silent = node_lifecycle(&not_ready, true);
+        let c = condition(&silent, "Ready").unwrap();
+        assert_eq!(c["status"], "Unknown");
+        assert_eq!(c["reason"], "NodeStatusUnknown");
+        assert_eq!(c["lastHeartbeatTime"], "2026-01-01T00:00:01Z");
+        assert_eq!(
+            taints(&silent),
+            [
+                "node.kubernetes.io/unreachable:NoExecute",
+                "node.kubernetes.io/unreachable:NoSchedule"
+            ]
+        );
+        let mut back = silent.clone();
+        back["status"] = posted("True")["status"].clone();
+        let back = node_lifecycle(&back, false);
+        assert!(taints(&back).is_empty());
+        assert!(back["spec"].get("taints").is_none());
+    }
 }
