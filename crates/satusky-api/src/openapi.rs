@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers::{apps, audit, auth, clusters, machines, members, orgs, tokens};
+use crate::handlers::{
+    apps, audit, auth, clusters, machine_usage, machines, members, orgs, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +25,7 @@ use crate::handlers::{apps, audit, auth, clusters, machines, members, orgs, toke
         machines::list_join_tokens, machines::create_join_token, machines::revoke_join_token,
         machines::list, machines::get, machines::claim, machines::release, machines::labels,
         machines::visibility, machines::events, machines::metrics, machines::metrics_history,
-        machines::logs, machines::health, machines::placement, machines::cordon,
+        machines::logs, machines::health, machines::placement, machine_usage::list, machines::cordon,
         machines::uncordon, machines::drain, machines::reboot, machines::shutdown,
         machines::decommission, machines::cancel, machines::bulk,
     ),

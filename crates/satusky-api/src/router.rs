@@ -6,7 +6,9 @@ use axum::middleware;
 use axum::routing::{get, post};
 use satusky_core::Services;
 
-use crate::handlers::{apps, audit, auth, clusters, health, machines, members, orgs, tokens};
+use crate::handlers::{
+    apps, audit, auth, clusters, health, machine_usage, machines, members, orgs, tokens,
+};
 use crate::{error, extract, telemetry};
 
 /// Settings of the HTTP layer.
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/orgs/{org}/machines", get(machines::list))
         .route("/orgs/{org}/placement", get(machines::placement))
+        .route("/orgs/{org}/machine-usage", get(machine_usage::list))
         .route("/orgs/{org}/machines/bulk/{action}", post(machines::bulk))
         .route("/orgs/{org}/machines/{machine}", get(machines::get))
         .route(

@@ -888,6 +888,15 @@ pub enum MachineCommand {
         #[arg(long, short = 'f')]
         follow: bool,
     },
+    /// Usage periods (billing history): when the organization held each
+    /// machine, from its claim until it was released or decommissioned
+    Usage {
+        /// Only this machine (id or name)
+        machine: Option<String>,
+        /// Only the last DURATION (e.g. 24h, 720h); hours are counted within it
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        since: Option<std::time::Duration>,
+    },
     /// A machine's events, oldest first; --follow keeps streaming new ones
     Events {
         machine: String,

@@ -109,6 +109,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/orgs/{org}/join-tokens/{token}/revoke"),
     ("GET", "/v1/orgs/{org}/machines"),
     ("GET", "/v1/orgs/{org}/placement"),
+    ("GET", "/v1/orgs/{org}/machine-usage"),
     ("POST", "/v1/orgs/{org}/machines/bulk/{action}"),
     ("GET", "/v1/orgs/{org}/machines/{machine}"),
     ("POST", "/v1/orgs/{org}/machines/{machine}/claim"),

@@ -7,7 +7,8 @@ use satusky_types::machines::{
     BulkRequest, BulkResult, CreateJoinTokenRequest, DecommissionRequest, DrainRequest, JoinToken,
     JoinTokenCreated, LabelsChange, Machine, MachineEvent, MachineEventsQuery, MachineHealth,
     MachineLogLine, MachineLogsQuery, MachineMetrics, MachineMetricsHistoryQuery, MachineQuery,
-    PlacementPreview, PlacementQuery, PowerRequest, Visibility, VisibilityRequest,
+    MachineUsage, MachineUsageQuery, PlacementPreview, PlacementQuery, PowerRequest, Visibility,
+    VisibilityRequest,
 };
 use satusky_types::page::PageQuery;
 
@@ -235,6 +236,34 @@ impl Client {
     ) -> Result<MachineMetrics, ClientError> {
         let (req, url) = self.get(&["v1", "orgs", org, "machines", machine, "metrics"]);
         self.send_json(req, url).await
+    }
+
+    /// `GET /v1/orgs/{org}/machine-usage`: one page of usage periods, newest first.
+    pub async fn machine_usage(
+        &self,
+        org: &str,
+        query: &MachineUsageQuery,
+    ) -> Result<Page<MachineUsage>, ClientError> {
+        let (req, url) = self.get(&["v1", "orgs", org, "machine-usage"]);
+        self.send_json(req.query(query), url).await
+    }
+
+    /// Every usage period matching `query` (its limit and cursor are ignored),
+    /// following cursors.
+    pub async fn all_machine_usage(
+        &self,
+        org: &str,
+        query: &MachineUsageQuery,
+    ) -> Result<Vec<MachineUsage>, ClientError> {
+        collect_pages(|cursor| {
+            let query = MachineUsageQuery {
+                limit: Some(ALL_PAGES_LIMIT),
+                cursor,
+                ..query.clone()
+            };
+            async move { self.machine_usage(org, &query).await }
+        })
+        .await
     }
 
     /// `GET /v1/orgs/{org}/placement?selector=&cpu=&memory=&replicas=`: the

@@ -256,6 +256,16 @@ impl Fleet {
 
     /// A machine admitted with a fresh join token, claimed and joined.
     async fn joined(&self, host: &str) -> String {
+        let id = self.claimed(host).await;
+        self.services()
+            .machine_node_joined(&id, &format!("node-{host}"))
+            .await
+            .unwrap();
+        id
+    }
+
+    /// A machine admitted with a fresh join token and claimed.
+    async fn claimed(&self, host: &str) -> String {
         let token = self
             .app
             .post(
@@ -298,10 +308,6 @@ impl Fleet {
             )
             .await
             .ok();
-        self.services()
-            .machine_node_joined(&id, &format!("node-{host}"))
-            .await
-            .unwrap();
         id
     }
 
@@ -838,4 +844,97 @@ async fn a_placement_preview_counts_the_room_of_the_matching_machines() {
         json!([]),
         "another organization sees none of them"
     );
+}
+
+#[tokio::test]
+async fn machine_usage_records_each_period_an_organization_held_a_machine() {
+    let f = Fleet::new(Duration::from_hours(1)).await;
+    let w1 = f.joined("w1").await;
+    f.claimed("w2").await;
+    let clock = &f.app.clock;
+    clock.advance(chrono::TimeDelta::hours(2));
+    // Released before it joined: the period ends, "released".
+    f.app
+        .post("/v1/orgs/acme/machines/w2/release", &f.owner, json!({}))
+        .await
+        .ok();
+    clock.advance(chrono::TimeDelta::hours(1));
+    // Removed by force: the period ends, "removed", and outlives the record's state.
+    let res = f
+        .app
+        .post(
+            "/v1/orgs/acme/machines/w1/decommission",
+            &f.owner,
+            json!({"force": true}),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.body);
+    for _ in 0..200 {
+        let m = f.app.get("/v1/orgs/acme/machines/w1", &f.owner).await.ok();
+        if m["state"] == "needs_wipe" && m["operation"]["phase"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let page = f
+        .app
+        .get("/v1/orgs/acme/machine-usage", &f.owner)
+        .await
+        .ok();
+    let periods: BTreeMap<String, (String, u64)> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["machine_name"].as_str().unwrap().to_owned(),
+                (
+                    u["end_reason"].as_str().unwrap_or("open").to_owned(),
+                    u["seconds"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        periods,
+        BTreeMap::from([
+            ("w1".to_owned(), ("removed".to_owned(), 3 * 3600)),
+            ("w2".to_owned(), ("released".to_owned(), 2 * 3600)),
+        ])
+    );
+    // One machine, and a window.
+    let since = (satusky_core::clock::Clock::now(&f.app.clock) - chrono::TimeDelta::minutes(90))
+        .to_rfc3339();
+    let page = f
+        .app
+        .get(
+            &format!(
+                "/v1/orgs/acme/machine-usage?machine={w1}&since={}",
+                since.replace('+', "%2B")
+            ),
+            &f.owner,
+        )
+        .await
+        .ok();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["seconds"], 90 * 60);
+    f.app
+        .get("/v1/orgs/acme/machine-usage?machine=nope", &f.owner)
+        .await
+        .err(404, "machine_not_found");
+    f.app
+        .get(
+            "/v1/orgs/acme/machine-usage?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            &f.owner,
+        )
+        .await
+        .err(400, "invalid_query");
+    let other = f.app.user("other@example.com").await;
+    f.app.org(&other, "other").await;
+    let page = f.app.get("/v1/orgs/other/machine-usage", &other).await.ok();
+    assert_eq!(page["items"], json!([]));
+    f.app
+        .get("/v1/orgs/acme/machine-usage", &other)
+        .await
+        .err(404, "org_not_found");
 }

@@ -178,6 +178,12 @@ fn endpoints() -> Vec<Endpoint> {
             Min::Viewer,
         ),
         e(
+            Method::GET,
+            "/v1/orgs/{org}/machine-usage",
+            None,
+            Min::Viewer,
+        ),
+        e(
             Method::POST,
             "/v1/orgs/{org}/machines/m1/claim",
             Some(json!({})),

@@ -312,6 +312,9 @@ pub async fn run(ctx: &Context, args: MachineArgs) -> Result<(), CliError> {
                 print_log_lines(ctx, &page.items)?;
             }
         }
+        MachineCommand::Usage { machine, since } => {
+            crate::commands::machine_usage::run(ctx, &client, org, machine, since).await?;
+        }
         MachineCommand::Events {
             machine,
             follow,

@@ -10,6 +10,7 @@ mod deploy;
 mod init;
 mod logs;
 mod machine;
+mod machine_usage;
 mod org;
 mod profile;
 mod token;

@@ -12,3 +12,4 @@ mod machine_cancel;
 mod machines;
 mod profiles;
 mod support;
+mod usage;

@@ -456,6 +456,25 @@ async fn every_listed_route_has_a_method_and_every_method_is_listed() {
         .await;
     let _ = c.machine_events_stream("s", "m", 0).await;
     let _ = c.machine_metrics("s", "m").await;
+    let _ = c
+        .machine_metrics_history(
+            "s",
+            "m",
+            &satusky_types::machines::MachineMetricsHistoryQuery::default(),
+        )
+        .await;
+    let _ = c.machine_metrics_stream("s", "m").await;
+    let logs = satusky_types::machines::MachineLogsQuery::default();
+    let _ = c.machine_logs("s", "m", &logs).await;
+    let _ = c.machine_logs_stream("s", "m", &logs).await;
+    let _ = c.machine_health("s", "m").await;
+    let _ = c
+        .placement_preview("s", &satusky_types::machines::PlacementQuery::default())
+        .await;
+    let _ = c
+        .machine_usage("s", &satusky_types::machines::MachineUsageQuery::default())
+        .await;
+    let _ = c.cancel_machine_operation("s", "m").await;
     let _ = c.cordon_machine("s", "m").await;
     let _ = c.uncordon_machine("s", "m").await;
     let _ = c.drain_machine("s", "m", &DrainRequest::default()).await;
