@@ -158,12 +158,18 @@ impl Fields for Machine {
     }
 }
 
-/// Every detail of a machine, for `machine inspect`.
-pub struct Inspect<'a>(pub &'a Machine);
+/// Every detail of a machine, for `machine inspect`: the record (ownership,
+/// labels, hardware, link, operation) merged with its live health (Talos
+/// services, node conditions); `health` is `Err` with why when it could not
+/// be read.
+pub struct Inspect<'a> {
+    pub machine: &'a Machine,
+    pub health: Result<satusky_types::machines::MachineHealth, String>,
+}
 
 impl Fields for Inspect<'_> {
     fn fields(&self) -> Vec<(&'static str, String)> {
-        let m = self.0;
+        let m = self.machine;
         let mut f = m.fields();
         f.insert(2, ("UUID", m.uuid.clone()));
         f.push(("System labels", labels(&m.system_labels)));
@@ -186,6 +192,16 @@ impl Fields for Inspect<'_> {
                 }
             }
         }
+        match &self.health {
+            Ok(h) => {
+                f.push(("Health", h.verdict.clone()));
+                f.extend(condition_fields(&h.conditions));
+                if let Some(s) = services_line(&h.services) {
+                    f.push(("Services", s));
+                }
+            }
+            Err(why) => f.push(("Health", format!("unavailable: {why}"))),
+        }
         f.push(("Updated", time(&m.updated_at)));
         f
     }
@@ -193,8 +209,50 @@ impl Fields for Inspect<'_> {
 
 impl Serialize for Inspect<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        use serde::ser::Error as _;
+        let mut v = serde_json::to_value(self.machine).map_err(S::Error::custom)?;
+        if let (serde_json::Value::Object(o), Ok(h)) = (&mut v, &self.health) {
+            o.insert(
+                "health".to_owned(),
+                serde_json::to_value(h).map_err(S::Error::custom)?,
+            );
+        }
+        v.serialize(s)
     }
+}
+
+/// One `Condition` field per condition: `NodeReady=True (KubeletReady): …`.
+fn condition_fields(conditions: &[satusky_types::apps::Condition]) -> Vec<(&'static str, String)> {
+    conditions
+        .iter()
+        .map(|c| {
+            let mut line = c.type_.clone() + "=" + &c.status;
+            if let Some(r) = &c.reason {
+                line = format!("{line} ({r})");
+            }
+            if let Some(m) = &c.message {
+                line = format!("{line}: {m}");
+            }
+            ("Condition", line)
+        })
+        .collect()
+}
+
+/// `apid Running, etcd Failed (unhealthy)`, or `None` without services.
+fn services_line(services: &[satusky_types::machines::MachineService]) -> Option<String> {
+    (!services.is_empty()).then(|| {
+        services
+            .iter()
+            .map(|s| {
+                if s.healthy {
+                    format!("{} {}", s.id, s.state)
+                } else {
+                    format!("{} {} (unhealthy)", s.id, s.state)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 /// `machine status`: where a machine is, in JSON too.
@@ -254,29 +312,9 @@ impl Fields for MachineStatus {
                 f.push(("Blocked by", b));
             }
         }
-        for c in &self.conditions {
-            let mut line = c.type_.clone() + "=" + &c.status;
-            if let Some(r) = &c.reason {
-                line = format!("{line} ({r})");
-            }
-            if let Some(m) = &c.message {
-                line = format!("{line}: {m}");
-            }
-            f.push(("Condition", line));
-        }
-        if !self.services.is_empty() {
-            let services: Vec<String> = self
-                .services
-                .iter()
-                .map(|s| {
-                    if s.healthy {
-                        format!("{} {}", s.id, s.state)
-                    } else {
-                        format!("{} {} (unhealthy)", s.id, s.state)
-                    }
-                })
-                .collect();
-            f.push(("Services", services.join(", ")));
+        f.extend(condition_fields(&self.conditions));
+        if let Some(s) = services_line(&self.services) {
+            f.push(("Services", s));
         }
         f
     }

@@ -124,7 +124,14 @@ pub async fn run(ctx: &Context, args: MachineArgs) -> Result<(), CliError> {
         }
         MachineCommand::Inspect { machine } => {
             let m = resolve(&client, org, &machine, &p).await?;
-            ctx.printer.one(&Inspect(&m))?;
+            let health = client
+                .machine_health(org, &m.id)
+                .await
+                .map_err(|e| e.to_string());
+            ctx.printer.one(&Inspect {
+                machine: &m,
+                health,
+            })?;
         }
         MachineCommand::Status { machine } => {
             let m = resolve(&client, org, &machine, &p).await?;

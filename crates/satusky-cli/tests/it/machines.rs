@@ -167,7 +167,7 @@ fn every_subcommand_resolves_a_machine_by_id_or_by_name() {
     let calls = actions(&api);
     // Each action went to the id, whichever reference was given.
     assert!(calls.iter().all(|c| c.contains("/mch_1/")), "{calls:?}");
-    assert_eq!(calls.len(), 2 * 8, "{calls:?}");
+    assert_eq!(calls.len(), 2 * 9, "{calls:?}");
     assert_eq!(
         body_of(&api, "PATCH", "/v1/orgs/acme/machines/mch_1/labels"),
         json!({"set": {"tier": "a", "ssd": "true"}, "unset": []})
@@ -213,6 +213,16 @@ fn every_subcommand_resolves_a_machine_by_id_or_by_name() {
         out.stdout
     );
     assert!(out.stdout.contains("kubelet Running"), "{}", out.stdout);
+    // Inspect merges the record with its live health.
+    let out = env.run(&["-o", "json", "machine", "inspect", "node-a"]);
+    assert_eq!(out.json()["hardware"]["cpu_cores"], 8);
+    assert_eq!(out.json()["health"]["verdict"], "healthy");
+    let out = env.run(&["machine", "inspect", "node-a"]);
+    assert!(
+        out.stdout.contains("NodeReady=True (KubeletReady)"),
+        "{}",
+        out.stdout
+    );
     let out = env.run(&["-o", "json", "machine", "get", "node-a"]);
     assert_eq!(out.json()["hardware"]["cpu_cores"], 8);
 }

@@ -46,9 +46,9 @@ async fn a_reboot_is_over_only_once_the_node_is_ready_with_a_new_boot_id() -> Re
     env.services
         .reboot_machine(&env.ctx, ORG, &m.name, &PowerRequest { force: true })
         .await?;
-    // kube-sim's node lifecycle controller keeps every node it does not
-    // know to be stopped Ready, so the node looks Ready with its old boot id
-    // for most of the reboot: exactly the window that must not end the wait.
+    // Talos accepts the reboot before the machine goes down, so the node
+    // still looks Ready with its old boot id at first (and a NotReady may be
+    // too short to be seen): exactly the window that must not end the wait.
     let mut seen = Vec::new();
     let (done, boots_at_the_end) = loop {
         let s = env.ports.node_ops.node_status(&node).await?;
