@@ -306,6 +306,9 @@ pub async fn events(
 /// The app's events as a WebSocket stream: first every event with
 /// `seq > from` (so the start is never lost), then each new one as it
 /// happens. Each message is one `AppEvent` as JSON text.
+#[utoipa::path(get, path = "/v1/orgs/{org}/apps/{app}/events/ws", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path), EventsQuery),
+    responses((status = 101, description = "Switching Protocols: a WebSocket follows; each text message is one `AppEvent` as JSON"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events_ws(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -400,6 +403,9 @@ pub async fn logs(
 
 /// The app's log lines as a WebSocket stream, one JSON `LogLine` per text
 /// message, as they are written.
+#[utoipa::path(get, path = "/v1/orgs/{org}/apps/{app}/logs/ws", tag = "apps", security(("bearer" = [])),
+    params(("org" = String, Path), ("app" = String, Path), satusky_types::apps::LogsQuery),
+    responses((status = 101, description = "Switching Protocols: a WebSocket follows; each text message is one `LogLine` as JSON"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn logs_ws(
     State(s): State<AppState>,
     Auth(ctx): Auth,

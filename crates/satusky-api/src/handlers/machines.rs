@@ -191,6 +191,9 @@ pub async fn events(
 /// The machine's events as a WebSocket stream: first every event with
 /// `seq > from`, then each new one as it happens (operation progress
 /// included). Each message is one `MachineEvent` as JSON text.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/events/ws", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path), MachineEventsQuery),
+    responses((status = 101, description = "Switching Protocols: a WebSocket follows; each text message is one `MachineEvent` as JSON"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn events_ws(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -322,6 +325,9 @@ const METRICS_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 /// The machine's metrics as a WebSocket stream, one JSON `MachineMetrics`
 /// per text message: the samples of the last five minutes, then each new
 /// sample as the control plane takes it.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/metrics/ws", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path)),
+    responses((status = 101, description = "Switching Protocols: a WebSocket follows; each text message is one `MachineMetrics` as JSON"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn metrics_ws(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -408,6 +414,9 @@ pub async fn logs(
 /// A machine log followed over WebSocket, one JSON `MachineLogLine` per text
 /// message: the last `tail` lines, then lines as they are written. A line
 /// from source `satusky` says why the stream stopped.
+#[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/logs/ws", tag = "machines", security(("bearer" = [])),
+    params(("org" = String, Path), ("machine" = String, Path), MachineLogsQuery),
+    responses((status = 101, description = "Switching Protocols: a WebSocket follows; each text message is one `MachineLogLine` as JSON"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn logs_ws(
     State(s): State<AppState>,
     Auth(ctx): Auth,
