@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod context;
 mod error;
+mod follow;
 mod machine_views;
 mod output;
 mod project;

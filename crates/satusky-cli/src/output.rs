@@ -39,6 +39,21 @@ impl Printer {
         self.format == OutputFormat::Table
     }
 
+    /// Prints one item of a stream as it arrives: `line(item)` in a table,
+    /// one JSON object per line, or one YAML document.
+    pub fn item<T: Serialize>(
+        self,
+        item: &T,
+        line: impl FnOnce(&T) -> String,
+    ) -> anyhow::Result<()> {
+        match self.format {
+            OutputFormat::Table => println!("{}", line(item)),
+            OutputFormat::Json => println!("{}", serde_json::to_string(item)?),
+            OutputFormat::Yaml => print!("---\n{}", serde_yaml::to_string(item)?),
+        }
+        Ok(())
+    }
+
     /// Prints a list. An empty list is `[]` in JSON and YAML; in a table, a
     /// note on stderr.
     pub fn list<T: Serialize + Row>(self, items: &[T], empty: &str) -> anyhow::Result<()> {

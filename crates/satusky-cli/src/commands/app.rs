@@ -228,41 +228,15 @@ async fn follow_events(
     app: &str,
     from: u64,
 ) -> Result<(), CliError> {
-    let mut stream = client.events_stream(org, app, from).await?;
+    let stream = client.events_stream(org, app, from).await?;
     if ctx.printer.is_table() {
         note(&format!("Following events of `{app}`; Ctrl-C stops."));
     }
-    loop {
-        let next = tokio::select! {
-            e = stream.next() => e,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        match next {
-            None => break,
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(event)) => print_event(ctx, &event)?,
-        }
-    }
-    stream.close().await;
-    Ok(())
+    crate::follow::follow(stream, |event| print_event(ctx, &event)).await
 }
 
 fn print_event(ctx: &Context, event: &AppEvent) -> Result<(), CliError> {
-    use crate::cli::OutputFormat;
-    match ctx.printer.format {
-        OutputFormat::Table => println!("{}", event_line(event)),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(event).map_err(anyhow::Error::from)?
-        ),
-        OutputFormat::Yaml => {
-            print!(
-                "---\n{}",
-                serde_yaml::to_string(event).map_err(anyhow::Error::from)?
-            );
-        }
-    }
-    Ok(())
+    Ok(ctx.printer.item(event, event_line)?)
 }
 
 /// `KEY=VALUE` arguments; a key appears once.

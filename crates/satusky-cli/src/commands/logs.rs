@@ -33,22 +33,11 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> Result<(), CliError> {
     let Target { client, org, app } = target(ctx, &t, name)?;
     let query = query(&opts);
     if follow {
-        let mut stream = client.app_logs_stream(&org, &app, &query).await?;
+        let stream = client.app_logs_stream(&org, &app, &query).await?;
         if ctx.printer.is_table() {
             note(&format!("Following the logs of `{app}`; Ctrl-C stops."));
         }
-        loop {
-            let next = tokio::select! {
-                l = stream.next() => l,
-                _ = tokio::signal::ctrl_c() => None,
-            };
-            match next {
-                None => break,
-                Some(Err(e)) => return Err(e.into()),
-                Some(Ok(line)) => print_line(ctx, &line, opts.pod.is_some())?,
-            }
-        }
-        stream.close().await;
+        crate::follow::follow(stream, |line| print_line(ctx, &line, opts.pod.is_some())).await?;
     } else {
         let page = client.app_logs(&org, &app, &query).await?;
         if ctx.printer.is_table() {

@@ -831,36 +831,17 @@ async fn watch_metrics(
     org: &str,
     m: &Machine,
 ) -> Result<(), CliError> {
-    let mut stream = client.machine_metrics_stream(org, &m.id).await?;
+    let stream = client.machine_metrics_stream(org, &m.id).await?;
     if ctx.printer.is_table() {
         note(&format!(
             "Streaming samples of `{}` as the control plane takes them; Ctrl-C stops.",
             m.name
         ));
     }
-    loop {
-        let next = tokio::select! {
-            s = stream.next() => s,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        match next {
-            None => break,
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(sample)) => match ctx.printer.format {
-                OutputFormat::Table => println!("{}", metrics_line(&sample)),
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string(&sample).map_err(anyhow::Error::from)?
-                ),
-                OutputFormat::Yaml => print!(
-                    "---\n{}",
-                    serde_yaml::to_string(&sample).map_err(anyhow::Error::from)?
-                ),
-            },
-        }
-    }
-    stream.close().await;
-    Ok(())
+    crate::follow::follow(stream, |sample| {
+        Ok(ctx.printer.item(&sample, metrics_line)?)
+    })
+    .await
 }
 
 /// Log lines as text (table), one JSON object per line, or YAML documents.
@@ -896,7 +877,7 @@ async fn follow_logs(
     m: &Machine,
     query: &MachineLogsQuery,
 ) -> Result<(), CliError> {
-    let mut stream = client.machine_logs_stream(org, &m.id, query).await?;
+    let stream = client.machine_logs_stream(org, &m.id, query).await?;
     if ctx.printer.is_table() {
         note(&format!(
             "Following the `{}` log of `{}`; Ctrl-C stops.",
@@ -904,23 +885,16 @@ async fn follow_logs(
             m.name
         ));
     }
-    loop {
-        let next = tokio::select! {
-            l = stream.next() => l,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        match next {
-            None => break,
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(line)) if line.source == "satusky" => {
-                // Why the stream stopped: a note on stderr, not a log line.
-                note(&line.line);
-            }
-            Some(Ok(line)) => print_log_lines(ctx, std::slice::from_ref(&line))?,
+    crate::follow::follow(stream, |line| {
+        if line.source == "satusky" {
+            // Why the stream stopped: a note on stderr, not a log line.
+            note(&line.line);
+            Ok(())
+        } else {
+            print_log_lines(ctx, std::slice::from_ref(&line))
         }
-    }
-    stream.close().await;
-    Ok(())
+    })
+    .await
 }
 
 async fn follow_events(
@@ -930,33 +904,11 @@ async fn follow_events(
     m: &Machine,
     from: u64,
 ) -> Result<(), CliError> {
-    let mut stream = client.machine_events_stream(org, &m.id, from).await?;
+    let stream = client.machine_events_stream(org, &m.id, from).await?;
     if ctx.printer.is_table() {
         note(&format!("Following events of `{}`; Ctrl-C stops.", m.name));
     }
-    loop {
-        let next = tokio::select! {
-            e = stream.next() => e,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        match next {
-            None => break,
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(e)) => match ctx.printer.format {
-                OutputFormat::Table => println!("{}", machine_event_line(&e)),
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string(&e).map_err(anyhow::Error::from)?
-                ),
-                OutputFormat::Yaml => print!(
-                    "---\n{}",
-                    serde_yaml::to_string(&e).map_err(anyhow::Error::from)?
-                ),
-            },
-        }
-    }
-    stream.close().await;
-    Ok(())
+    crate::follow::follow(stream, |e| Ok(ctx.printer.item(&e, machine_event_line)?)).await
 }
 
 async fn tokens(
