@@ -103,7 +103,8 @@ impl Machine {
         self.shared.wireguard.with(|s| s.provisions)
     }
 
-    /// Completed WireGuard handshakes since the fleet started.
+    /// Completed WireGuard handshakes since the fleet started, whichever side
+    /// initiated them.
     pub fn wireguard_handshakes(&self) -> u64 {
         self.shared.wireguard.with(|s| s.handshakes)
     }
@@ -162,12 +163,27 @@ fn wire(kind: WgKind) -> Vec<u8> {
     p.to_vec()
 }
 
+/// Records a completed handshake, whichever side initiated it.
+fn handshake_completed(shared: &Shared) {
+    shared.wireguard.with(|s| {
+        s.handshakes += 1;
+        s.last_handshake = Some(Instant::now());
+    });
+}
+
+/// Handles one datagram from the server. A handshake completes, as in the
+/// kernel's WireGuard that Talos reads `LastHandshakeTime` from, either when
+/// the machine initiated it and receives the response, or when the server
+/// initiated it and the machine, having responded, receives the first data
+/// packet (a keepalive) of that new session: `responded` holds the machine's
+/// index of the session it responded to until then.
 fn receive(
     shared: &Shared,
     tunn: &mut Tunn,
     limiter: &RateLimiter,
     datagram: &[u8],
     from: SocketAddr,
+    responded: &mut Option<u32>,
     out: &mut Vec<Vec<u8>>,
 ) {
     let packet = Packet::from_bytes(BytesMut::from(datagram));
@@ -180,17 +196,27 @@ fn receive(
         Err(_) => return,
     };
     let is_resp = matches!(kind, WgKind::HandshakeResp(_));
+    let data_for = match &kind {
+        WgKind::Data(d) => Some(d.header.receiver_idx.get()),
+        _ => None,
+    };
     match tunn.handle_incoming_packet(kind) {
         TunnResult::WriteToNetwork(p) => {
             if is_resp {
-                shared.wireguard.with(|s| {
-                    s.handshakes += 1;
-                    s.last_handshake = Some(Instant::now());
-                });
+                handshake_completed(shared);
+            }
+            if let WgKind::HandshakeResp(r) = &p {
+                *responded = Some(r.sender_idx.get());
             }
             out.push(wire(p));
         }
-        TunnResult::WriteToTunnel(_) | TunnResult::Done | TunnResult::Err(_) => {}
+        TunnResult::WriteToTunnel(_) => {
+            if data_for.is_some() && data_for == *responded {
+                *responded = None;
+                handshake_completed(shared);
+            }
+        }
+        TunnResult::Done | TunnResult::Err(_) => {}
     }
 }
 
@@ -207,7 +233,9 @@ pub(crate) enum PeerEnd {
 /// Runs the peer until `stop` flips: an initiation at once, keepalives every
 /// `keepalive`, WireGuard's timers (retransmits, re-keying) in between. Gives
 /// up ([`PeerEnd::Stale`]) when no handshake completed for
-/// `Timings::wireguard_reprovision_after`.
+/// `Timings::wireguard_reprovision_after`; handshakes the server initiates
+/// (as it does towards restored peers after a restart) count as Talos counts
+/// them.
 pub(crate) async fn run_peer(
     shared: Arc<Shared>,
     key: BootKey,
@@ -247,6 +275,7 @@ pub(crate) async fn run_peer(
     );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent: Option<Instant> = None;
+    let mut responded: Option<u32> = None;
     let mut buf = vec![0u8; 65_535];
     loop {
         let mut out: Vec<Vec<u8>> = Vec::new();
@@ -255,7 +284,7 @@ pub(crate) async fn run_peer(
                 if let Ok((n, from)) = r
                     && from == server
                 {
-                    receive(&shared, &mut tunn, &limiter, &buf[..n], from, &mut out);
+                    receive(&shared, &mut tunn, &limiter, &buf[..n], from, &mut responded, &mut out);
                 }
             }
             _ = ticks.tick() => {

@@ -13,3 +13,4 @@ mod api;
 mod kube_sim_crosscheck;
 mod kubelet;
 mod provisioning;
+mod server_handshakes;

@@ -24,6 +24,8 @@ pub struct Provisioner {
     pub requests: Arc<Mutex<Vec<ProvisionRequest>>>,
     /// The WireGuard endpoint handed out (default `127.0.0.1:51821`).
     pub wireguard_endpoint: Arc<Mutex<Option<String>>>,
+    /// The server's WireGuard public key handed out (default: a key nobody holds).
+    pub wireguard_public_key: Arc<Mutex<Option<String>>>,
 }
 
 #[tonic::async_trait]
@@ -45,7 +47,12 @@ impl ProvisionService for Provisioner {
                     .clone()
                     .unwrap_or_else(|| "127.0.0.1:51821".into()),
             ],
-            server_public_key: "c2VydmVyLWtleS1zZXJ2ZXIta2V5LXNlcnZlci1rZXk=".into(),
+            server_public_key: self
+                .wireguard_public_key
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| "c2VydmVyLWtleS1zZXJ2ZXIta2V5LXNlcnZlci1rZXk=".into()),
             node_address_prefix: "fdae:41e4:649b:9303::10/64".into(),
             server_address: "fdae:41e4:649b:9303::1".into(),
             grpc_peer_addr_port: String::new(),
