@@ -234,6 +234,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes every session of the user except `keep` (if given); returns how many.
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
 
+    // ---- expired sessions (purged by the periodic sweep of `serve` and `dev`)
+
+    /// Deletes every session that has expired by `now` (`expires_at <= now`,
+    /// the rule `authenticate` refuses by); returns how many. Idempotent, so
+    /// replicas may sweep concurrently.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
     // ---- personal API tokens
     /// Conflict: [`conflict::TOKEN_NAME`] (per user).
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;

@@ -45,6 +45,7 @@ mod links;
 mod machines;
 mod samples;
 mod selectors;
+mod sessions_purge;
 mod usage;
 
 use std::collections::BTreeSet;
@@ -66,6 +67,7 @@ pub use links::*;
 pub use machines::*;
 pub use samples::*;
 pub use selectors::*;
+pub use sessions_purge::*;
 pub use usage::*;
 
 /// Calls `$callback! { name, … }` with the name of every conformance
@@ -83,6 +85,7 @@ macro_rules! conformance_suite {
             sessions_need_an_existing_user_and_a_unique_hash,
             deleting_a_session_removes_it,
             deleting_user_sessions_keeps_the_one_asked_for,
+            purging_expired_sessions_deletes_exactly_those_expired_by_then,
             tokens_are_found_by_id_name_and_hash,
             token_names_are_unique_per_user,
             tokens_are_disabled_touched_and_deleted_by_their_user_only,

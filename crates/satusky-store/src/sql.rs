@@ -64,6 +64,10 @@ pub(crate) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE id = $1";
 pub(crate) const DELETE_USER_SESSIONS: &str =
     "DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id <> $2)";
 
+// ---- expired sessions
+
+pub(crate) const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+
 // ---- personal API tokens
 
 pub(crate) const CREATE_TOKEN: &str = "INSERT INTO api_tokens (id, user_id, name, prefix, \

@@ -538,6 +538,17 @@ impl Store for Backend {
         Ok(done.rows_affected())
     }
 
+    // ---- expired sessions
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(sql::DELETE_EXPIRED_SESSIONS)
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
     // ---- personal API tokens
 
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {

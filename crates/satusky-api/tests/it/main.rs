@@ -14,4 +14,5 @@ mod machines;
 mod matrix;
 mod orgs;
 mod platform;
+mod session_purge;
 mod tokens;

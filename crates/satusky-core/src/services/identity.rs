@@ -20,6 +20,17 @@ pub(crate) fn user_dto(u: &UserRecord) -> User {
     }
 }
 
+/// The outcome of recording a token's last use. A token deleted between its
+/// lookup and the touch (the store answers NotFound) is no failure: the
+/// request was authenticated by the token as it was read, and there is no
+/// use left to record.
+fn touched(result: std::result::Result<(), StoreError>) -> Result<()> {
+    match result {
+        Ok(()) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn principal(user: &UserRecord, credential: Credential) -> Principal {
     Principal {
         user_id: user.id.clone(),
@@ -190,7 +201,7 @@ impl Services {
                 .last_used_at
                 .is_none_or(|t| now - t >= self.inner.config.token_touch_interval);
             if stale {
-                self.inner.store.touch_token(&token.id, now).await?;
+                touched(self.inner.store.touch_token(&token.id, now).await)?;
             }
             Ok(principal(
                 &user,
@@ -202,6 +213,35 @@ impl Services {
             ))
         } else {
             Err(unauthenticated())
+        }
+    }
+
+    /// Deletes every session expired by now; returns how many. Idempotent,
+    /// so every replica may sweep without coordination.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let now = self.inner.clock.now();
+        Ok(self.inner.store.delete_expired_sessions(now).await?)
+    }
+
+    /// Purges expired sessions every `every` (the first sweep at once) until
+    /// `stop` completes. A failed sweep is logged and retried at the next tick.
+    pub async fn run_session_purge(
+        &self,
+        every: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = tick.tick() => match self.purge_expired_sessions().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "expired sessions purged"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+                },
+            }
         }
     }
 
@@ -438,5 +478,23 @@ impl Services {
             Ok(()) | Err(StoreError::NotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_deleted_before_its_touch_does_not_fail_the_request() {
+        assert!(touched(Ok(())).is_ok());
+        assert!(touched(Err(StoreError::NotFound)).is_ok());
+    }
+
+    #[test]
+    fn other_touch_failures_still_fail_the_request() {
+        let gone = std::io::Error::other("database is gone");
+        let e = touched(Err(StoreError::Backend(Box::new(gone))));
+        assert_eq!(e.err().map(|e| e.code), Some(ErrorCode::Internal));
     }
 }
