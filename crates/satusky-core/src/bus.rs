@@ -18,6 +18,9 @@ pub enum Notice {
     AppEvent { app_id: String, seq: u64 },
     /// A machine's metrics history grew.
     MachineSampled { machine_id: String },
+    /// An organization was deleted: its namespaces are to go from every
+    /// cluster.
+    OrgDeleted { org_id: String },
 }
 
 pub trait Bus: Send + Sync + std::fmt::Debug + 'static {

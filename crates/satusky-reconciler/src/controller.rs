@@ -48,6 +48,46 @@ pub struct Reconciler {
 /// What a pass asks for: when to look again (besides notices and watches).
 type PassResult = Result<Option<Duration>, Error>;
 
+/// What one pass works on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Job {
+    /// One app.
+    App(String),
+    /// The namespaces of one organization, told deleted.
+    Org(String),
+    /// Every namespace we made, for organizations deleted unnoticed.
+    Namespaces,
+}
+
+impl Job {
+    /// Its key in the backoff (app ids are UUIDs; the others cannot clash).
+    fn key(&self) -> String {
+        match self {
+            Job::App(id) => id.clone(),
+            Job::Org(id) => format!("org/{id}"),
+            Job::Namespaces => "namespaces".to_owned(),
+        }
+    }
+
+    fn span(&self) -> tracing::Span {
+        match self {
+            Job::App(id) => tracing::info_span!("reconcile", app.id = %id),
+            Job::Org(id) => tracing::info_span!("org_namespaces", org.id = %id),
+            Job::Namespaces => tracing::info_span!("namespace_sweep"),
+        }
+    }
+}
+
+impl std::fmt::Display for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::App(id) => write!(f, "app {id}"),
+            Job::Org(id) => write!(f, "the namespaces of organization {id}"),
+            Job::Namespaces => f.write_str("the namespace sweep"),
+        }
+    }
+}
+
 impl Reconciler {
     pub fn new(services: Services, client: Client, config: ReconcilerConfig) -> Self {
         Self::with_source(Arc::new(services), client, config)
@@ -113,29 +153,32 @@ impl Reconciler {
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut queue = Queue::default();
         let mut backoff = Backoff::new(cfg.backoff);
-        let mut tasks: JoinSet<(String, PassResult)> = JoinSet::new();
-        let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut tasks: JoinSet<PassResult> = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, Job> = HashMap::new();
         tokio::pin!(shutdown);
         loop {
             let leader = *leader_rx.borrow();
             if leader {
-                let busy: HashSet<String> = running.values().cloned().collect();
+                let busy: HashSet<Job> = running.values().cloned().collect();
                 let room = cfg.concurrency.max(1).saturating_sub(running.len());
-                for id in queue.pop_ready(Instant::now(), &busy, room) {
+                for job in queue.pop_ready(Instant::now(), &busy, room) {
                     let w = worker.clone();
-                    let span = tracing::info_span!("reconcile", app.id = %id);
-                    let app = id.clone();
+                    let span = job.span();
+                    let j = job.clone();
                     let handle = tasks.spawn(
                         async move {
-                            let r = w.reconcile(&app).await;
-                            (app, r)
+                            match &j {
+                                Job::App(id) => w.reconcile(id).await,
+                                Job::Org(id) => w.sweep_namespaces(Some(id)).await,
+                                Job::Namespaces => w.sweep_namespaces(None).await,
+                            }
                         }
                         .instrument(span),
                     );
-                    running.insert(handle.id(), id);
+                    running.insert(handle.id(), job);
                 }
             }
-            let busy: HashSet<String> = running.values().cloned().collect();
+            let busy: HashSet<Job> = running.values().cloned().collect();
             // Full or not leading: wait for a pass to end or for the lease,
             // not for a due time that could not be acted on.
             let next = if leader && running.len() < cfg.concurrency.max(1) {
@@ -155,7 +198,15 @@ impl Reconciler {
                     }
                 }
                 notice = recv(bus.as_mut()) => match notice {
-                    Ok(Notice::AppChanged { app_id }) => queue.push(app_id, Instant::now()),
+                    Ok(Notice::AppChanged { app_id }) => queue.push(Job::App(app_id), Instant::now()),
+                    Ok(Notice::OrgDeleted { org_id }) => {
+                        // Its namespaces go; the passes of its apps forget them.
+                        let now = Instant::now();
+                        for id in worker.apps_of(&org_id) {
+                            queue.push(Job::App(id), now);
+                        }
+                        queue.push(Job::Org(org_id), now);
+                    }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "change notices were dropped; resyncing");
@@ -166,11 +217,11 @@ impl Reconciler {
                 Some(t) = triggers.recv() => match t {
                     Trigger::App(id) => {
                         worker.seen_in_cluster(&id);
-                        queue.push(id, Instant::now());
+                        queue.push(Job::App(id), Instant::now());
                     }
                     Trigger::Org(org) => {
                         for id in worker.apps_of(&org) {
-                            queue.push(id, Instant::now());
+                            queue.push(Job::App(id), Instant::now());
                         }
                     }
                 },
@@ -181,13 +232,13 @@ impl Reconciler {
                 }
                 Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     let (task, outcome) = match joined {
-                        Ok((task, (_, r))) => (task, Some(r)),
+                        Ok((task, r)) => (task, Some(r)),
                         Err(e) => (e.id(), None),
                     };
-                    if let Some(id) = running.remove(&task) {
+                    if let Some(job) = running.remove(&task) {
                         self.stats.pass();
-                        let outcome = outcome.unwrap_or_else(|| Err(Error::Panicked { app_id: id.clone() }));
-                        self.settle(&mut queue, &mut backoff, id, outcome);
+                        let outcome = outcome.unwrap_or_else(|| Err(Error::Panicked { job: job.to_string() }));
+                        self.settle(&mut queue, &mut backoff, job, outcome);
                     }
                 }
                 () = sleep_until(next) => {}
@@ -210,33 +261,52 @@ impl Reconciler {
         tracing::info!("reconciler stopped");
     }
 
-    fn settle(&self, queue: &mut Queue, backoff: &mut Backoff, id: String, outcome: PassResult) {
+    fn settle(&self, queue: &mut Queue<Job>, backoff: &mut Backoff, job: Job, outcome: PassResult) {
         let now = Instant::now();
         match outcome {
             Ok(requeue) => {
-                backoff.succeeded(&id);
+                backoff.succeeded(&job.key());
                 if let Some(after) = requeue {
-                    queue.push(id, now + after);
+                    queue.push(job, now + after);
                 }
             }
-            Err(Error::NotLeader) => queue.push(id, now),
+            Err(Error::NotLeader) => queue.push(job, now),
             Err(e) => {
                 self.stats.error(e.category());
-                let delay = backoff.failed(&id);
-                tracing::warn!(
-                    app.id = %id,
-                    category = e.category(),
-                    retry_in_ms = delay.as_millis() as u64,
-                    error = &e as &dyn std::error::Error,
-                    "reconcile failed"
-                );
-                queue.push(id, now + delay);
+                let delay = backoff.failed(&job.key());
+                let retry_in_ms = delay.as_millis() as u64;
+                let error = &e as &dyn std::error::Error;
+                match &job {
+                    Job::App(id) => tracing::warn!(
+                        app.id = %id,
+                        category = e.category(),
+                        retry_in_ms,
+                        error,
+                        "reconcile failed"
+                    ),
+                    Job::Org(id) => tracing::warn!(
+                        org.id = %id,
+                        category = e.category(),
+                        retry_in_ms,
+                        error,
+                        "deleting the namespaces of a deleted organization failed"
+                    ),
+                    Job::Namespaces => tracing::warn!(
+                        category = e.category(),
+                        retry_in_ms,
+                        error,
+                        "the namespace sweep failed"
+                    ),
+                }
+                queue.push(job, now + delay);
             }
         }
     }
 
-    /// Queues every app.
-    async fn resync(&self, queue: &mut Queue) {
+    /// Queues every app, and a sweep of the namespaces of deleted
+    /// organizations.
+    async fn resync(&self, queue: &mut Queue<Job>) {
+        queue.push(Job::Namespaces, Instant::now());
         let mut page = PageRequest::first(500);
         loop {
             let listed =
@@ -261,7 +331,7 @@ impl Reconciler {
             };
             let now = Instant::now();
             for id in ids.items {
-                queue.push(id, now);
+                queue.push(Job::App(id), now);
             }
             match ids.next_cursor {
                 Some(c) => match PageRequest::parse(Some(500), Some(&c)) {
@@ -300,22 +370,30 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Apps due for a pass, each at most once.
-#[derive(Debug, Default)]
-struct Queue {
-    due: HashMap<String, Instant>,
+/// Jobs (apps, mostly) due for a pass, each at most once.
+#[derive(Debug)]
+struct Queue<K> {
+    due: HashMap<K, Instant>,
 }
 
-impl Queue {
+impl<K> Default for Queue<K> {
+    fn default() -> Self {
+        Self {
+            due: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash + Ord> Queue<K> {
     /// Asks for a pass at `at`, or sooner if one was already asked.
-    fn push(&mut self, id: String, at: Instant) {
+    fn push(&mut self, id: K, at: Instant) {
         let e = self.due.entry(id).or_insert(at);
         if at < *e {
             *e = at;
         }
     }
 
-    fn next_due(&self, busy: &HashSet<String>) -> Option<Instant> {
+    fn next_due(&self, busy: &HashSet<K>) -> Option<Instant> {
         self.due
             .iter()
             .filter(|(id, _)| !busy.contains(*id))
@@ -323,8 +401,8 @@ impl Queue {
             .min()
     }
 
-    fn pop_ready(&mut self, now: Instant, busy: &HashSet<String>, limit: usize) -> Vec<String> {
-        let mut ready: Vec<(Instant, String)> = self
+    fn pop_ready(&mut self, now: Instant, busy: &HashSet<K>, limit: usize) -> Vec<K> {
+        let mut ready: Vec<(Instant, K)> = self
             .due
             .iter()
             .filter(|(id, at)| **at <= now && !busy.contains(*id))
@@ -706,6 +784,70 @@ impl Worker {
             a.insert(app_id.to_owned());
         }
         Ok(None)
+    }
+
+    /// Deletes the namespaces we made for organizations that no longer
+    /// exist (with `org_id`, only that organization's); Kubernetes then
+    /// deletes everything in them, volumes included. A namespace without our
+    /// ownership labels, or of an organization the source still has, is
+    /// never touched; a store error deletes nothing. Looks again soon while
+    /// a namespace of a deleted organization is terminating.
+    async fn sweep_namespaces(&self, org_id: Option<&str>) -> PassResult {
+        if !self.kube.is_leader() {
+            return Err(Error::NotLeader);
+        }
+        let selector = org_id.map_or_else(labels::org_objects_selector, labels::org_selector);
+        let mut by_org: BTreeMap<String, Vec<DynamicObject>> = BTreeMap::new();
+        for ns in self.kube.list(Kind::Namespace, "", &selector).await? {
+            let org = ns
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::ORG_ID));
+            if let Some(org) = org.filter(|o| !o.is_empty()) {
+                by_org.entry(org.clone()).or_default().push(ns);
+            }
+        }
+        let mut terminating = false;
+        for (org, namespaces) in by_org {
+            let exists =
+                match tokio::time::timeout(self.cfg.call_timeout, self.source.org_exists(&org))
+                    .await
+                {
+                    Ok(r) => r.map_err(|source| Error::ReadOrg {
+                        org_id: org.clone(),
+                        source,
+                    })?,
+                    Err(_) => {
+                        return Err(Error::Timeout {
+                            op: format!("checking whether organization {org} exists"),
+                            timeout: self.cfg.call_timeout,
+                        });
+                    }
+                };
+            if exists {
+                continue;
+            }
+            // Its apps' objects go with the namespace: forget them.
+            for app in self.apps_of(&org) {
+                self.forget(&app);
+            }
+            for ns in namespaces {
+                terminating = true;
+                let name = ns.metadata.name.unwrap_or_default();
+                if ns.metadata.deletion_timestamp.is_some() {
+                    tracing::debug!(org.id = %org, k8s.namespace = %name, "the namespace of a deleted organization is terminating");
+                    continue;
+                }
+                self.kube.delete(Kind::Namespace, "", &name).await?;
+                self.kube.namespace_deleted();
+                tracing::info!(org.id = %org, k8s.namespace = %name, "deleted the namespace of a deleted organization, with everything in it");
+            }
+        }
+        // One organization's: look again until its namespaces are gone (a
+        // pass of one of its apps under way could even recreate one). The
+        // sweep of all of them comes back with the resync.
+        Ok((terminating && org_id.is_some()).then_some(self.cfg.degraded_requeue))
     }
 
     /// Deletes every object the app owns (volumes only when asked), waits

@@ -13,6 +13,12 @@ pub enum Error {
         #[source]
         source: satusky_core::Error,
     },
+    #[error("checking whether organization {org_id} still exists")]
+    ReadOrg {
+        org_id: String,
+        #[source]
+        source: satusky_core::Error,
+    },
     #[error("listing app ids for the resync")]
     ListApps(#[source] satusky_core::Error),
     #[error("recording the status of app {app_id}")]
@@ -89,8 +95,8 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
-    #[error("a reconcile pass of app {app_id} panicked")]
-    Panicked { app_id: String },
+    #[error("a reconcile pass of {job} panicked")]
+    Panicked { job: String },
 }
 
 impl Error {
@@ -99,6 +105,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::ReadDesired { .. }
+            | Error::ReadOrg { .. }
             | Error::ListApps(_)
             | Error::RecordStatus { .. }
             | Error::FinalizeDeletion { .. } => "store",

@@ -42,6 +42,11 @@ impl KubeIo {
         }
     }
 
+    /// Counts a deleted namespace (for metrics).
+    pub fn namespace_deleted(&self) {
+        self.stats.namespace_deleted();
+    }
+
     pub fn is_leader(&self) -> bool {
         *self.leader.borrow()
     }

@@ -29,6 +29,17 @@ pub fn app_selector(app_id: &str) -> String {
     format!("{MANAGED_BY}={MANAGED_BY_VALUE},{APP_ID}={app_id}")
 }
 
+/// Every organization-wide object we made (namespace, quota, policies):
+/// ours and naming an organization.
+pub fn org_objects_selector() -> String {
+    format!("{MANAGED_BY}={MANAGED_BY_VALUE},{ORG_ID}")
+}
+
+/// The organization-wide objects of one organization.
+pub fn org_selector(org_id: &str) -> String {
+    format!("{MANAGED_BY}={MANAGED_BY_VALUE},{ORG_ID}={org_id}")
+}
+
 /// Ownership labels of an app's objects (and its pods).
 pub fn ownership(d: &DesiredApp) -> BTreeMap<String, String> {
     BTreeMap::from([

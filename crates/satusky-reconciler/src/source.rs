@@ -27,7 +27,11 @@ pub trait AppSource: Send + Sync + 'static {
     async fn record_event(&self, app_id: &str, kind: &str, message: String, release: Option<u64>);
     /// Removes the app record once every object is gone.
     async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()>;
-    /// Change notifications (`Notice::AppChanged`).
+    /// Whether the organization still exists. `false` makes the reconciler
+    /// delete the organization's namespaces, and so everything in them
+    /// (volumes included): answer it only when the store says so.
+    async fn org_exists(&self, org_id: &str) -> satusky_core::Result<bool>;
+    /// Change notifications (`Notice::AppChanged`, `Notice::OrgDeleted`).
     fn subscribe(&self) -> broadcast::Receiver<Notice>;
 }
 
@@ -59,6 +63,10 @@ impl AppSource for Services {
 
     async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()> {
         Services::finalize_app_deletion(self, app_id).await
+    }
+
+    async fn org_exists(&self, org_id: &str) -> satusky_core::Result<bool> {
+        Ok(self.store().get_org(org_id).await?.is_some())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Notice> {

@@ -9,6 +9,7 @@ pub struct Stats {
     passes: AtomicU64,
     writes: AtomicU64,
     retries: AtomicU64,
+    namespaces_deleted: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     lease_acquisitions: AtomicU64,
     leader: AtomicBool,
@@ -17,12 +18,15 @@ pub struct Stats {
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    /// Reconcile passes finished (with or without error).
+    /// Passes finished (with or without error): of apps, and of namespace
+    /// sweeps.
     pub passes: u64,
     /// Write requests sent to Kubernetes (apply, delete, event).
     pub writes: u64,
     /// Kubernetes calls repeated after a 409/429/5xx or a timeout.
     pub retries: u64,
+    /// Namespaces of deleted organizations this replica deleted.
+    pub namespaces_deleted: u64,
     /// Failed passes per [`crate::Error::category`].
     pub errors: BTreeMap<&'static str, u64>,
     /// Times this replica became leader.
@@ -40,6 +44,9 @@ impl Stats {
     }
     pub(crate) fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn namespace_deleted(&self) {
+        self.namespaces_deleted.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn acquired(&self) {
         self.lease_acquisitions.fetch_add(1, Ordering::Relaxed);
@@ -63,6 +70,7 @@ impl Stats {
             passes: self.passes.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            namespaces_deleted: self.namespaces_deleted.load(Ordering::Relaxed),
             errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
             lease_acquisitions: self.lease_acquisitions.load(Ordering::Relaxed),
             leader: self.leader.load(Ordering::Relaxed),

@@ -68,6 +68,12 @@ impl AppSource for ClusterApps {
         self.services.finalize_app_deletion(app_id).await
     }
 
+    /// Organizations are global: a deleted one's namespace goes from every
+    /// cluster, whichever its apps were placed on.
+    async fn org_exists(&self, org_id: &str) -> satusky_core::Result<bool> {
+        AppSource::org_exists(&self.services, org_id).await
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.services.bus().subscribe()
     }

@@ -227,7 +227,15 @@ impl Services {
         )
         .await;
         self.inner.store.delete_org(&a.org.id).await?;
-        tracing::info!(org.id = %a.org.id, "organization deleted");
+        // The reconcilers delete its namespace (and everything in it) from
+        // every cluster; their resync does it too if this notice is lost.
+        self.inner
+            .config
+            .bus
+            .publish(crate::bus::Notice::OrgDeleted {
+                org_id: a.org.id.clone(),
+            });
+        tracing::info!(org.id = %a.org.id, k8s.namespace = %a.org.namespace, "organization deleted");
         Ok(())
     }
 

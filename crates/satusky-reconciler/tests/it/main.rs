@@ -7,4 +7,5 @@ mod drift;
 mod e2e;
 mod faults;
 mod lease;
+mod orgs;
 mod support;

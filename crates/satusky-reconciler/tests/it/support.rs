@@ -1,7 +1,7 @@
 //! Fixtures: a simulated cluster, an in-memory app source, running
 //! reconcilers, and waiting helpers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub struct FakeSource {
     apps: Mutex<BTreeMap<String, DesiredApp>>,
     statuses: Mutex<HashMap<String, AppStatus>>,
     events: Mutex<Vec<(String, String, String)>>,
+    deleted_orgs: Mutex<HashSet<String>>,
+    /// Whether `org_exists` fails, as a store that cannot answer.
+    pub org_reads_fail: std::sync::atomic::AtomicBool,
     bus: Arc<LocalBus>,
 }
 
@@ -37,6 +40,8 @@ impl FakeSource {
             apps: Mutex::new(BTreeMap::new()),
             statuses: Mutex::new(HashMap::new()),
             events: Mutex::new(Vec::new()),
+            deleted_orgs: Mutex::new(HashSet::new()),
+            org_reads_fail: std::sync::atomic::AtomicBool::new(false),
             bus: LocalBus::new(),
         })
     }
@@ -67,6 +72,16 @@ impl FakeSource {
     pub fn vanish(&self, id: &str) {
         self.apps.lock().unwrap().remove(id);
         self.poke(id);
+    }
+
+    /// Deletes an organization with its apps, as the store does, and tells
+    /// the reconciler.
+    pub fn delete_org(&self, org_id: &str) {
+        self.apps.lock().unwrap().retain(|_, d| d.org_id != org_id);
+        self.deleted_orgs.lock().unwrap().insert(org_id.to_owned());
+        self.bus.publish(Notice::OrgDeleted {
+            org_id: org_id.to_owned(),
+        });
     }
 
     pub fn poke(&self, id: &str) {
@@ -135,6 +150,16 @@ impl AppSource for FakeSource {
     async fn finalize_app_deletion(&self, app_id: &str) -> satusky_core::Result<()> {
         self.apps.lock().unwrap().remove(app_id);
         Ok(())
+    }
+
+    async fn org_exists(&self, org_id: &str) -> satusky_core::Result<bool> {
+        if self
+            .org_reads_fail
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(satusky_core::Error::internal("the store is unreachable"));
+        }
+        Ok(!self.deleted_orgs.lock().unwrap().contains(org_id))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Notice> {
