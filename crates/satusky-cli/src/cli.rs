@@ -218,7 +218,7 @@ pub enum OrgCommand {
         #[arg(long)]
         name: String,
     },
-    /// Delete an organization and everything in it
+    /// Delete an organization: its apps, volumes and namespace in every cluster
     #[command(visible_alias = "rm")]
     Delete {
         slug: String,

@@ -62,6 +62,12 @@ pub async fn rename(
 }
 
 /// Delete an organization and everything in it (owner; `confirm` must repeat the slug).
+///
+/// Deletes its apps, memberships and machine records, and in every cluster its namespace with
+/// everything in it: the apps' workloads, services and volumes (PersistentVolumeClaims: their
+/// data is lost). The answer comes once the store has changed; each cluster's reconciler then
+/// deletes the namespace, and Kubernetes its contents, asynchronously. The namespace name is never
+/// given to another organization.
 #[utoipa::path(delete, path = "/v1/orgs/{org}", tag = "orgs", security(("bearer" = [])),
     params(("org" = String, Path, description = "organization slug"), DeleteOrgQuery),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -89,12 +89,12 @@ async fn delete(ctx: &mut Context, slug: &str, yes: bool) -> Result<(), CliError
     if !yes {
         if !prompt::interactive() {
             return Err(CliError::usage(format!(
-                "refusing to delete organization `{slug}` without confirmation"
+                "refusing to delete organization `{slug}`, with its apps, volumes and namespace in every cluster, without confirmation"
             ))
             .hint("pass --yes to delete it without being asked"));
         }
         note(&format!(
-            "Deleting organization `{slug}` deletes everything in it, for good."
+            "Deleting organization `{slug}` deletes everything in it, for good: its apps, their volumes (with their data) and its namespace in every cluster."
         ));
         let answer = prompt::line(&format!("Type `{slug}` to confirm: "))?;
         if answer != slug {
@@ -110,7 +110,9 @@ async fn delete(ctx: &mut Context, slug: &str, yes: bool) -> Result<(), CliError
         profile.org = None;
         ctx.save()?;
     }
-    note(&format!("Deleted organization `{slug}`."));
+    note(&format!(
+        "Deleted organization `{slug}`; its namespace is being deleted in every cluster."
+    ));
     ctx.printer.data(&Done {
         kind: "org",
         id: slug.to_owned(),
