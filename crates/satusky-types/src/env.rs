@@ -58,6 +58,17 @@ pub const SATUSKY_SIDEROLINK_WIREGUARD_KEY_FILE: &str = "SATUSKY_SIDEROLINK_WIRE
 pub const SATUSKY_MACHINE_SAMPLE_SECONDS: &str = "SATUSKY_MACHINE_SAMPLE_SECONDS";
 /// Minutes of machine metrics history kept.
 pub const SATUSKY_MACHINE_HISTORY_MINUTES: &str = "SATUSKY_MACHINE_HISTORY_MINUTES";
+/// Minutes between sweeps deleting expired sessions (0: never).
+pub const SATUSKY_SESSION_PURGE_MINUTES: &str = "SATUSKY_SESSION_PURGE_MINUTES";
+/// This process's name in machine-operation leases (default: hostname plus a
+/// per-process random suffix).
+pub const SATUSKY_REPLICA_ID: &str = "SATUSKY_REPLICA_ID";
+/// Seconds a machine-operation lease lasts unless renewed.
+pub const SATUSKY_MACHINE_OP_LEASE_TTL_SECONDS: &str = "SATUSKY_MACHINE_OP_LEASE_TTL_SECONDS";
+/// Seconds a reset machine may take to answer in maintenance mode.
+pub const SATUSKY_MACHINE_RESET_TIMEOUT_SECONDS: &str = "SATUSKY_MACHINE_RESET_TIMEOUT_SECONDS";
+/// Seconds a rebooted machine's node may take to become Ready.
+pub const SATUSKY_NODE_READY_TIMEOUT_SECONDS: &str = "SATUSKY_NODE_READY_TIMEOUT_SECONDS";
 /// NATS URL used by the test suites; when set, the NATS bus tests run and must pass.
 pub const SATUSKY_TEST_NATS_URL: &str = "SATUSKY_TEST_NATS_URL";
 /// PostgreSQL URL used by the test suites; when set, PostgreSQL tests run and must pass.
@@ -106,6 +117,26 @@ pub const ALL: &[(&str, &str)] = &[
     (
         SATUSKY_MACHINE_HISTORY_MINUTES,
         "minutes of machine metrics history kept",
+    ),
+    (
+        SATUSKY_SESSION_PURGE_MINUTES,
+        "minutes between expired-session sweeps (0: never)",
+    ),
+    (
+        SATUSKY_REPLICA_ID,
+        "name of this process in machine-operation leases",
+    ),
+    (
+        SATUSKY_MACHINE_OP_LEASE_TTL_SECONDS,
+        "seconds a machine-operation lease lasts unless renewed",
+    ),
+    (
+        SATUSKY_MACHINE_RESET_TIMEOUT_SECONDS,
+        "seconds a reset machine may take to reach maintenance mode",
+    ),
+    (
+        SATUSKY_NODE_READY_TIMEOUT_SECONDS,
+        "seconds a rebooted machine's node may take to become Ready",
     ),
     (
         SATUSKY_TEST_POSTGRES_URL,

@@ -100,7 +100,14 @@ pub struct ApiArgs {
     /// File holding the base64 secret key.
     #[arg(long, env = env::SATUSKY_SECRET_KEY_FILE, conflicts_with = "secret_key")]
     pub secret_key_file: Option<PathBuf>,
+    /// Minutes between sweeps deleting expired sessions (0: never). Every
+    /// replica sweeps; the delete is idempotent, so no lease is needed.
+    #[arg(long, env = env::SATUSKY_SESSION_PURGE_MINUTES, default_value_t = DEFAULT_SESSION_PURGE_MINUTES)]
+    pub session_purge_minutes: u32,
 }
+
+/// Hourly.
+pub const DEFAULT_SESSION_PURGE_MINUTES: u32 = 60;
 
 impl ApiArgs {
     pub fn for_dev(secret_key_file: PathBuf) -> Self {
@@ -112,7 +119,14 @@ impl ApiArgs {
             secret_key: None,
             nats_url: None,
             secret_key_file: Some(secret_key_file),
+            session_purge_minutes: DEFAULT_SESSION_PURGE_MINUTES,
         }
+    }
+
+    /// How often expired sessions are purged; `None` when never.
+    pub fn session_purge_every(&self) -> Option<std::time::Duration> {
+        (self.session_purge_minutes > 0)
+            .then(|| std::time::Duration::from_mins(u64::from(self.session_purge_minutes)))
     }
 
     /// The configured secret key's base64 text, if any.
@@ -197,6 +211,48 @@ pub struct MachineArgs {
     /// Minutes of machine metrics history kept.
     #[arg(long, env = env::SATUSKY_MACHINE_HISTORY_MINUTES, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub machine_history_minutes: u32,
+    /// This process's name in machine-operation leases. Default:
+    /// `<hostname>-<random>`, unique per process, so a restarted replica
+    /// takes its old operations over only once their leases expire
+    /// (`--machine-op-lease-ttl-seconds`). A stable value (a StatefulSet pod
+    /// name) lets it resume them at once, but two live processes must never
+    /// share one: both would run the same operation.
+    #[arg(long, env = env::SATUSKY_REPLICA_ID, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub replica_id: Option<String>,
+    /// Seconds a machine-operation lease lasts unless renewed (every third of
+    /// it); another replica takes a dead one's operations over after it.
+    #[arg(long, env = env::SATUSKY_MACHINE_OP_LEASE_TTL_SECONDS, default_value_t = 30, value_parser = clap::value_parser!(u32).range(3..))]
+    pub machine_op_lease_ttl_seconds: u32,
+    /// Seconds a decommissioned (reset) machine may take to answer in
+    /// maintenance mode.
+    #[arg(long, env = env::SATUSKY_MACHINE_RESET_TIMEOUT_SECONDS, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub machine_reset_timeout_seconds: u32,
+    /// Seconds a rebooted machine's node may take to become Ready.
+    #[arg(long, env = env::SATUSKY_NODE_READY_TIMEOUT_SECONDS, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub node_ready_timeout_seconds: u32,
+}
+
+impl MachineArgs {
+    /// Sets the machine-operation settings of `config`.
+    pub fn apply(&self, config: &mut satusky_core::ServicesConfig) {
+        let secs = |s: u32| std::time::Duration::from_secs(u64::from(s));
+        config.replica_id = self.replica_id.clone().unwrap_or_else(default_replica_id);
+        config.machine_op_lease_ttl = secs(self.machine_op_lease_ttl_seconds);
+        config.machine_reset_timeout = secs(self.machine_reset_timeout_seconds);
+        config.node_ready_timeout = secs(self.node_ready_timeout_seconds);
+    }
+}
+
+/// `<hostname>-<8 random hex digits>`: readable in lease records (which host
+/// holds an operation) and unique per process, so two processes on one host
+/// never share leases.
+pub fn default_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let host = host.trim();
+    let host = if host.is_empty() { "satusky" } else { host };
+    format!("{host}-{:08x}", rand::random::<u32>())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -229,4 +285,112 @@ pub struct DevArgs {
     /// Number of simulated Talos machines.
     #[arg(long, default_value_t = 3)]
     pub machines: u32,
+    /// Minutes between sweeps deleting expired sessions (0: never).
+    #[arg(long, env = env::SATUSKY_SESSION_PURGE_MINUTES, default_value_t = DEFAULT_SESSION_PURGE_MINUTES)]
+    pub session_purge_minutes: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct Dev {
+        #[command(flatten)]
+        args: DevArgs,
+    }
+
+    fn serve(flags: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Serve::try_parse_from(std::iter::once("serve").chain(flags.iter().copied())).map(|s| s.args)
+    }
+
+    fn configured(args: &ServeArgs) -> satusky_core::ServicesConfig {
+        let mut config = satusky_core::ServicesConfig::default();
+        args.machines.apply(&mut config);
+        config
+    }
+
+    #[test]
+    fn machine_operation_settings_default_to_the_services_defaults() {
+        let args = serve(&[]).unwrap();
+        let config = configured(&args);
+        let defaults = satusky_core::ServicesConfig::default();
+        assert_eq!(config.machine_op_lease_ttl, defaults.machine_op_lease_ttl);
+        assert_eq!(config.machine_reset_timeout, defaults.machine_reset_timeout);
+        assert_eq!(config.node_ready_timeout, defaults.node_ready_timeout);
+    }
+
+    #[test]
+    fn the_default_replica_id_names_the_host_and_differs_per_process() {
+        let args = serve(&[]).unwrap();
+        assert_eq!(args.machines.replica_id, None);
+        let (a, b) = (configured(&args).replica_id, configured(&args).replica_id);
+        assert_ne!(a, b, "two processes on one host must not share leases");
+        let (host, suffix) = a.rsplit_once('-').unwrap();
+        assert!(!host.is_empty());
+        assert_eq!(suffix.len(), 8);
+        assert!(suffix.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+    }
+
+    #[test]
+    fn machine_operation_flags_set_the_services_config() {
+        let args = serve(&[
+            "--replica-id",
+            "satusky-0",
+            "--machine-op-lease-ttl-seconds",
+            "12",
+            "--machine-reset-timeout-seconds",
+            "90",
+            "--node-ready-timeout-seconds",
+            "45",
+        ])
+        .unwrap();
+        let config = configured(&args);
+        assert_eq!(config.replica_id, "satusky-0");
+        assert_eq!(config.machine_op_lease_ttl, Duration::from_secs(12));
+        assert_eq!(config.machine_reset_timeout, Duration::from_secs(90));
+        assert_eq!(config.node_ready_timeout, Duration::from_secs(45));
+    }
+
+    #[test]
+    fn machine_operation_flags_refuse_values_that_cannot_work() {
+        for flags in [
+            &["--replica-id", ""][..],
+            &["--machine-op-lease-ttl-seconds", "2"],
+            &["--machine-reset-timeout-seconds", "0"],
+            &["--node-ready-timeout-seconds", "0"],
+            &["--node-ready-timeout-seconds", "soon"],
+        ] {
+            assert!(serve(flags).is_err(), "{flags:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn sessions_are_purged_hourly_unless_told_otherwise() {
+        let hourly = Some(Duration::from_hours(1));
+        assert_eq!(serve(&[]).unwrap().api.session_purge_every(), hourly);
+        let every_5 = serve(&["--session-purge-minutes", "5"]).unwrap();
+        assert_eq!(
+            every_5.api.session_purge_every(),
+            Some(Duration::from_mins(5))
+        );
+        let never = serve(&["--session-purge-minutes", "0"]).unwrap();
+        assert_eq!(never.api.session_purge_every(), None);
+        let dev = Dev::try_parse_from(["dev", "--session-purge-minutes", "7"]).unwrap();
+        assert_eq!(dev.args.session_purge_minutes, 7);
+        assert_eq!(
+            ApiArgs::for_dev(PathBuf::from("k")).session_purge_every(),
+            hourly
+        );
+    }
 }

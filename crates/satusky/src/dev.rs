@@ -24,6 +24,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         port,
         data_dir,
         machines,
+        session_purge_minutes,
     } = args;
     let store_args = StoreArgs {
         data_dir,
@@ -38,7 +39,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             satusky_core::crypto::SecretBox::generate_key().as_bytes(),
         )?;
     }
-    let api = ApiArgs::for_dev(key_file);
+    let api = ApiArgs {
+        session_purge_minutes,
+        ..ApiArgs::for_dev(key_file)
+    };
     let workload = crate::platform::KubeWorkload::default();
 
     // The workload plane: an embedded simulated Kubernetes cluster, reached
@@ -70,6 +74,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("resuming machine operations: {}", e.message))?;
     spawn_machine_sampler(&services, DEV_SAMPLE_INTERVAL);
+    if let Some(every) = api.session_purge_every() {
+        serve::spawn_session_purge(&services, every);
+    }
     let ctx = satusky_core::Ctx {
         principal: services
             .authenticate(&creds.token)

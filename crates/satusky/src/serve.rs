@@ -19,7 +19,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } = args;
     let url = store.database_url()?;
     let workload = crate::platform::KubeWorkload::default();
-    let mut services = services_with(&url, &api, workload.clone(), |_| {}).await?;
+    let mut services =
+        services_with(&url, &api, workload.clone(), |cfg| machines.apply(cfg)).await?;
     let fleet = match machines.siderolink_listen {
         Some(addr) => {
             let key_file = match &machines.siderolink_wireguard_key_file {
@@ -32,6 +33,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if let Some(every) = api.session_purge_every() {
+        spawn_session_purge(&services, every);
+    }
     if services.store().count_users().await? == 0 {
         tracing::info!("the store has no accounts yet; create the first with `1ctl auth signup`");
     }
@@ -93,6 +97,16 @@ pub async fn services_with(
     let mut config = config;
     extend(&mut config);
     Ok(Services::new(store, Arc::new(SystemClock), config))
+}
+
+/// Sweeps expired sessions every `every`, for the life of the process.
+pub(crate) fn spawn_session_purge(services: &Services, every: std::time::Duration) {
+    let services = services.clone();
+    tokio::spawn(async move {
+        services
+            .run_session_purge(every, std::future::pending())
+            .await;
+    });
 }
 
 /// Serves the API until Ctrl-C or SIGTERM.
