@@ -6,6 +6,7 @@
 
 mod dev;
 mod machine_telemetry;
+mod orgs;
 mod serve;
 mod support;
 mod tour;
