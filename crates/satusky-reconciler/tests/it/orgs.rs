@@ -248,7 +248,18 @@ async fn deleting_an_org_deletes_its_namespace_with_everything_in_it_and_nothing
         .unwrap()[labels::ORG_ID]
         .clone();
 
+    let mut notices = p.services.bus().subscribe();
     p.delete_org("acme").await;
+    let told = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Notice::OrgDeleted { org_id } = notices.recv().await.unwrap() {
+                return org_id;
+            }
+        }
+    })
+    .await
+    .expect("the deletion was announced on the bus");
+    assert_eq!(told, acme_id);
     wait_gone(&c, &ns).await;
 
     let after = namespaces(&c).await;
