@@ -804,7 +804,9 @@ impl Worker {
                 .labels
                 .as_ref()
                 .and_then(|l| l.get(labels::ORG_ID));
-            if let Some(org) = org.filter(|o| !o.is_empty()) {
+            // A nameless object would make the delete address the collection.
+            let named = ns.metadata.name.as_ref().is_some_and(|n| !n.is_empty());
+            if let Some(org) = org.filter(|o| named && !o.is_empty()) {
                 by_org.entry(org.clone()).or_default().push(ns);
             }
         }
