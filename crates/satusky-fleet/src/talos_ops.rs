@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use satusky_core::fleet::ports::ApiMode;
 use satusky_core::fleet::{OpsError, ResetOptions, ServiceHealth, TalosOps, TalosTarget};
 use satusky_machines::{
-    MemoryInfo, NetworkStats, RebootMode, SystemStats, TalosClient, TalosClientConfig, TalosError,
-    WipeMode,
+    DiskIo, MemoryInfo, NetworkStats, RebootMode, SystemStats, TalosClient, TalosClientConfig,
+    TalosError, WipeMode,
 };
 use satusky_types::machines::{Hardware, MachineMetrics};
 
@@ -64,6 +64,7 @@ struct Sample {
     at: Instant,
     stats: SystemStats,
     net: NetworkStats,
+    disk: DiskIo,
 }
 
 /// [`TalosOps`] over mTLS Talos clients.
@@ -169,10 +170,15 @@ impl TalosClientOps {
             .network_device_stats()
             .await
             .map_err(|e| talos_error(m, "NetworkDeviceStats", e))?;
+        let disk = c
+            .disk_stats()
+            .await
+            .map_err(|e| talos_error(m, "DiskStats", e))?;
         Ok(Sample {
             at: Instant::now(),
             stats,
             net,
+            disk,
         })
     }
 
@@ -272,9 +278,11 @@ fn metrics_between(
         load1,
         net_rx_bytes_per_sec: rate(earlier.net.total.rx_bytes, later.net.total.rx_bytes),
         net_tx_bytes_per_sec: rate(earlier.net.total.tx_bytes, later.net.total.tx_bytes),
-        // The Talos client has no DiskStats yet.
-        disk_read_bytes_per_sec: 0.0,
-        disk_write_bytes_per_sec: 0.0,
+        disk_read_bytes_per_sec: rate(earlier.disk.total.read_bytes, later.disk.total.read_bytes),
+        disk_write_bytes_per_sec: rate(
+            earlier.disk.total.write_bytes,
+            later.disk.total.write_bytes,
+        ),
     }
 }
 
@@ -428,6 +436,14 @@ mod tests {
     use satusky_machines::{CpuTimes, NetDeviceStats};
 
     fn sample(at: Instant, busy: f64, idle: f64, rx: u64) -> Sample {
+        let disk = DiskIo {
+            total: satusky_machines::DiskIoStats {
+                read_bytes: rx * 4,
+                write_bytes: rx * 8,
+                ..satusky_machines::DiskIoStats::default()
+            },
+            devices: Vec::new(),
+        };
         Sample {
             at,
             stats: SystemStats {
@@ -447,6 +463,7 @@ mod tests {
                 },
                 devices: Vec::new(),
             },
+            disk,
         }
     }
 
@@ -466,5 +483,7 @@ mod tests {
         assert_eq!(m.memory_used_bytes, 768 * 1024);
         assert!((m.net_rx_bytes_per_sec - 2000.0).abs() < 0.01);
         assert!((m.net_tx_bytes_per_sec - 1000.0).abs() < 0.01);
+        assert!((m.disk_read_bytes_per_sec - 8000.0).abs() < 0.01);
+        assert!((m.disk_write_bytes_per_sec - 16000.0).abs() < 0.01);
     }
 }

@@ -39,9 +39,9 @@ pub use provision::{
 pub use sink::{EventSinkServer, SinkEvent};
 pub use talos::{ByteStream, EventStream, TalosClient, TalosClientConfig, TalosError};
 pub use types::{
-    CpuInfo, CpuTimes, DiskInfo, DiskKind, EventsQuery, LoadAverage, LogDriver, LogsQuery,
-    MemoryInfo, NetDeviceStats, NetworkStats, RebootMode, ResetOptions, ServiceStatus,
-    ServiceTransition, SystemStats, VersionInfo, WipeMode,
+    CpuInfo, CpuTimes, DiskInfo, DiskIo, DiskIoStats, DiskKind, EventsQuery, LoadAverage,
+    LogDriver, LogsQuery, MemoryInfo, NetDeviceStats, NetworkStats, RebootMode, ResetOptions,
+    ServiceStatus, ServiceTransition, SystemStats, VersionInfo, WipeMode,
 };
 pub use unique::{UniqueToken, UniqueTokenPolicy};
 pub use wireguard::{

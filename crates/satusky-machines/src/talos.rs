@@ -13,9 +13,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::events::{MachineEvent, decode_payload};
 use crate::types::{
-    CpuInfo, CpuTimes, DiskInfo, DiskKind, EventsQuery, LoadAverage, LogDriver, LogsQuery,
-    MemoryInfo, NetDeviceStats, NetworkStats, RebootMode, ResetOptions, ServiceStatus,
-    ServiceTransition, SystemStats, VersionInfo, WipeMode,
+    CpuInfo, CpuTimes, DiskInfo, DiskIo, DiskIoStats, DiskKind, EventsQuery, LoadAverage,
+    LogDriver, LogsQuery, MemoryInfo, NetDeviceStats, NetworkStats, RebootMode, ResetOptions,
+    ServiceStatus, ServiceTransition, SystemStats, VersionInfo, WipeMode,
 };
 
 /// Chunks of log or kernel-log output, as sent by the machine.
@@ -200,6 +200,20 @@ fn net_dev(d: pb::NetDev) -> NetDeviceStats {
         tx_packets: d.tx_packets,
         tx_errors: d.tx_errors,
         tx_dropped: d.tx_dropped,
+    }
+}
+
+/// /proc/diskstats sectors are 512 bytes, whatever the device's block size.
+const SECTOR_BYTES: u64 = 512;
+
+fn disk_io(d: pb::DiskStat) -> DiskIoStats {
+    DiskIoStats {
+        name: d.name,
+        reads: d.read_completed,
+        read_bytes: d.read_sectors.saturating_mul(SECTOR_BYTES),
+        writes: d.write_completed,
+        write_bytes: d.write_sectors.saturating_mul(SECTOR_BYTES),
+        io_time_ms: d.io_time_ms,
     }
 }
 
@@ -414,6 +428,19 @@ impl TalosClient {
         Ok(NetworkStats {
             total: net_dev(v.total.unwrap_or_default()),
             devices: v.devices.into_iter().map(net_dev).collect(),
+        })
+    }
+
+    /// `MachineService/DiskStats`, cumulative I/O counters in bytes.
+    pub async fn disk_stats(&self) -> Result<DiskIo, TalosError> {
+        const M: &str = "DiskStats";
+        let mut c = self.machine.clone();
+        let r = self.call(M, c.disk_stats(self.request(()))).await?;
+        let v = first(M, r.messages)?;
+        check_meta(M, v.metadata.as_ref())?;
+        Ok(DiskIo {
+            total: disk_io(v.total.unwrap_or_default()),
+            devices: v.devices.into_iter().map(disk_io).collect(),
         })
     }
 

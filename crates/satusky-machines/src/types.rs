@@ -195,6 +195,32 @@ pub struct NetworkStats {
     pub devices: Vec<NetDeviceStats>,
 }
 
+/// I/O counters of one block device, cumulative since boot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiskIoStats {
+    /// Device name (`nvme0n1`), or `total`.
+    pub name: String,
+    /// Reads completed.
+    pub reads: u64,
+    /// Bytes read (sectors × 512).
+    pub read_bytes: u64,
+    /// Writes completed.
+    pub writes: u64,
+    /// Bytes written (sectors × 512).
+    pub write_bytes: u64,
+    /// Milliseconds spent doing I/O.
+    pub io_time_ms: u64,
+}
+
+/// `MachineService/DiskStats`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiskIo {
+    /// Sum over devices.
+    pub total: DiskIoStats,
+    /// Per device.
+    pub devices: Vec<DiskIoStats>,
+}
+
 /// Kind of disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DiskKind {

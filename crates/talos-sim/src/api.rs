@@ -324,6 +324,16 @@ impl MachineService for Api {
         }))
     }
 
+    async fn disk_stats(
+        &self,
+        req: Request<()>,
+    ) -> Result<Response<pb::DiskStatsResponse>, Status> {
+        self.gate(&req, Role::Reader).await?;
+        let mut m = self.shared.lock().metrics.disk_stats();
+        m.metadata = self.meta();
+        Ok(Response::new(pb::DiskStatsResponse { messages: vec![m] }))
+    }
+
     async fn reboot(
         &self,
         req: Request<pb::RebootRequest>,

@@ -1,5 +1,6 @@
 //! Plausible, changing metrics in Talos units: memory in KiB, CPU times in cumulative
-//! seconds since boot, network counters cumulative since boot.
+//! seconds since boot, network and disk counters cumulative since boot (disk in
+//! 512-byte sectors, as /proc/diskstats).
 
 use std::time::Instant;
 
@@ -30,6 +31,18 @@ struct NetAcc {
     tx_packets: f64,
 }
 
+#[derive(Debug, Clone, Default)]
+struct DiskAcc {
+    name: String,
+    /// Bytes per second read and written at full utilisation.
+    bytes_per_sec_at_full: f64,
+    read_bytes: f64,
+    write_bytes: f64,
+    reads: f64,
+    writes: f64,
+    io_ms: f64,
+}
+
 /// Metrics of one boot.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -43,6 +56,7 @@ pub(crate) struct Metrics {
     cpus: Vec<CpuAcc>,
     load: [f64; 3],
     net: Vec<NetAcc>,
+    disks: Vec<DiskAcc>,
     context_switches: f64,
     processes_created: f64,
     mem_total_kib: u64,
@@ -69,6 +83,16 @@ impl Metrics {
             bytes_per_sec_at_full: 2_000_000.0,
             ..NetAcc::default()
         });
+        let disks: Vec<DiskAcc> = hw
+            .disks
+            .iter()
+            .map(|d| DiskAcc {
+                name: d.device.trim_start_matches("/dev/").to_owned(),
+                // The system disk works harder (logs, images, etcd).
+                bytes_per_sec_at_full: if d.system_disk { 40e6 } else { 10e6 },
+                ..DiskAcc::default()
+            })
+            .collect();
         // The kernel keeps ~3% of RAM for itself.
         let mem_total_kib = hw.memory_kib() - hw.memory_kib() * 3 / 100;
         Self {
@@ -81,6 +105,7 @@ impl Metrics {
             cpus: vec![CpuAcc::default(); n],
             load: [0.0; 3],
             net,
+            disks,
             context_switches: 0.0,
             processes_created: 120.0,
             mem_total_kib,
@@ -129,6 +154,15 @@ impl Metrics {
             nic.tx_bytes += tx;
             nic.rx_packets += rx / 900.0;
             nic.tx_packets += tx / 700.0;
+        }
+        for disk in &mut self.disks {
+            let read = disk.bytes_per_sec_at_full * u * 0.3 * dt;
+            let write = disk.bytes_per_sec_at_full * (0.05 + u) * 0.7 * dt;
+            disk.read_bytes += read;
+            disk.write_bytes += write;
+            disk.reads += read / 16_384.0;
+            disk.writes += write / 32_768.0;
+            disk.io_ms += dt * 1000.0 * (0.02 + u * 0.3);
         }
         self.context_switches += dt * 1500.0 * n * (0.2 + u);
         self.processes_created += dt * 4.0;
@@ -250,6 +284,47 @@ impl Metrics {
             },
         );
         pb::NetworkDeviceStats {
+            metadata: None,
+            total: Some(total),
+            devices,
+        }
+    }
+
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "counters are non-negative and far below u64::MAX"
+    )]
+    pub fn disk_stats(&mut self) -> pb::DiskStats {
+        self.advance();
+        let devices: Vec<pb::DiskStat> = self
+            .disks
+            .iter()
+            .map(|d| pb::DiskStat {
+                name: d.name.clone(),
+                read_completed: d.reads as u64,
+                read_sectors: (d.read_bytes / 512.0) as u64,
+                write_completed: d.writes as u64,
+                write_sectors: (d.write_bytes / 512.0) as u64,
+                io_time_ms: d.io_ms as u64,
+                ..pb::DiskStat::default()
+            })
+            .collect();
+        let total = devices.iter().fold(
+            pb::DiskStat {
+                name: "total".into(),
+                ..pb::DiskStat::default()
+            },
+            |mut a, d| {
+                a.read_completed += d.read_completed;
+                a.read_sectors += d.read_sectors;
+                a.write_completed += d.write_completed;
+                a.write_sectors += d.write_sectors;
+                a.io_time_ms += d.io_time_ms;
+                a
+            },
+        );
+        pb::DiskStats {
             metadata: None,
             total: Some(total),
             devices,

@@ -85,6 +85,18 @@ async fn metrics_come_back_in_talos_units() {
     let n2 = c.network_device_stats().await.unwrap();
     assert!(n2.total.rx_bytes > n1.total.rx_bytes);
     assert!(n2.devices.iter().any(|d| d.name == "eth0"));
+    // Disk I/O: cumulative bytes (sectors × 512) per device and in total.
+    let d1 = c.disk_stats().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let d2 = c.disk_stats().await.unwrap();
+    assert!(d2.total.write_bytes > d1.total.write_bytes, "{d1:?} {d2:?}");
+    assert!(d2.total.read_bytes >= d1.total.read_bytes);
+    assert_eq!(d2.total.write_bytes % 512, 0);
+    assert_eq!(
+        d2.total.write_bytes,
+        d2.devices.iter().map(|d| d.write_bytes).sum::<u64>()
+    );
+    assert!(!d2.devices.is_empty() && d2.devices.iter().all(|d| !d.name.starts_with("/dev/")));
     let load = c.load_avg().await.unwrap();
     assert!(load.load1 >= 0.0 && load.load15 >= 0.0);
     fleet.stop().await;

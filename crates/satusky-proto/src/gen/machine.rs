@@ -946,6 +946,56 @@ pub struct NetDev {
     #[prost(uint64, tag = "17")]
     pub tx_compressed: u64,
 }
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DiskStatsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub messages: ::prost::alloc::vec::Vec<DiskStats>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DiskStats {
+    #[prost(message, optional, tag = "1")]
+    pub metadata: ::core::option::Option<super::common::Metadata>,
+    #[prost(message, optional, tag = "2")]
+    pub total: ::core::option::Option<DiskStat>,
+    #[prost(message, repeated, tag = "3")]
+    pub devices: ::prost::alloc::vec::Vec<DiskStat>,
+}
+/// Cumulative counters since boot, as /proc/diskstats (sectors of 512 bytes).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DiskStat {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub read_completed: u64,
+    #[prost(uint64, tag = "3")]
+    pub read_merged: u64,
+    #[prost(uint64, tag = "4")]
+    pub read_sectors: u64,
+    #[prost(uint64, tag = "5")]
+    pub read_time_ms: u64,
+    #[prost(uint64, tag = "6")]
+    pub write_completed: u64,
+    #[prost(uint64, tag = "7")]
+    pub write_merged: u64,
+    #[prost(uint64, tag = "8")]
+    pub write_sectors: u64,
+    #[prost(uint64, tag = "9")]
+    pub write_time_ms: u64,
+    #[prost(uint64, tag = "10")]
+    pub io_in_progress: u64,
+    #[prost(uint64, tag = "11")]
+    pub io_time_ms: u64,
+    #[prost(uint64, tag = "12")]
+    pub io_time_weighted_ms: u64,
+    #[prost(uint64, tag = "13")]
+    pub discard_completed: u64,
+    #[prost(uint64, tag = "14")]
+    pub discard_merged: u64,
+    #[prost(uint64, tag = "15")]
+    pub discard_sectors: u64,
+    #[prost(uint64, tag = "16")]
+    pub discard_time_ms: u64,
+}
 /// Generated client implementations.
 pub mod machine_service_client {
     #![allow(
@@ -1060,6 +1110,30 @@ pub mod machine_service_client {
             let mut req = request.into_request();
             req.extensions_mut()
                 .insert(GrpcMethod::new("machine.MachineService", "CPUInfo"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn disk_stats(
+            &mut self,
+            request: impl tonic::IntoRequest<()>,
+        ) -> std::result::Result<
+            tonic::Response<super::DiskStatsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic::codec::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/machine.MachineService/DiskStats",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("machine.MachineService", "DiskStats"));
             self.inner.unary(req, path, codec).await
         }
         pub async fn dmesg(
@@ -1384,6 +1458,13 @@ pub mod machine_service_server {
             &self,
             request: tonic::Request<()>,
         ) -> std::result::Result<tonic::Response<super::CpuInfoResponse>, tonic::Status>;
+        async fn disk_stats(
+            &self,
+            request: tonic::Request<()>,
+        ) -> std::result::Result<
+            tonic::Response<super::DiskStatsResponse>,
+            tonic::Status,
+        >;
         /// Server streaming response type for the Dmesg method.
         type DmesgStream: tonic::codegen::tokio_stream::Stream<
                 Item = std::result::Result<super::super::common::Data, tonic::Status>,
@@ -1572,6 +1653,46 @@ pub mod machine_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CPUInfoSvc(inner);
+                        let codec = tonic::codec::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/machine.MachineService/DiskStats" => {
+                    #[allow(non_camel_case_types)]
+                    struct DiskStatsSvc<T: MachineService>(pub Arc<T>);
+                    impl<T: MachineService> tonic::server::UnaryService<()>
+                    for DiskStatsSvc<T> {
+                        type Response = super::DiskStatsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(&mut self, request: tonic::Request<()>) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as MachineService>::disk_stats(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DiskStatsSvc(inner);
                         let codec = tonic::codec::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
