@@ -420,7 +420,7 @@ const DEPLOY_WAIT: &str = "Waiting";
 /// value (on a first deploy: the default shown).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Each setting comes from the flag when it is given on the command line, then satusky.toml, then the app's current release; a first deploy uses the defaults shown.\n--machine-label SEL (all must match), --machine-label-any SEL (one must match) and --machine-tag EXPR are older forms of --machine-selector, translated into one label selector: `a=1` and `b` stay as they are, several --machine-label are joined with `,`, --machine-label-any `k=v1` `k=v2` becomes `k in (v1,v2)`, a tag `gpu & (region=kul | region=bki)` becomes `gpu,region in (kul,bki)`; a bare tag means the label exists.\nExit codes: 0 deployed (with --wait: available), 1 refused, degraded or timed out, 2 usage error, 3 unexpected failure."
+    after_help = "Each setting comes from the flag when it is given on the command line, then satusky.toml, then the app's current release; a first deploy uses the defaults shown.\nsatusky.toml cannot remove a setting: --no-hpa, --no-vpa, --no-health-check, --no-pdb, --no-zone and --no-machine-selector do, and win over the file.\n--machine-label SEL (all must match), --machine-label-any SEL (one must match) and --machine-tag EXPR are older forms of --machine-selector, translated into one label selector: `a=1` and `b` stay as they are, several --machine-label are joined with `,`, --machine-label-any `k=v1` `k=v2` becomes `k in (v1,v2)`, a tag `gpu & (region=kul | region=bki)` becomes `gpu,region in (kul,bki)`; a bare tag means the label exists.\nExit codes: 0 deployed (with --wait: available), 1 refused, degraded or timed out, 2 usage error, 3 unexpected failure."
 )]
 pub struct DeployArgs {
     /// Organization slug [default: the profile's organization]
@@ -462,6 +462,9 @@ pub struct DeployArgs {
     /// HTTP path probed for readiness and liveness
     #[arg(long, value_name = "PATH", help_heading = DEPLOY_ROLL)]
     pub health_path: Option<String>,
+    /// Remove the app's health check (its readiness and liveness probes)
+    #[arg(long, conflicts_with = "health_path", help_heading = DEPLOY_ROLL)]
+    pub no_health_check: bool,
     /// How replicas are replaced: rolling or recreate
     #[arg(long, value_enum, ignore_case = true, default_value_t = StrategyArg::Rolling, help_heading = DEPLOY_ROLL)]
     pub strategy: StrategyArg,
@@ -489,15 +492,27 @@ pub struct DeployArgs {
     /// Target average CPU use, percent of the request (implies --hpa)
     #[arg(long, value_name = "PERCENT", default_value_t = 80, help_heading = DEPLOY_SCALE)]
     pub hpa_cpu: u32,
+    /// Stop autoscaling: remove the autoscaler and run --replicas (default: the current count, at least the autoscaler's minimum)
+    #[arg(long, conflicts_with_all = ["hpa", "hpa_min", "hpa_max", "hpa_cpu"], help_heading = DEPLOY_SCALE)]
+    pub no_hpa: bool,
+    /// Remove vertical autoscaling ([vpa] in satusky.toml)
+    #[arg(long, help_heading = DEPLOY_SCALE)]
+    pub no_vpa: bool,
     /// Replicas kept during voluntary disruptions (count or percentage)
     #[arg(long, value_name = "N|P%", conflicts_with = "pdb_max_unavailable", help_heading = DEPLOY_SCALE)]
     pub pdb_min_available: Option<String>,
     /// Replicas that may be down during voluntary disruptions (count or percentage)
     #[arg(long, value_name = "N|P%", help_heading = DEPLOY_SCALE)]
     pub pdb_max_unavailable: Option<String>,
+    /// Remove the disruption budget settings, back to the default: one replica down at a time when more than one runs
+    #[arg(long, conflicts_with_all = ["pdb_min_available", "pdb_max_unavailable"], help_heading = DEPLOY_SCALE)]
+    pub no_pdb: bool,
     /// Zone to run in, e.g. my-kul-1b
     #[arg(long, value_name = "ZONE", help_heading = DEPLOY_PLACE)]
     pub zone: Option<String>,
+    /// Remove the zone constraint (the app stays on its cluster)
+    #[arg(long, conflicts_with = "zone", help_heading = DEPLOY_PLACE)]
+    pub no_zone: bool,
     /// Label selector over machine labels, e.g. `pool=gpu,zone in (a,b),!maintenance`; "" removes it
     #[arg(long, value_name = "EXPR", conflicts_with_all = ["machine_label", "machine_label_any", "machine_tag"], help_heading = DEPLOY_PLACE)]
     pub machine_selector: Option<String>,
@@ -510,6 +525,9 @@ pub struct DeployArgs {
     /// Older form: a tag expression such as `gpu & (region=kul | region=bki)`
     #[arg(long, value_name = "EXPR", help_heading = DEPLOY_PLACE)]
     pub machine_tag: Option<String>,
+    /// Remove the machine selector: any node of the cluster may run the app
+    #[arg(long, conflicts_with_all = ["machine_selector", "machine_label", "machine_label_any", "machine_tag"], help_heading = DEPLOY_PLACE)]
+    pub no_machine_selector: bool,
     /// Wait until the new release is available, showing progress on stderr
     #[arg(long, short = 'w', help_heading = DEPLOY_WAIT)]
     pub wait: bool,

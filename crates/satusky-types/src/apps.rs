@@ -333,7 +333,11 @@ pub struct CreateAppRequest {
 
 /// A deploy: an image plus any parts of the spec to change. Fields left out
 /// keep their value from the current release (or the defaults for a first
-/// deploy). Send an `Idempotency-Key` header to make retries safe.
+/// deploy). The optional settings `health`, `autoscaling`,
+/// `vertical_autoscaling`, `machine_selector`, `disruption_budget` and `zone`
+/// are removed by sending them as `null` (absent keeps them); for the other
+/// fields `null` is the same as absent. Send an `Idempotency-Key` header to
+/// make retries safe.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -347,27 +351,82 @@ pub struct DeployRequest {
     pub replicas: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<Vec<Port>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<HealthCheck>,
+    /// Readiness and liveness probes; `null` removes them.
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<HealthCheck>, nullable))]
+    pub health: Option<Option<HealthCheck>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<Autoscaling>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vertical_autoscaling: Option<VpaMode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub machine_selector: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disruption_budget: Option<DisruptionBudget>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zone: Option<String>,
+    /// Horizontal autoscaling; `null` removes the autoscaler and goes back to
+    /// fixed replicas: `replicas` if given, else the current replica count,
+    /// at least the autoscaler's `min_replicas`.
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Autoscaling>, nullable))]
+    pub autoscaling: Option<Option<Autoscaling>>,
+    /// Vertical autoscaling mode; `null` removes it.
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<VpaMode>, nullable))]
+    pub vertical_autoscaling: Option<Option<VpaMode>>,
+    /// Label selector over machine labels; `null` (or `""`) removes it.
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub machine_selector: Option<Option<String>>,
+    /// Disruption budget; `null` removes it, back to the default (one replica
+    /// down at a time when more than one runs).
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DisruptionBudget>, nullable))]
+    pub disruption_budget: Option<Option<DisruptionBudget>>,
+    /// Zone; `null` removes the constraint (the app stays on its cluster).
+    #[serde(
+        default,
+        deserialize_with = "absent_null_or_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub zone: Option<Option<String>>,
     /// Create the app first when it does not exist.
     #[serde(default)]
     pub create: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+}
+
+/// Deserializes a field that may be absent (`None`, with `#[serde(default)]`:
+/// keep the current value), `null` (`Some(None)`: remove it) or a value
+/// (`Some(Some(v))`: set it). Serializing such a field with
+/// `skip_serializing_if = "Option::is_none"` writes the same three forms.
+#[expect(
+    clippy::option_option,
+    reason = "absent, null and a value are three different requests"
+)]
+fn absent_null_or_value<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -499,4 +558,27 @@ pub struct VolumeInfo {
     pub capacity: Option<String>,
     /// The PersistentVolumeClaim's name.
     pub claim: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deploy_request_tells_absent_from_null_from_a_value() {
+        let absent: DeployRequest = serde_json::from_str(r#"{"image":"nginx"}"#).unwrap();
+        assert_eq!(absent.autoscaling, None);
+        assert_eq!(absent.zone, None);
+        let null: DeployRequest =
+            serde_json::from_str(r#"{"image":"nginx","autoscaling":null,"zone":null}"#).unwrap();
+        assert_eq!(null.autoscaling, Some(None));
+        assert_eq!(null.zone, Some(None));
+        let set: DeployRequest = serde_json::from_str(r#"{"image":"nginx","zone":"a"}"#).unwrap();
+        assert_eq!(set.zone, Some(Some("a".to_owned())));
+        // And back: absent stays absent, a removal is sent as `null`.
+        let json = serde_json::to_value(&null).unwrap();
+        assert!(json["autoscaling"].is_null() && json.get("autoscaling").is_some());
+        assert!(json.get("health").is_none());
+        assert_eq!(serde_json::to_value(&set).unwrap()["zone"], "a");
+    }
 }

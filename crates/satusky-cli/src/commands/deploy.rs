@@ -126,7 +126,7 @@ async fn dry_run(
     current: Option<&AppSpec>,
 ) -> Result<(), CliError> {
     let selector = match &request.machine_selector {
-        Some(s) => Some(s.clone()),
+        Some(s) => s.clone(),
         None => current.and_then(|c| c.machine_selector.clone()),
     }
     .filter(|s| !s.trim().is_empty());
@@ -267,33 +267,114 @@ pub fn build_request(
         Some(env)
     };
 
-    let health = match given_str(
-        given,
-        "health_path",
-        args.health_path.as_deref().unwrap_or_default(),
-        file.checks.health_path.as_ref(),
-    ) {
-        Some(path) => {
-            if !path.starts_with('/') || path.contains("://") || path.contains(char::is_whitespace)
-            {
-                return Err(CliError::usage(format!(
-                    "health path `{path}` must start with `/` and hold no whitespace"
-                )));
-            }
-            let old = current.and_then(|c| c.health.as_ref());
-            Some(HealthCheck {
-                path,
-                port: old.and_then(|h| h.port),
-                initial_delay_seconds: old.map_or(0, |h| h.initial_delay_seconds),
-            })
-        }
-        None => None,
+    let health = if args.no_health_check {
+        Some(None)
+    } else {
+        health(args, given, file, current)?.map(Some)
     };
 
     let strategy = strategy(args, given, file, current)?;
     let volumes = volumes(args, given, file, current)?;
-    let autoscaling = autoscaling(args, given, file, current)?;
-    let vertical_autoscaling = match (&file.vpa.enabled, &file.vpa.mode) {
+    let autoscaling = if args.no_hpa {
+        Some(None)
+    } else {
+        autoscaling(args, given, file, current)?.map(Some)
+    };
+    let vertical_autoscaling = if args.no_vpa {
+        Some(None)
+    } else {
+        vertical_autoscaling(file)?.map(Some)
+    };
+    let autoscales = match &autoscaling {
+        Some(a) => a.is_some(),
+        None => current.is_some_and(|c| c.autoscaling.is_some()),
+    };
+    if vertical_autoscaling == Some(Some(VpaMode::Auto)) && autoscales {
+        return Err(CliError::usage(
+            "[vpa] mode `auto` cannot be combined with autoscaling ([hpa] or --hpa)",
+        )
+        .hint("pass --no-hpa to stop autoscaling horizontally"));
+    }
+
+    let disruption_budget = if args.no_pdb {
+        Some(None)
+    } else {
+        disruption_budget(args, given, file)?.map(Some)
+    };
+
+    let machine_selector = if args.no_machine_selector {
+        Some(None)
+    } else {
+        machine_selector(args, given, file)?.map(Some)
+    };
+
+    let zone = if args.no_zone {
+        Some(None)
+    } else {
+        either(given.has("zone"), args.zone.clone(), file.app.zone.clone()).map(Some)
+    };
+
+    Ok(DeployRequest {
+        image,
+        env,
+        resources,
+        replicas,
+        ports,
+        health,
+        strategy,
+        volumes,
+        autoscaling,
+        vertical_autoscaling,
+        machine_selector,
+        disruption_budget,
+        zone,
+        create: true,
+        environment: either(
+            given.has("environment"),
+            args.environment.clone(),
+            file.app.environment.clone(),
+        ),
+    })
+}
+
+/// The health check to set, if any.
+fn health(
+    args: &DeployArgs,
+    given: &Given<'_>,
+    file: &Project,
+    current: Option<&AppSpec>,
+) -> Result<Option<HealthCheck>, CliError> {
+    Ok(
+        match given_str(
+            given,
+            "health_path",
+            args.health_path.as_deref().unwrap_or_default(),
+            file.checks.health_path.as_ref(),
+        ) {
+            Some(path) => {
+                if !path.starts_with('/')
+                    || path.contains("://")
+                    || path.contains(char::is_whitespace)
+                {
+                    return Err(CliError::usage(format!(
+                        "health path `{path}` must start with `/` and hold no whitespace"
+                    )));
+                }
+                let old = current.and_then(|c| c.health.as_ref());
+                Some(HealthCheck {
+                    path,
+                    port: old.and_then(|h| h.port),
+                    initial_delay_seconds: old.map_or(0, |h| h.initial_delay_seconds),
+                })
+            }
+            None => None,
+        },
+    )
+}
+
+/// The vertical autoscaling mode of satusky.toml, if any.
+fn vertical_autoscaling(file: &Project) -> Result<Option<VpaMode>, CliError> {
+    Ok(match (&file.vpa.enabled, &file.vpa.mode) {
         (Some(false), _) => Some(VpaMode::Off),
         (_, Some(mode)) => Some(match mode.to_ascii_lowercase().as_str() {
             "off" => VpaMode::Off,
@@ -306,47 +387,56 @@ pub fn build_request(
             }
         }),
         _ => None,
-    };
-    if vertical_autoscaling == Some(VpaMode::Auto)
-        && (autoscaling.is_some() || current.is_some_and(|c| c.autoscaling.is_some()))
-    {
-        return Err(CliError::usage(
-            "[vpa] mode `auto` cannot be combined with autoscaling ([hpa] or --hpa)",
-        ));
-    }
+    })
+}
 
-    let disruption_budget = if given.has("pdb_min_available") || given.has("pdb_max_unavailable") {
-        Some(DisruptionBudget {
-            min_available: args.pdb_min_available.clone(),
-            max_unavailable: args.pdb_max_unavailable.clone(),
-        })
-    } else {
-        let min = file
-            .pdb
-            .min_available
-            .clone()
-            .map(project::IntOrString::into_string);
-        let max = file
-            .pdb
-            .max_unavailable
-            .clone()
-            .map(project::IntOrString::into_string);
-        if min.is_some() && max.is_some() {
-            return Err(CliError::usage(
-                "satusky.toml: [pdb] takes min_available or max_unavailable, not both",
-            ));
-        }
-        if min.is_some() || max.is_some() || file.pdb.enabled == Some(true) {
+/// The disruption budget to set, if any.
+fn disruption_budget(
+    args: &DeployArgs,
+    given: &Given<'_>,
+    file: &Project,
+) -> Result<Option<DisruptionBudget>, CliError> {
+    Ok(
+        if given.has("pdb_min_available") || given.has("pdb_max_unavailable") {
             Some(DisruptionBudget {
-                min_available: min,
-                max_unavailable: max,
+                min_available: args.pdb_min_available.clone(),
+                max_unavailable: args.pdb_max_unavailable.clone(),
             })
         } else {
-            None
-        }
-    };
+            let min = file
+                .pdb
+                .min_available
+                .clone()
+                .map(project::IntOrString::into_string);
+            let max = file
+                .pdb
+                .max_unavailable
+                .clone()
+                .map(project::IntOrString::into_string);
+            if min.is_some() && max.is_some() {
+                return Err(CliError::usage(
+                    "satusky.toml: [pdb] takes min_available or max_unavailable, not both",
+                ));
+            }
+            if min.is_some() || max.is_some() || file.pdb.enabled == Some(true) {
+                Some(DisruptionBudget {
+                    min_available: min,
+                    max_unavailable: max,
+                })
+            } else {
+                None
+            }
+        },
+    )
+}
 
-    let machine_selector = if given.has("machine_selector") {
+/// The machine selector to set (`""` removes it too), if any.
+fn machine_selector(
+    args: &DeployArgs,
+    given: &Given<'_>,
+    file: &Project,
+) -> Result<Option<String>, CliError> {
+    Ok(if given.has("machine_selector") {
         args.machine_selector.clone()
     } else if given.has("machine_label")
         || given.has("machine_label_any")
@@ -370,28 +460,6 @@ pub fn build_request(
             CliError::usage(format!("satusky.toml: {e}"))
                 .hint("write it as [app] machine_selector = \"EXPR\"")
         })?
-    };
-
-    Ok(DeployRequest {
-        image,
-        env,
-        resources,
-        replicas,
-        ports,
-        health,
-        strategy,
-        volumes,
-        autoscaling,
-        vertical_autoscaling,
-        machine_selector,
-        disruption_budget,
-        zone: either(given.has("zone"), args.zone.clone(), file.app.zone.clone()),
-        create: true,
-        environment: either(
-            given.has("environment"),
-            args.environment.clone(),
-            file.app.environment.clone(),
-        ),
     })
 }
 
@@ -575,7 +643,7 @@ fn autoscaling(
     let enabled = (given.has("hpa") && args.hpa) || h.enabled == Some(true) || tuned;
     if h.enabled == Some(false) && old.is_some() && !enabled {
         note(
-            "warning: [hpa] enabled = false does not turn autoscaling off: a deploy cannot remove it",
+            "warning: [hpa] enabled = false does not turn autoscaling off; pass --no-hpa to remove it",
         );
     }
     let file_tuned = h.min_replicas.is_some() || h.max_replicas.is_some() || h.cpu_target.is_some();

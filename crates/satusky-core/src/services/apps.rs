@@ -214,8 +214,8 @@ impl Services {
                 // Refuse a bad first release before creating anything.
                 validate_app_name(name)?;
                 validate_spec(&next_spec(None, &Change::Deploy(req), name)?)?;
-                if req.zone.is_some() {
-                    self.place(req.zone.as_deref()).await?;
+                if let Some(Some(zone)) = &req.zone {
+                    self.place(Some(zone)).await?;
                 }
                 let created = self.insert_app(&a, name, req.environment.as_deref()).await;
                 self.audited(ctx, &a.org, "app.create", &format!("app:{name}"), created)
@@ -946,7 +946,7 @@ fn next_spec(current: Option<&AppSpec>, change: &Change<'_>, name: &str) -> Resu
                 spec.ports.clone_from(v);
             }
             if let Some(v) = &req.health {
-                spec.health = Some(v.clone());
+                spec.health.clone_from(v);
             }
             if let Some(v) = &req.strategy {
                 spec.strategy = v.clone();
@@ -955,23 +955,26 @@ fn next_spec(current: Option<&AppSpec>, change: &Change<'_>, name: &str) -> Resu
                 spec.volumes.clone_from(v);
             }
             if let Some(v) = &req.autoscaling {
-                spec.autoscaling = Some(v.clone());
+                if v.is_none()
+                    && req.replicas.is_none()
+                    && let Some(old) = &spec.autoscaling
+                {
+                    // Back to fixed replicas: no fewer than the autoscaler kept.
+                    spec.replicas = spec.replicas.max(old.min_replicas);
+                }
+                spec.autoscaling.clone_from(v);
             }
             if let Some(v) = req.vertical_autoscaling {
-                spec.vertical_autoscaling = Some(v);
+                spec.vertical_autoscaling = v;
             }
             if let Some(v) = &req.machine_selector {
-                spec.machine_selector = if v.trim().is_empty() {
-                    None
-                } else {
-                    Some(v.clone())
-                };
+                spec.machine_selector = v.clone().filter(|v| !v.trim().is_empty());
             }
             if let Some(v) = &req.disruption_budget {
-                spec.disruption_budget = Some(v.clone());
+                spec.disruption_budget.clone_from(v);
             }
             if let Some(v) = &req.zone {
-                spec.zone = Some(v.clone());
+                spec.zone.clone_from(v);
             }
         }
         Change::Scale(n) => {
@@ -1230,5 +1233,125 @@ impl Services {
             result,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use satusky_types::apps::{Autoscaling, DisruptionBudget, HealthCheck, Port, VpaMode};
+
+    use super::*;
+
+    fn full() -> AppSpec {
+        AppSpec {
+            image: "nginx:1".into(),
+            replicas: 1,
+            ports: vec![Port {
+                container_port: 8080,
+                protocol: "TCP".into(),
+                public: true,
+            }],
+            health: Some(HealthCheck {
+                path: "/healthz".into(),
+                port: None,
+                initial_delay_seconds: 0,
+            }),
+            autoscaling: Some(Autoscaling {
+                min_replicas: 3,
+                max_replicas: 6,
+                cpu_percent: 80,
+            }),
+            vertical_autoscaling: Some(VpaMode::Initial),
+            machine_selector: Some("pool=gpu".into()),
+            disruption_budget: Some(DisruptionBudget {
+                min_available: Some("2".into()),
+                max_unavailable: None,
+            }),
+            zone: Some("zone-a".into()),
+            ..AppSpec::default()
+        }
+    }
+
+    fn deploy(json: serde_json::Value) -> Result<AppSpec> {
+        let req: DeployRequest = serde_json::from_value(json).unwrap();
+        next_spec(Some(&full()), &Change::Deploy(&req), "web")
+    }
+
+    #[test]
+    fn a_deploy_without_the_optional_settings_keeps_them() {
+        let spec = deploy(serde_json::json!({"image": "nginx:2"})).unwrap();
+        assert_eq!(
+            spec,
+            AppSpec {
+                image: "nginx:2".into(),
+                ..full()
+            }
+        );
+    }
+
+    #[test]
+    fn null_removes_each_optional_setting_and_nothing_else() {
+        for field in [
+            "health",
+            "autoscaling",
+            "vertical_autoscaling",
+            "machine_selector",
+            "disruption_budget",
+            "zone",
+        ] {
+            let spec = deploy(serde_json::json!({"image": "nginx:1", field: null})).unwrap();
+            let mut want = full();
+            match field {
+                "health" => want.health = None,
+                "autoscaling" => {
+                    want.autoscaling = None;
+                    want.replicas = 3;
+                }
+                "vertical_autoscaling" => want.vertical_autoscaling = None,
+                "machine_selector" => want.machine_selector = None,
+                "disruption_budget" => want.disruption_budget = None,
+                _ => want.zone = None,
+            }
+            assert_eq!(spec, want, "{field}");
+        }
+    }
+
+    #[test]
+    fn removing_autoscaling_runs_the_replicas_asked_or_at_least_the_autoscalers_minimum() {
+        let spec = deploy(serde_json::json!({"image": "nginx:1", "autoscaling": null})).unwrap();
+        assert_eq!((spec.autoscaling, spec.replicas), (None, 3));
+        let spec =
+            deploy(serde_json::json!({"image": "nginx:1", "autoscaling": null, "replicas": 1}))
+                .unwrap();
+        assert_eq!((spec.autoscaling, spec.replicas), (None, 1));
+        // Already fixed: a removal changes no replica count.
+        let fixed = AppSpec {
+            autoscaling: None,
+            replicas: 2,
+            ..full()
+        };
+        let req: DeployRequest =
+            serde_json::from_value(serde_json::json!({"image": "nginx:1", "autoscaling": null}))
+                .unwrap();
+        let spec = next_spec(Some(&fixed), &Change::Deploy(&req), "web").unwrap();
+        assert_eq!(spec.replicas, 2);
+    }
+
+    #[test]
+    fn an_empty_machine_selector_still_removes_it() {
+        let spec =
+            deploy(serde_json::json!({"image": "nginx:1", "machine_selector": " "})).unwrap();
+        assert_eq!(spec.machine_selector, None);
+    }
+
+    #[test]
+    fn removals_are_told_apart_in_the_idempotency_hash() {
+        let absent: DeployRequest =
+            serde_json::from_value(serde_json::json!({"image": "nginx:1"})).unwrap();
+        let null: DeployRequest =
+            serde_json::from_value(serde_json::json!({"image": "nginx:1", "health": null}))
+                .unwrap();
+        assert_ne!(request_hash(&absent), request_hash(&null));
+        assert_eq!(request_hash(&null), request_hash(&null.clone()));
     }
 }
