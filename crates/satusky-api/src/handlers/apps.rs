@@ -90,6 +90,10 @@ pub async fn delete(
 }
 
 /// Deploy an image: a new release. `Idempotency-Key` makes retries safe.
+///
+/// Settings left out keep their current value; `health`, `autoscaling`,
+/// `vertical_autoscaling`, `machine_selector`, `disruption_budget` and `zone`
+/// sent as `null` are removed.
 #[utoipa::path(post, path = "/v1/orgs/{org}/apps/{app}/deploy", tag = "apps", security(("bearer" = [])),
     params(("org" = String, Path), ("app" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "retry-safe key for this deploy")),

@@ -9,6 +9,7 @@ mod apps;
 mod auth;
 mod bad_input;
 mod clusters;
+mod deploy_removals;
 mod machine_telemetry;
 mod machines;
 mod matrix;
