@@ -194,6 +194,25 @@ pub struct MachineLinkRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a failed-login key stands for (see [`Store::record_login_failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginFailureKind {
+    /// The account (email) a login named.
+    Account,
+    /// The client address a login came from.
+    Address,
+}
+
+impl LoginFailureKind {
+    /// As stored in `login_failures.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Address => "address",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Matches `actor_id` or `actor_email` exactly.
@@ -240,6 +259,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the rule `authenticate` refuses by); returns how many. Idempotent, so
     /// replicas may sweep concurrently.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    // ---- failed logins (limited per account and per address, shared by
+    // every replica; pruned by the periodic sweep of `serve` and `dev`)
+
+    /// Records one failed login of `key` at `at`. Failures of one key at the
+    /// same instant are distinct rows.
+    async fn record_login_failure(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Counts the failures of `key` after `since` (`at > since`), up to
+    /// `limit`: the times of its latest failures, NEWEST FIRST, at most
+    /// `limit` (so the last one is the limit-th newest, the failure whose
+    /// expiry lifts a limit).
+    async fn login_failures_since(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
+    /// Forgets every failure of `key` (a successful login); returns how many.
+    async fn clear_login_failures(&self, kind: LoginFailureKind, key: &str) -> StoreResult<u64>;
+    /// Deletes every failure recorded at or before `before`, of every key;
+    /// returns how many. Idempotent, so replicas may prune concurrently.
+    async fn prune_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // ---- personal API tokens
     /// Conflict: [`conflict::TOKEN_NAME`] (per user).

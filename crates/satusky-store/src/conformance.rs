@@ -42,6 +42,7 @@
 mod apps;
 mod leases;
 mod links;
+mod login_failures;
 mod machines;
 mod samples;
 mod selectors;
@@ -64,6 +65,7 @@ use satusky_types::page::MAX_LIMIT;
 pub use apps::*;
 pub use leases::*;
 pub use links::*;
+pub use login_failures::*;
 pub use machines::*;
 pub use samples::*;
 pub use selectors::*;
@@ -86,6 +88,9 @@ macro_rules! conformance_suite {
             deleting_a_session_removes_it,
             deleting_user_sessions_keeps_the_one_asked_for,
             purging_expired_sessions_deletes_exactly_those_expired_by_then,
+            login_failures_are_counted_per_kind_and_key_newest_first,
+            clearing_login_failures_forgets_one_key_only,
+            pruning_login_failures_deletes_exactly_those_at_or_before_then,
             tokens_are_found_by_id_name_and_hash,
             token_names_are_unique_per_user,
             tokens_are_disabled_touched_and_deleted_by_their_user_only,

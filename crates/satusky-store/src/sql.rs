@@ -68,6 +68,16 @@ pub(crate) const DELETE_USER_SESSIONS: &str =
 
 pub(crate) const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 
+// ---- failed logins
+
+pub(crate) const RECORD_LOGIN_FAILURE: &str =
+    "INSERT INTO login_failures (kind, key, at) VALUES ($1, $2, $3)";
+pub(crate) const LOGIN_FAILURES_SINCE: &str = "SELECT f.at FROM login_failures f \
+     WHERE f.kind = $1 AND f.key = $2 AND f.at > $3 ORDER BY f.at DESC LIMIT $4";
+pub(crate) const CLEAR_LOGIN_FAILURES: &str =
+    "DELETE FROM login_failures WHERE kind = $1 AND key = $2";
+pub(crate) const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures WHERE at <= $1";
+
 // ---- personal API tokens
 
 pub(crate) const CREATE_TOKEN: &str = "INSERT INTO api_tokens (id, user_id, name, prefix, \

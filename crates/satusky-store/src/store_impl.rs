@@ -25,7 +25,7 @@ use satusky_core::machines::{JoinTokenRecord, MachineEventRecord, MachineRecord}
 use satusky_core::pagination::PageRequest;
 use satusky_core::selector::{Op as SelectorOp, Selector};
 use satusky_core::store::{
-    AuditFilter, AuditRecord, LeaseRecord, MachineLinkRecord, MachineSampleRecord, MachineUsageRecord, MemberRow,
+    AuditFilter, AuditRecord, LeaseRecord, LoginFailureKind, MachineLinkRecord, MachineSampleRecord, MachineUsageRecord, MemberRow,
     MembershipRecord, OrgRecord, SessionRecord, Store, StoreError, StoreResult, TokenRecord,
     UserRecord, conflict,
 };
@@ -543,6 +543,61 @@ impl Store for Backend {
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query(sql::DELETE_EXPIRED_SESSIONS)
             .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- failed logins
+
+    async fn record_login_failure(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(sql::RECORD_LOGIN_FAILURE)
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn login_failures_since(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        let rows = sqlx::query(sql::LOGIN_FAILURES_SINCE)
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(ts(since))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map)?;
+        rows.iter().map(|row| ts_at(row, 0)).collect()
+    }
+
+    async fn clear_login_failures(&self, kind: LoginFailureKind, key: &str) -> StoreResult<u64> {
+        let done = sqlx::query(sql::CLEAR_LOGIN_FAILURES)
+            .bind(kind.as_str())
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn prune_login_failures(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(sql::PRUNE_LOGIN_FAILURES)
+            .bind(ts(before))
             .execute(&self.pool)
             .await
             .map_err(map)?;
