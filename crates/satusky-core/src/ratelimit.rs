@@ -1,16 +1,23 @@
 //! Failed-login limiting: a sliding window of failures per key (an account
-//! or an address). In memory, per control-plane replica.
-
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+//! or a client address), kept in the store so that every control-plane
+//! replica counts the same failures and a restart forgets none.
+//!
+//! Keys are stored as their SHA-256 (hex): the limiter needs equality only,
+//! and the store then keeps no attempted email (nor a password typed into
+//! the email field), and no key longer than 64 characters.
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::auth;
+use crate::store::{LoginFailureKind, Store, StoreResult};
+
+/// The limit of one kind of key: at most `max_failures` failures within
+/// `window`; the next attempt is refused until the oldest of them is older
+/// than the window.
 #[derive(Debug)]
 pub struct FailureLimiter {
     max_failures: usize,
     window: Duration,
-    entries: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
 impl FailureLimiter {
@@ -18,51 +25,70 @@ impl FailureLimiter {
         Self {
             max_failures,
             window,
-            entries: Mutex::new(HashMap::new()),
         }
     }
 
     /// `Some(retry_after)` when the key has used up its failures in the window.
-    pub fn check(&self, key: &str, now: DateTime<Utc>) -> Option<Duration> {
-        let mut map = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let q = map.get_mut(key)?;
-        while q.front().is_some_and(|t| *t + self.window <= now) {
-            q.pop_front();
+    pub async fn check(
+        &self,
+        store: &dyn Store,
+        kind: LoginFailureKind,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Duration>> {
+        if self.max_failures == 0 {
+            return Ok(None);
         }
-        if q.len() >= self.max_failures {
-            q.front().map(|oldest| *oldest + self.window - now)
-        } else {
-            None
-        }
+        let limit = u32::try_from(self.max_failures).unwrap_or(u32::MAX);
+        let latest = store
+            .login_failures_since(kind, &stored_key(key), now - self.window, limit)
+            .await?;
+        Ok(retry_after(&latest, self.max_failures, self.window, now))
     }
 
-    pub fn record_failure(&self, key: &str, now: DateTime<Utc>) {
-        let mut map = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Bound memory: forget keys whose failures have all expired.
-        if map.len() > 100_000 {
-            let window = self.window;
-            map.retain(|_, q| q.back().is_some_and(|t| *t + window > now));
-        }
-        let q = map.entry(key.to_owned()).or_default();
-        q.push_back(now);
-        while q.len() > self.max_failures {
-            q.pop_front();
-        }
+    pub async fn record_failure(
+        &self,
+        store: &dyn Store,
+        kind: LoginFailureKind,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        store
+            .record_login_failure(kind, &stored_key(key), now)
+            .await
     }
 
-    pub fn reset(&self, key: &str) {
-        let mut map = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.remove(key);
+    /// Forgets the key's failures (a successful login).
+    pub async fn reset(
+        &self,
+        store: &dyn Store,
+        kind: LoginFailureKind,
+        key: &str,
+    ) -> StoreResult<()> {
+        store.clear_login_failures(kind, &stored_key(key)).await?;
+        Ok(())
     }
+}
+
+/// The key as stored: SHA-256 (hex).
+fn stored_key(key: &str) -> String {
+    auth::secret_hash(key)
+}
+
+/// When `latest` (a key's failures in the window, newest first, at most
+/// `max_failures`) has used up the limit, how long until the limit-th newest
+/// leaves the window and an attempt is allowed again.
+fn retry_after(
+    latest: &[DateTime<Utc>],
+    max_failures: usize,
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    if latest.len() < max_failures {
+        return None;
+    }
+    let limit_th = latest.get(max_failures.checked_sub(1)?)?;
+    Some(*limit_th + window - now)
 }
 
 #[cfg(test)]
@@ -70,19 +96,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_after_the_limit_and_recovers_after_the_window() {
-        let l = FailureLimiter::new(3, Duration::minutes(10));
+    fn below_the_limit_nothing_is_refused() {
         let t0 = Utc::now();
-        for i in 0..3 {
-            assert!(l.check("k", t0).is_none(), "attempt {i}");
-            l.record_failure("k", t0);
-        }
-        let retry = l.check("k", t0 + Duration::minutes(1)).expect("blocked");
-        assert_eq!(retry, Duration::minutes(9));
-        assert!(l.check("other", t0).is_none());
-        assert!(l.check("k", t0 + Duration::minutes(10)).is_none());
-        l.record_failure("k", t0);
-        l.reset("k");
-        assert!(l.check("k", t0).is_none());
+        let window = Duration::minutes(10);
+        assert_eq!(retry_after(&[], 3, window, t0), None);
+        assert_eq!(retry_after(&[t0, t0], 3, window, t0), None);
+    }
+
+    #[test]
+    fn at_the_limit_the_wait_ends_when_the_limit_th_newest_leaves_the_window() {
+        let t0 = Utc::now();
+        let window = Duration::minutes(10);
+        let latest = [
+            t0 + Duration::minutes(3),
+            t0 + Duration::minutes(2),
+            t0 + Duration::minutes(1),
+        ];
+        let now = t0 + Duration::minutes(4);
+        assert_eq!(
+            retry_after(&latest, 3, window, now),
+            Some(Duration::minutes(7))
+        );
+        // With a lower limit, the newer failure decides.
+        assert_eq!(
+            retry_after(&latest, 2, window, now),
+            Some(Duration::minutes(8))
+        );
+    }
+
+    #[test]
+    fn keys_are_stored_hashed() {
+        let k = stored_key("ann@example.com");
+        assert_eq!(k.len(), 64);
+        assert!(!k.contains("ann"));
+        assert_eq!(k, stored_key("ann@example.com"));
+        assert_ne!(k, stored_key("bob@example.com"));
     }
 }

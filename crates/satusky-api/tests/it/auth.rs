@@ -208,3 +208,152 @@ async fn missing_or_garbage_credentials_are_unauthenticated() {
         .await
         .err(401, "unauthenticated");
 }
+
+// ---- failed-login limits shared through the store (every replica counts
+// the same failures)
+
+/// Another control-plane replica: its own `Services` over the app's store.
+fn replica(app: &TestApp) -> satusky_core::Services {
+    satusky_core::Services::new(
+        app.services.store().clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        ServicesConfig::default(),
+    )
+}
+
+/// The error code of a login through `services` directly, or `"ok"`.
+async fn login_code(
+    services: &satusky_core::Services,
+    email: &str,
+    password: &str,
+    address: &str,
+) -> (String, Option<u64>) {
+    match services.login(email, password, address).await {
+        Ok(_) => ("ok".to_owned(), None),
+        Err(e) => (e.code.to_string(), e.retry_after_secs),
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_spread_over_two_replicas_hit_one_account_limit() {
+    let app = TestApp::new().await;
+    app.user("ann@example.com").await;
+    let (a, b) = (app.services.clone(), replica(&app));
+    // Five failures, alternating replicas and addresses.
+    for i in 0..5 {
+        let (replica, address) = if i % 2 == 0 {
+            (&a, "198.51.100.1")
+        } else {
+            (&b, "198.51.100.2")
+        };
+        let answer = login_code(replica, "ann@example.com", "wrong password!", address).await;
+        assert_eq!(
+            answer,
+            ("invalid_credentials".to_owned(), None),
+            "failure {i}"
+        );
+    }
+    // Both replicas refuse the next attempt, even with the right password...
+    for replica in [&a, &b] {
+        let answer = login_code(replica, "ann@example.com", PASSWORD, "198.51.100.3").await;
+        assert_eq!(answer, ("rate_limited".to_owned(), Some(15 * 60)));
+    }
+    // ...and so does a replica started afterwards (a restart forgets nothing).
+    let restarted = replica(&app);
+    let answer = login_code(&restarted, "ann@example.com", PASSWORD, "198.51.100.3").await;
+    assert_eq!(answer.0, "rate_limited");
+    // Once the window has passed, any replica lets the owner in.
+    app.clock.advance(chrono::Duration::minutes(15));
+    let answer = login_code(&b, "ANN@example.com", PASSWORD, "198.51.100.3").await;
+    assert_eq!(answer.0, "ok");
+}
+
+#[tokio::test]
+async fn failed_logins_spread_over_two_replicas_hit_one_address_limit() {
+    let app = TestApp::new().await;
+    let (a, b) = (app.services.clone(), replica(&app));
+    for i in 0..20 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let email = format!("u{i}@example.com");
+        let answer = login_code(replica, &email, "wrong password!", "203.0.113.7").await;
+        assert_eq!(answer.0, "invalid_credentials", "failure {i}");
+    }
+    for replica in [&a, &b] {
+        let answer = login_code(replica, "fresh@example.com", "x", "203.0.113.7").await;
+        assert_eq!(answer.0, "rate_limited");
+    }
+    // Another address is not limited.
+    let answer = login_code(&a, "fresh@example.com", "x", "203.0.113.8").await;
+    assert_eq!(answer.0, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn retry_after_counts_down_to_when_the_oldest_failure_leaves_the_window() {
+    let app = TestApp::new().await;
+    app.user("ann@example.com").await;
+    let bad = json!({"email": "ann@example.com", "password": "wrong password!"});
+    for _ in 0..5 {
+        app.call(Method::POST, "/v1/auth/login", None, Some(bad.clone()))
+            .await
+            .err(401, "invalid_credentials");
+        app.clock.advance(chrono::Duration::minutes(1));
+    }
+    // The failures were at minutes 0..4; now is minute 5: the first of them
+    // leaves the 15-minute window in 10 minutes.
+    let limited = app
+        .call(Method::POST, "/v1/auth/login", None, Some(bad.clone()))
+        .await;
+    limited.err(429, "rate_limited");
+    assert_eq!(limited.headers["retry-after"], "600");
+    app.clock.advance(chrono::Duration::minutes(10));
+    app.call(Method::POST, "/v1/auth/login", None, Some(bad))
+        .await
+        .err(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_failures_of_its_account() {
+    let app = TestApp::new().await;
+    app.user("ann@example.com").await;
+    let bad = json!({"email": "ann@example.com", "password": "wrong password!"});
+    for _ in 0..4 {
+        app.call(Method::POST, "/v1/auth/login", None, Some(bad.clone()))
+            .await
+            .err(401, "invalid_credentials");
+    }
+    app.login("ann@example.com").await;
+    // Five more failures are allowed before the limit, not one.
+    for _ in 0..5 {
+        app.call(Method::POST, "/v1/auth/login", None, Some(bad.clone()))
+            .await
+            .err(401, "invalid_credentials");
+    }
+    app.call(Method::POST, "/v1/auth/login", None, Some(bad))
+        .await
+        .err(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn the_periodic_sweep_prunes_failed_logins_older_than_the_window() {
+    let app = TestApp::new().await;
+    let wrong = |email: &str| json!({"email": email, "password": "wrong password!"});
+    for email in ["a@example.com", "b@example.com"] {
+        app.call(Method::POST, "/v1/auth/login", None, Some(wrong(email)))
+            .await
+            .err(401, "invalid_credentials");
+    }
+    // Still in the window: nothing to prune.
+    assert_eq!(app.services.prune_login_failures().await.unwrap(), 0);
+    app.clock.advance(chrono::Duration::minutes(15));
+    app.call(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(wrong("c@example.com")),
+    )
+    .await
+    .err(401, "invalid_credentials");
+    // Two failures, each of an account and of the address.
+    assert_eq!(app.services.prune_login_failures().await.unwrap(), 4);
+    assert_eq!(app.services.prune_login_failures().await.unwrap(), 0);
+}

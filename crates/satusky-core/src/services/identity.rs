@@ -8,7 +8,9 @@ use satusky_types::page::Page;
 use super::{Ctx, Services};
 use crate::auth::{self, Credential, Principal};
 use crate::pagination::{PageRequest, paginate};
-use crate::store::{SessionRecord, StoreError, TokenRecord, UserRecord, conflict};
+use crate::store::{
+    LoginFailureKind, SessionRecord, StoreError, TokenRecord, UserRecord, conflict,
+};
 use crate::{Error, Result, ids, validate};
 
 pub(crate) fn user_dto(u: &UserRecord) -> User {
@@ -92,17 +94,17 @@ impl Services {
     ) -> Result<SessionCreated> {
         let now = self.inner.clock.now();
         let email = email.trim().to_lowercase();
-        let account_key = format!("account:{email}");
-        let address_key = format!("address:{address}");
-        let limited = self
-            .inner
-            .account_failures
-            .check(&account_key, now)
-            .into_iter()
-            .chain(self.inner.address_failures.check(&address_key, now))
-            .max();
-        if let Some(retry) = limited {
-            let secs = retry.num_seconds().max(1) as u64;
+        let store = &*self.inner.store;
+        let (account_limit, address_limit) = tokio::try_join!(
+            self.inner
+                .account_failures
+                .check(store, LoginFailureKind::Account, &email, now),
+            self.inner
+                .address_failures
+                .check(store, LoginFailureKind::Address, address, now),
+        )?;
+        if let Some(retry) = account_limit.into_iter().chain(address_limit).max() {
+            let secs = u64::try_from(retry.num_seconds()).unwrap_or(0).max(1);
             let mut e = Error::new(
                 ErrorCode::RateLimited,
                 format!("too many failed logins; try again in {secs} seconds"),
@@ -110,7 +112,8 @@ impl Services {
             e.retry_after_secs = Some(secs);
             return Err(e);
         }
-        let user = self.inner.store.get_user_by_email(&email).await?;
+        let user = store.get_user_by_email(&email).await?;
+        // An unknown account costs the same password check as a known one.
         let verified = if let Some(u) = &user {
             auth::verify_password(password, &u.password_hash)
         } else {
@@ -118,19 +121,30 @@ impl Services {
             false
         };
         let Some(user) = user.filter(|_| verified) else {
-            self.inner
-                .account_failures
-                .record_failure(&account_key, now);
-            self.inner
-                .address_failures
-                .record_failure(&address_key, now);
+            tokio::try_join!(
+                self.inner.account_failures.record_failure(
+                    store,
+                    LoginFailureKind::Account,
+                    &email,
+                    now
+                ),
+                self.inner.address_failures.record_failure(
+                    store,
+                    LoginFailureKind::Address,
+                    address,
+                    now
+                ),
+            )?;
             tracing::info!(address, "failed login");
             return Err(Error::new(
                 ErrorCode::InvalidCredentials,
                 "email or password is wrong",
             ));
         };
-        self.inner.account_failures.reset(&account_key);
+        self.inner
+            .account_failures
+            .reset(store, LoginFailureKind::Account, &email)
+            .await?;
         let secret = auth::new_secret(auth::SESSION_PREFIX);
         let session = SessionRecord {
             id: ids::new_id(),
@@ -223,8 +237,17 @@ impl Services {
         Ok(self.inner.store.delete_expired_sessions(now).await?)
     }
 
-    /// Purges expired sessions every `every` (the first sweep at once) until
-    /// `stop` completes. A failed sweep is logged and retried at the next tick.
+    /// Deletes every failed login older than the login window (no longer
+    /// counted by any limit); returns how many. Idempotent, like the
+    /// session purge it runs beside.
+    pub async fn prune_login_failures(&self) -> Result<u64> {
+        let before = self.inner.clock.now() - self.inner.config.login_window;
+        Ok(self.inner.store.prune_login_failures(before).await?)
+    }
+
+    /// Purges expired sessions and prunes old failed logins every `every`
+    /// (the first sweep at once) until `stop` completes. A failed sweep is
+    /// logged and retried at the next tick.
     pub async fn run_session_purge(
         &self,
         every: std::time::Duration,
@@ -236,12 +259,23 @@ impl Services {
         loop {
             tokio::select! {
                 () = &mut stop => return,
-                _ = tick.tick() => match self.purge_expired_sessions().await {
-                    Ok(0) => {}
-                    Ok(purged) => tracing::info!(purged, "expired sessions purged"),
-                    Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
-                },
+                _ = tick.tick() => self.sweep().await,
             }
+        }
+    }
+
+    /// One tick of [`Services::run_session_purge`]: each purge is logged on
+    /// its own, and one failing does not skip the other.
+    async fn sweep(&self) {
+        match self.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        match self.prune_login_failures().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "old failed logins pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning old failed logins failed"),
         }
     }
 
