@@ -100,8 +100,9 @@ pub struct ApiArgs {
     /// File holding the base64 secret key.
     #[arg(long, env = env::SATUSKY_SECRET_KEY_FILE, conflicts_with = "secret_key")]
     pub secret_key_file: Option<PathBuf>,
-    /// Minutes between sweeps deleting expired sessions (0: never). Every
-    /// replica sweeps; the delete is idempotent, so no lease is needed.
+    /// Minutes between sweeps deleting expired sessions and failed logins
+    /// past their window (0: never). Every replica sweeps; the deletes are
+    /// idempotent, so no lease is needed.
     #[arg(long, env = env::SATUSKY_SESSION_PURGE_MINUTES, default_value_t = DEFAULT_SESSION_PURGE_MINUTES)]
     pub session_purge_minutes: u32,
 }
@@ -285,7 +286,7 @@ pub struct DevArgs {
     /// Number of simulated Talos machines.
     #[arg(long, default_value_t = 3)]
     pub machines: u32,
-    /// Minutes between sweeps deleting expired sessions (0: never).
+    /// Minutes between sweeps deleting expired sessions and old failed logins (0: never).
     #[arg(long, env = env::SATUSKY_SESSION_PURGE_MINUTES, default_value_t = DEFAULT_SESSION_PURGE_MINUTES)]
     pub session_purge_minutes: u32,
 }
