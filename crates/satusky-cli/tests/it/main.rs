@@ -6,6 +6,7 @@
 
 mod api;
 mod apps;
+mod deploy_removals;
 mod e2e;
 mod help;
 mod machine_cancel;
