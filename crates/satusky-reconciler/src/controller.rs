@@ -29,7 +29,7 @@ use crate::kinds::Kind;
 use crate::kube_io::KubeIo;
 use crate::labels;
 use crate::lease::LeaseLock;
-use crate::render::render;
+use crate::render::{self, render};
 use crate::source::AppSource;
 use crate::stats::Stats;
 use crate::status::{self, Observed};
@@ -590,8 +590,12 @@ impl Worker {
         }
         let mut deployment_uid = None;
         for c in &rendered.app {
-            let obj = self.kube.apply(ns, c).await?;
+            let mut obj = self.kube.apply(ns, c).await?;
             if c.kind == Kind::Deployment {
+                if let Some(patch) = render::deployment_leftovers(&c.body, &obj.data) {
+                    obj = self.kube.remove_fields(c.kind, ns, &c.name, &patch).await?;
+                    tracing::info!(k8s.namespace = ns, k8s.kind = %c.kind, k8s.name = %c.name, "removed probes or node affinity the release no longer has");
+                }
                 deployment_uid = obj.metadata.uid;
             }
         }

@@ -179,6 +179,35 @@ impl KubeIo {
         .map(|l| l.items)
     }
 
+    /// Removes fields an apply leaves be, with a strategic merge patch of
+    /// `null`s under our field manager.
+    pub async fn remove_fields(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        patch: &serde_json::Value,
+    ) -> Result<DynamicObject, Error> {
+        let api = self.dynamic(kind, namespace);
+        let pp = PatchParams {
+            field_manager: Some(self.cfg.field_manager.clone()),
+            ..PatchParams::default()
+        };
+        let patch = Patch::Strategic(patch);
+        self.call(
+            || format!("remove fields of {kind} {namespace}/{name}"),
+            true,
+            || api.patch(name, &pp, &patch),
+            |source| Error::Apply {
+                kind: kind.as_str(),
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                source: Box::new(source),
+            },
+        )
+        .await
+    }
+
     /// Deletes in the background (dependents go with it). A missing object is fine.
     pub async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), Error> {
         let api = self.dynamic(kind, namespace);

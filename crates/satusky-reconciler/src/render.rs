@@ -565,6 +565,52 @@ pub fn deployment(d: &DesiredApp, cfg: &ReconcilerConfig) -> Result<Deployment, 
     })
 }
 
+/// Pod template fields a release may stop setting, and container fields of
+/// the app's container likewise.
+const REMOVABLE_POD_FIELDS: [&str; 1] = ["affinity"];
+const REMOVABLE_CONTAINER_FIELDS: [&str; 2] = ["readinessProbe", "livenessProbe"];
+
+/// A strategic merge patch (`null`s) taking out of the live Deployment the
+/// optional fields the applied one no longer sets (node affinity, probes)
+/// but which are still there: set by another field manager, or left behind
+/// as an empty object by an API server that removed only their leaves. An
+/// apply alone leaves such a field be, and a removed health check or machine
+/// selector would keep acting. `None` when nothing is left over, so a second
+/// pass sends nothing.
+pub fn deployment_leftovers(applied: &Value, live: &Value) -> Option<Value> {
+    let pod = |v: &Value| v.pointer("/spec/template/spec").cloned();
+    let (want, have) = (pod(applied)?, pod(live)?);
+    let container = |pod: &Value| {
+        pod.get("containers")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["name"] == CONTAINER).cloned())
+    };
+    let gone = |want: Option<&Value>, have: Option<&Value>, field: &str| {
+        want.is_none_or(|w| w.get(field).is_none()) && have.is_some_and(|h| h.get(field).is_some())
+    };
+    let mut pod_patch = serde_json::Map::new();
+    for f in REMOVABLE_POD_FIELDS {
+        if gone(Some(&want), Some(&have), f) {
+            pod_patch.insert(f.to_owned(), Value::Null);
+        }
+    }
+    let (want_c, have_c) = (container(&want), container(&have));
+    let mut container_patch = serde_json::Map::new();
+    for f in REMOVABLE_CONTAINER_FIELDS {
+        if gone(want_c.as_ref(), have_c.as_ref(), f) {
+            container_patch.insert(f.to_owned(), Value::Null);
+        }
+    }
+    if !container_patch.is_empty() {
+        container_patch.insert("name".to_owned(), json!(CONTAINER));
+        pod_patch.insert(
+            "containers".to_owned(),
+            json!([Value::Object(container_patch)]),
+        );
+    }
+    (!pod_patch.is_empty()).then(|| json!({"spec": {"template": {"spec": pod_patch}}}))
+}
+
 pub fn service(d: &DesiredApp) -> Option<Service> {
     if d.spec.ports.is_empty() {
         return None;
@@ -1036,5 +1082,46 @@ mod tests {
         });
         let cfg = ReconcilerConfig::default();
         assert_eq!(render(&d, &cfg).unwrap(), render(&d.clone(), &cfg).unwrap());
+    }
+
+    fn deployment_body(f: impl FnOnce(&mut AppSpec)) -> Value {
+        let cfg = ReconcilerConfig::default();
+        serde_json::to_value(deployment(&desired(f), &cfg).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn leftover_probes_and_affinity_are_patched_out_and_nothing_else() {
+        let with = deployment_body(|s| {
+            s.health = Some(HealthCheck {
+                path: "/healthz".into(),
+                port: None,
+                initial_delay_seconds: 0,
+            });
+            s.machine_selector = Some("pool=gpu".into());
+        });
+        let without = deployment_body(|_| {});
+        // Same fields: nothing to send.
+        assert_eq!(deployment_leftovers(&with, &with), None);
+        assert_eq!(deployment_leftovers(&without, &without), None);
+        // A new field is the apply's business, not a leftover.
+        assert_eq!(deployment_leftovers(&with, &without), None);
+        assert_eq!(
+            deployment_leftovers(&without, &with),
+            Some(json!({"spec": {"template": {"spec": {
+                "affinity": null,
+                "containers": [{"name": "app", "readinessProbe": null, "livenessProbe": null}],
+            }}}}))
+        );
+        // An empty object left behind counts too; the other container is not ours.
+        let mut live = without.clone();
+        live["spec"]["template"]["spec"]["affinity"] = json!({"nodeAffinity": {}});
+        live["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "sidecar", "livenessProbe": {}}));
+        assert_eq!(
+            deployment_leftovers(&without, &live),
+            Some(json!({"spec": {"template": {"spec": {"affinity": null}}}}))
+        );
     }
 }

@@ -8,4 +8,5 @@ mod e2e;
 mod faults;
 mod lease;
 mod orgs;
+mod removals;
 mod support;
