@@ -2,13 +2,19 @@
 //! out of the cluster: the probes, the node affinity, the budget's settings,
 //! the budget itself and the autoscaler.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::Api;
-use satusky_types::apps::{Autoscaling, DisruptionBudget, HealthCheck};
+use satusky_core::clock::SystemClock;
+use satusky_core::{Ctx, Services, ServicesConfig};
+use satusky_reconciler::Reconciler;
+use satusky_types::apps::{AppPhase, Autoscaling, DeployRequest, DisruptionBudget, HealthCheck};
 
-use crate::support::{TestCluster, app, objects};
+use crate::support::{RunningReconciler, TestCluster, WAIT, app, config, objects};
 
 const NS: &str = "org-acme";
 
@@ -155,5 +161,115 @@ async fn removed_settings_leave_the_cluster_with_their_objects_and_fields() {
         .spec
         .unwrap();
     assert!(pod.affinity.is_none() && pod.containers[0].readiness_probe.is_none());
+    r.stop().await;
+}
+
+async fn wait_phase(services: &Services, ctx: &Ctx, phase: AppPhase, generation: u64) {
+    let r = tokio::time::timeout(WAIT, async {
+        loop {
+            let app = services.get_app(ctx, "acme", "web").await.unwrap();
+            if app.status.phase == phase && app.status.observed_generation >= generation {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    if r.is_err() {
+        let app = services.get_app(ctx, "acme", "web").await.unwrap();
+        panic!("timed out waiting for {phase:?}: {:#?}", app.status);
+    }
+}
+
+#[tokio::test]
+async fn a_deploy_that_removes_autoscaling_and_the_health_check_takes_them_off_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("satusky.db").display());
+    let store = satusky_store::connect(&url).await.unwrap();
+    let services = Services::new(store, Arc::new(SystemClock), ServicesConfig::default());
+    services
+        .create_user("dev@acme.test", "long enough pw", Some("Dev"))
+        .await
+        .unwrap();
+    let session = services
+        .login("dev@acme.test", "long enough pw", "127.0.0.1")
+        .await
+        .unwrap();
+    let ctx = Ctx {
+        principal: services.authenticate(&session.token).await.unwrap(),
+        request_id: "test".into(),
+    };
+    services.create_org(&ctx, "acme", None).await.unwrap();
+    let req: DeployRequest = serde_json::from_value(serde_json::json!({
+        "image": "ghcr.io/acme/web:1",
+        "create": true,
+        "ports": [{"container_port": 8080, "public": true}],
+        "health": {"path": "/healthz"},
+        "autoscaling": {"min_replicas": 2, "max_replicas": 4},
+        "disruption_budget": {"min_available": "1"},
+    }))
+    .unwrap();
+    let first = services
+        .deploy(&ctx, "acme", "web", &req, None)
+        .await
+        .unwrap();
+    let app_id = first.app.id.clone();
+    let ns = services
+        .desired_app(&app_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .namespace;
+    let c = TestCluster::start().await;
+    let r = RunningReconciler::spawn(Reconciler::new(
+        services.clone(),
+        c.client.clone(),
+        config("e2e"),
+    ));
+    c.eventually("the autoscaler and the budget", || async {
+        c.owned(&ns, &app_id).await
+            == objects(&[
+                ("Deployment", "web"),
+                ("Service", "web"),
+                ("HTTPRoute", "web"),
+                ("PodDisruptionBudget", "web"),
+                ("HorizontalPodAutoscaler", "web"),
+            ])
+    })
+    .await;
+
+    let req: DeployRequest = serde_json::from_value(serde_json::json!({
+        "image": "ghcr.io/acme/web:1",
+        "autoscaling": null,
+        "health": null,
+        "replicas": 1,
+    }))
+    .unwrap();
+    let second = services
+        .deploy(&ctx, "acme", "web", &req, Some("fixed-again"))
+        .await
+        .unwrap();
+    assert_eq!(second.release.number, 2);
+    wait_phase(&services, &ctx, AppPhase::Available, second.app.generation).await;
+    c.eventually("only the fixed-replica objects", || async {
+        c.owned(&ns, &app_id).await
+            == objects(&[
+                ("Deployment", "web"),
+                ("Service", "web"),
+                ("HTTPRoute", "web"),
+            ])
+    })
+    .await;
+    let dep = c.deployments(&ns).get("web").await.unwrap().spec.unwrap();
+    assert_eq!(dep.replicas, Some(1));
+    let container = &dep.template.spec.unwrap().containers[0];
+    assert!(container.readiness_probe.is_none() && container.liveness_probe.is_none());
+    // A retry with the same key replays the release and changes nothing.
+    let replay = services
+        .deploy(&ctx, "acme", "web", &req, Some("fixed-again"))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.release.number, 2);
     r.stop().await;
 }
