@@ -418,33 +418,21 @@ pub fn apply(
         })
         .map(|e| e.fields.clone())
         .unwrap_or_default();
-    let others: FieldSet = entries
+    // Every field still owned after this apply: other managers' (any operation, and this
+    // manager's entries for other subresources) and what this apply claims.
+    let owned: Vec<&[String]> = entries
         .iter()
-        .filter(|e| !(e.manager == req.manager && e.operation == "Apply"))
-        .flat_map(|e| e.fields.iter().cloned())
+        .filter(|e| {
+            !(e.manager == req.manager
+                && e.operation == "Apply"
+                && e.subresource == req.subresource)
+        })
+        .flat_map(|e| e.fields.iter())
+        .chain(new_set.iter())
+        .map(|p| object_path(p))
         .collect();
     let mut obj = current.clone();
-    // Remove what this manager applied before and no longer applies, unless shared.
-    let mut dropped: Vec<&Path> = prev
-        .iter()
-        .filter(|p| !new_set.contains(*p) && !others.contains(*p))
-        .collect();
-    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in dropped {
-        let element = p.last().is_some_and(|s| s == ".");
-        if element {
-            let parent = &p[..p.len() - 1];
-            let owned_below = others
-                .iter()
-                .chain(new_set.iter())
-                .any(|o| o.len() > parent.len() && o.starts_with(parent));
-            if !owned_below {
-                remove_at(&mut obj, parent);
-            }
-        } else {
-            remove_at(&mut obj, p);
-        }
-    }
+    prune(&mut obj, &prev, &owned);
     let mut body = applied.clone();
     if let Some(m) = body.as_object_mut() {
         m.remove("apiVersion");
@@ -473,6 +461,74 @@ pub fn apply(
     });
     write_entries(&mut obj, &entries);
     Ok(obj)
+}
+
+/// A path without its trailing `.` (the object or list item it marks as owned).
+fn object_path(path: &[String]) -> &[String] {
+    match path.split_last() {
+        Some((last, parent)) if last == "." => parent,
+        _ => path,
+    }
+}
+
+/// Removes what the applier owned before (`prev`) and nobody owns now, as structured merge
+/// does: every field, object and list item on the way to a previously owned field counts as
+/// the applier's, and it goes as a whole unless it still holds a field in `owned` (or is
+/// itself owned through a `.` entry). A parent kept that way keeps the other managers'
+/// fields and loses only the applier's. Under `status` and `metadata` see below.
+fn prune(obj: &mut Value, prev: &FieldSet, owned: &[&[String]]) {
+    let covered = |q: &[String]| owned.iter().any(|o| o.starts_with(q));
+    let mut gone: BTreeSet<&[String]> = BTreeSet::new();
+    let mut unowned_parents: Vec<&[String]> = Vec::new();
+    for p in prev {
+        let p = object_path(p);
+        if p.first()
+            .is_some_and(|s| s == "f:status" || s == "f:metadata")
+        {
+            if !covered(p) {
+                unowned_parents.push(p);
+            }
+            continue;
+        }
+        for len in 1..=p.len() {
+            let q = &p[..len];
+            if gone.iter().any(|g| q.starts_with(g)) {
+                break;
+            }
+            if !covered(q) {
+                gone.insert(q);
+                break;
+            }
+        }
+    }
+    // Deepest first, so that removing an item never shifts a path still to remove.
+    let mut gone: Vec<&[String]> = gone.into_iter().collect();
+    gone.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for q in gone {
+        remove_at(obj, q);
+    }
+    // kube-sim's controllers write status, labels and annotations without a `managedFields`
+    // entry, so an unowned object there may hold their fields: only the applier's own fields
+    // go, and the objects and lists this leaves empty (never `status` or `metadata` itself).
+    // An item goes before its fields: they hold its key.
+    unowned_parents.sort_by_key(|p| p.len());
+    for (i, p) in unowned_parents.iter().enumerate() {
+        if !unowned_parents[..i].iter().any(|q| p.starts_with(q)) {
+            remove_at(obj, p);
+        }
+        for len in (2..p.len()).rev() {
+            let q = &p[..len];
+            let empty = match get_at(obj, q) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                _ => false,
+            };
+            if !empty || covered(q) {
+                break;
+            }
+            remove_at(obj, q);
+        }
+    }
 }
 
 fn prune_empty_meta(obj: &mut Value) {
@@ -589,5 +645,77 @@ mod tests {
             obj["spec"]["containers"],
             json!([{"name": "c", "image": "i"}])
         );
+    }
+    #[test]
+    fn apply_removes_an_owned_parent_whole_but_keeps_one_another_manager_owns() {
+        let first = json!({"metadata": {"name": "x"},
+            "spec": {"probe": {"httpGet": {"path": "/", "port": 80}}, "keep": {"a": 1}}});
+        let mut obj = apply(
+            &json!({"metadata": {"name": "x"}}),
+            &first,
+            &req("m", false),
+        )
+        .unwrap();
+        // a server default under the probe, owned by nobody, goes with it
+        obj["spec"]["probe"]["timeoutSeconds"] = json!(1);
+        // another manager owns the `keep` object itself (`.`) but none of its fields
+        let mut entries = read_entries(&obj);
+        entries.push(Entry {
+            manager: "other".into(),
+            operation: "Update".into(),
+            subresource: String::new(),
+            api_version: "v1".into(),
+            time: "2026-01-01T00:00:00Z".into(),
+            fields: [vec!["f:spec".into(), "f:keep".into(), ".".into()]].into(),
+        });
+        write_entries(&mut obj, &entries);
+        let obj = apply(&obj, &json!({"metadata": {"name": "x"}}), &req("m", false)).unwrap();
+        // `spec` stays: it holds `keep`, which the other manager owns
+        assert_eq!(obj["spec"], json!({"keep": {}}));
+        let mine = read_entries(&obj);
+        assert!(mine.iter().all(|e| e.manager != "m"), "{mine:?}");
+    }
+    #[test]
+    fn a_status_apply_removes_only_its_own_fields_and_what_they_leave_empty() {
+        let status_req = ApplyRequest {
+            subresource: "status",
+            skip_status: false,
+            ..req("m", false)
+        };
+        let first = json!({"metadata": {"name": "x"},
+            "status": {"conditions": [{"type": "A", "status": "True"}], "extra": {"a": 1}}});
+        let mut obj = apply(&json!({"metadata": {"name": "x"}}), &first, &status_req).unwrap();
+        // written by a controller without a managedFields entry
+        obj["status"]["conditions"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "B", "status": "False"}));
+        obj["status"]["replicas"] = json!(3);
+        let obj = apply(&obj, &json!({"metadata": {"name": "x"}}), &status_req).unwrap();
+        assert_eq!(
+            obj["status"],
+            json!({"conditions": [{"type": "B", "status": "False"}], "replicas": 3})
+        );
+    }
+    #[test]
+    fn an_annotation_a_controller_wrote_survives_the_applier_dropping_its_own() {
+        let first = json!({"metadata": {"name": "x", "annotations": {"a": "1"}}});
+        let mut obj = apply(
+            &json!({"metadata": {"name": "x"}}),
+            &first,
+            &req("m", false),
+        )
+        .unwrap();
+        obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("1");
+        let obj = apply(&obj, &json!({"metadata": {"name": "x"}}), &req("m", false)).unwrap();
+        assert_eq!(
+            obj["metadata"]["annotations"],
+            json!({"deployment.kubernetes.io/revision": "1"})
+        );
+        let obj = apply(&obj, &first, &req("m", false)).unwrap();
+        let mut bare = obj.clone();
+        bare["metadata"]["annotations"] = json!({"a": "1"});
+        let bare = apply(&bare, &json!({"metadata": {"name": "x"}}), &req("m", false)).unwrap();
+        assert!(bare["metadata"].get("annotations").is_none(), "{bare}");
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real kubectl binary and kube-rs against kube-sim.
 
 mod api;
+mod apply;
 mod cluster;
 mod kube_rs;
 mod kubectl;
