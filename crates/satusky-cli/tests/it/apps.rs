@@ -4,15 +4,11 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{MockApi, TestEnv, app, deployed, error_body, event, page, release, status};
+use crate::support::{
+    MockApi, TestEnv, app, deployed, error_body, event, logged_in, page, release, status,
+};
 
 const APP: &str = "/v1/orgs/acme/apps/web";
-
-fn logged_in(api: &MockApi) -> TestEnv {
-    let env = TestEnv::new();
-    env.seed_profile("default", &api.url, "sk_pat_secret", Some("acme"));
-    env
-}
 
 fn not_found() -> Value {
     error_body("app_not_found", "app `web` not found", "req-404")

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{MockApi, TestEnv, app, deployed, release, status};
+use crate::support::{MockApi, app, deployed, logged_in, release, status};
 
 const APP: &str = "/v1/orgs/acme/apps/web";
 
@@ -27,12 +27,6 @@ fn app_with_everything() -> MockApi {
         deployed(2, "deploy", false),
     );
     api
-}
-
-fn logged_in(api: &MockApi) -> TestEnv {
-    let env = TestEnv::new();
-    env.seed_profile("default", &api.url, "sk_pat_secret", Some("acme"));
-    env
 }
 
 /// The body of the one deploy request.

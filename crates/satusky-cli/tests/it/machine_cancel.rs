@@ -4,15 +4,11 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{MockApi, TestEnv, error_body, machine, machine_event, page, with_operation};
+use crate::support::{
+    MockApi, error_body, logged_in, machine, machine_event, page, with_operation,
+};
 
 const MACHINES: &str = "/v1/orgs/acme/machines";
-
-fn logged_in(api: &MockApi) -> TestEnv {
-    let env = TestEnv::new();
-    env.seed_profile("default", &api.url, "sk_pat_secret", Some("acme"));
-    env
-}
 
 /// `node-a` (mch_1) drains under a budget; `node-b` (mch_2) reboots.
 fn fleet() -> MockApi {

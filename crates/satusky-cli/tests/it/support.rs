@@ -510,3 +510,10 @@ pub fn with_operation(
 pub fn machine_event(seq: u64, kind: &str, message: &str) -> Value {
     json!({"seq": seq, "kind": kind, "message": message, "at": "2026-01-02T03:04:05Z"})
 }
+
+/// A fresh 1ctl home logged in to `api` with organization `acme` selected.
+pub fn logged_in(api: &MockApi) -> TestEnv {
+    let env = TestEnv::new();
+    env.seed_profile("default", &api.url, "sk_pat_secret", Some("acme"));
+    env
+}

@@ -3,13 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{MockApi, TestEnv, machine, page};
-
-fn logged_in(api: &MockApi) -> TestEnv {
-    let env = TestEnv::new();
-    env.seed_profile("default", &api.url, "sk_pat_secret", Some("acme"));
-    env
-}
+use crate::support::{MockApi, logged_in, machine, page};
 
 fn period(name: &str, seconds: u64, reason: Option<&str>) -> serde_json::Value {
     json!({

@@ -21,16 +21,7 @@ fn names(list: &Value) -> Vec<String> {
 fn a_deploy_rolls_out_changes_roll_back_drift_is_repaired_and_delete_cleans_up() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    dev.ctl_json(&[
-        "auth",
-        "login",
-        "--api-url",
-        &dev.api,
-        "--token",
-        &dev.token,
-        "-o",
-        "json",
-    ]);
+    dev.login();
     let orgs = dev.ctl_json(&["org", "list", "-o", "json"]);
     assert_eq!(orgs[0]["slug"], "dev");
     dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
@@ -163,16 +154,7 @@ fn a_deploy_rolls_out_changes_roll_back_drift_is_repaired_and_delete_cleans_up()
 fn a_crash_looping_image_fails_deploy_wait_with_the_reason() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    dev.ctl_json(&[
-        "auth",
-        "login",
-        "--api-url",
-        &dev.api,
-        "--token",
-        &dev.token,
-        "-o",
-        "json",
-    ]);
+    dev.login();
     dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
     let out = dev.ctl(&[
         "deploy",
@@ -198,16 +180,7 @@ fn a_crash_looping_image_fails_deploy_wait_with_the_reason() {
 fn another_organization_sees_none_of_it_and_a_restart_keeps_everything() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    dev.ctl_json(&[
-        "auth",
-        "login",
-        "--api-url",
-        &dev.api,
-        "--token",
-        &dev.token,
-        "-o",
-        "json",
-    ]);
+    dev.login();
     dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
     dev.ctl_json(&[
         "deploy",
@@ -226,16 +199,7 @@ fn another_organization_sees_none_of_it_and_a_restart_keeps_everything() {
     let data_dir = dev.kill();
     let dev = Dev::start(&data_dir);
     assert_eq!(dev.token, token, "the dev token is kept between runs");
-    dev.ctl_json(&[
-        "auth",
-        "login",
-        "--api-url",
-        &dev.api,
-        "--token",
-        &dev.token,
-        "-o",
-        "json",
-    ]);
+    dev.login();
     dev.ctl_json(&["org", "switch", "dev", "-o", "json"]);
     eventually("web available after restart", WAIT, || {
         let app = dev.ctl_json(&["app", "get", "web", "-o", "json"]);

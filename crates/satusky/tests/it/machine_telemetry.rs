@@ -13,19 +13,6 @@ use crate::support::{Dev, bin, eventually};
 
 const WAIT: Duration = Duration::from_mins(1);
 
-fn login(dev: &Dev) {
-    dev.ctl_json(&[
-        "auth",
-        "login",
-        "--api-url",
-        &dev.api,
-        "--token",
-        &dev.token,
-        "-o",
-        "json",
-    ]);
-}
-
 /// JSON lines printed by `1ctl … -o json` for streams and logs.
 fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
@@ -39,7 +26,7 @@ fn json_lines(stdout: &[u8]) -> Vec<Value> {
 fn machine_logs_and_metrics_come_from_the_machines() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    login(&dev);
+    dev.login();
     let machine = eventually("a joined machine", WAIT, || {
         let list = dev.ctl_json(&["machine", "list", "-o", "json"]);
         list.as_array()

@@ -11,16 +11,7 @@ const WAIT: Duration = Duration::from_mins(1);
 fn deleting_an_org_with_1ctl_deletes_its_namespace_from_the_cluster() {
     let data = tempfile::tempdir().unwrap();
     let dev = Dev::start(data.path());
-    dev.ctl_json(&[
-        "auth",
-        "login",
-        "--api-url",
-        &dev.api,
-        "--token",
-        &dev.token,
-        "-o",
-        "json",
-    ]);
+    dev.login();
     let org = dev.ctl_json(&["org", "create", "acme", "-o", "json"]);
     assert_eq!(org["namespace"], "org-acme");
     dev.ctl_json(&["org", "switch", "acme", "-o", "json"]);

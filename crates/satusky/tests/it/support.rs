@@ -69,6 +69,20 @@ impl Dev {
         }
     }
 
+    /// Logs 1ctl in with the dev token (`auth login --token`), insisting on success.
+    pub fn login(&self) {
+        self.ctl_json(&[
+            "auth",
+            "login",
+            "--api-url",
+            &self.api,
+            "--token",
+            &self.token,
+            "-o",
+            "json",
+        ]);
+    }
+
     /// Runs 1ctl with its own config directory.
     pub fn ctl(&self, args: &[&str]) -> Output {
         Command::new(bin("1ctl"))
