@@ -59,6 +59,60 @@ impl FailureLimiter {
     }
 
     /// Forgets the key's failures (a successful login).
+    /// Records `attempt` as a failure of `key` before its password is
+    /// checked, then counts again: when the attempts of every replica
+    /// together now exceed the limit (concurrent attempts that all passed
+    /// [`FailureLimiter::check`]), the attempt is taken back and refused
+    /// with the wait. `None`: it may proceed, and stays counted as a failure
+    /// unless [`FailureLimiter::release`] takes it back.
+    pub async fn reserve(
+        &self,
+        store: &dyn Store,
+        kind: LoginFailureKind,
+        key: &str,
+        attempt: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Duration>> {
+        if self.max_failures == 0 {
+            return Ok(None);
+        }
+        let key = stored_key(key);
+        store.record_login_attempt(kind, &key, now, attempt).await?;
+        let limit = u32::try_from(self.max_failures.saturating_add(1)).unwrap_or(u32::MAX);
+        let mut latest = store
+            .login_failures_since(kind, &key, now - self.window, limit)
+            .await?;
+        if latest.len() <= self.max_failures {
+            return Ok(None);
+        }
+        store.forget_login_attempt(kind, &key, attempt).await?;
+        // The wait as the others' failures make it (ours is the newest).
+        if let Some(i) = latest.iter().position(|t| *t == now) {
+            latest.remove(i);
+        }
+        Ok(
+            retry_after(&latest, self.max_failures, self.window, now)
+                .or(Some(Duration::seconds(1))),
+        )
+    }
+
+    /// Takes back an attempt [`FailureLimiter::reserve`] recorded.
+    pub async fn release(
+        &self,
+        store: &dyn Store,
+        kind: LoginFailureKind,
+        key: &str,
+        attempt: &str,
+    ) -> StoreResult<()> {
+        if self.max_failures == 0 {
+            return Ok(());
+        }
+        store
+            .forget_login_attempt(kind, &stored_key(key), attempt)
+            .await?;
+        Ok(())
+    }
+
     pub async fn reset(
         &self,
         store: &dyn Store,

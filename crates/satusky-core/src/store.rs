@@ -282,6 +282,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         since: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<DateTime<Utc>>>;
+    /// Records a login attempt as a failure of `key` before its password is
+    /// checked, named `attempt` so that [`Store::forget_login_attempt`] can
+    /// take back exactly this row.
+    async fn record_login_attempt(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        at: DateTime<Utc>,
+        attempt: &str,
+    ) -> StoreResult<()>;
+    /// Forgets the row `attempt` wrote for `key` (the attempt succeeded, or
+    /// was refused); returns how many rows went (0 or 1).
+    async fn forget_login_attempt(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        attempt: &str,
+    ) -> StoreResult<u64>;
     /// Forgets every failure of `key` (a successful login); returns how many.
     async fn clear_login_failures(&self, kind: LoginFailureKind, key: &str) -> StoreResult<u64>;
     /// Deletes every failure recorded at or before `before`, of every key;

@@ -91,6 +91,7 @@ macro_rules! conformance_suite {
             login_failures_are_counted_per_kind_and_key_newest_first,
             clearing_login_failures_forgets_one_key_only,
             pruning_login_failures_deletes_exactly_those_at_or_before_then,
+            a_login_attempt_counts_as_a_failure_until_exactly_its_row_is_forgotten,
             tokens_are_found_by_id_name_and_hash,
             token_names_are_unique_per_user,
             tokens_are_disabled_touched_and_deleted_by_their_user_only,

@@ -77,6 +77,10 @@ pub(crate) const LOGIN_FAILURES_SINCE: &str = "SELECT f.at FROM login_failures f
 pub(crate) const CLEAR_LOGIN_FAILURES: &str =
     "DELETE FROM login_failures WHERE kind = $1 AND key = $2";
 pub(crate) const PRUNE_LOGIN_FAILURES: &str = "DELETE FROM login_failures WHERE at <= $1";
+pub(crate) const RECORD_LOGIN_ATTEMPT: &str =
+    "INSERT INTO login_failures (kind, key, at, attempt) VALUES ($1, $2, $3, $4)";
+pub(crate) const FORGET_LOGIN_ATTEMPT: &str =
+    "DELETE FROM login_failures WHERE kind = $1 AND key = $2 AND attempt = $3";
 
 // ---- personal API tokens
 

@@ -585,6 +585,40 @@ impl Store for Backend {
         rows.iter().map(|row| ts_at(row, 0)).collect()
     }
 
+    async fn record_login_attempt(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        at: DateTime<Utc>,
+        attempt: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(sql::RECORD_LOGIN_ATTEMPT)
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(ts(at))
+            .bind(attempt)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(())
+    }
+
+    async fn forget_login_attempt(
+        &self,
+        kind: LoginFailureKind,
+        key: &str,
+        attempt: &str,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(sql::FORGET_LOGIN_ATTEMPT)
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(attempt)
+            .execute(&self.pool)
+            .await
+            .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
     async fn clear_login_failures(&self, kind: LoginFailureKind, key: &str) -> StoreResult<u64> {
         let done = sqlx::query(sql::CLEAR_LOGIN_FAILURES)
             .bind(kind.as_str())

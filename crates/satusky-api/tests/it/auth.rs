@@ -357,3 +357,59 @@ async fn the_periodic_sweep_prunes_failed_logins_older_than_the_window() {
     assert_eq!(app.services.prune_login_failures().await.unwrap(), 4);
     assert_eq!(app.services.prune_login_failures().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn concurrent_failed_logins_on_two_replicas_cannot_all_pass_the_limit() {
+    let app = TestApp::new().await;
+    app.user("cat@example.com").await;
+    let (a, b) = (app.services.clone(), replica(&app));
+    // Twelve wrong passwords at once, half on each replica, from many
+    // addresses: every attempt is counted before its password is checked, so
+    // at most the account limit (5) of them get as far as the check.
+    let attempts = (0..12).map(|i| {
+        let services = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move {
+            login_code(
+                &services,
+                "cat@example.com",
+                "wrong password!",
+                &format!("203.0.113.{i}"),
+            )
+            .await
+        })
+    });
+    let mut checked = 0;
+    let mut limited = 0;
+    for a in futures::future::join_all(attempts).await {
+        match a.unwrap().0.as_str() {
+            "invalid_credentials" => checked += 1,
+            "rate_limited" => limited += 1,
+            other => panic!("unexpected answer {other}"),
+        }
+    }
+    assert!(checked <= 5, "{checked} attempts passed a limit of 5");
+    assert_eq!(checked + limited, 12);
+    // What was refused left no failure behind: the account is at its limit,
+    // not past it, so the wait ends with the window of the recorded ones.
+    let (code, retry) = login_code(&a, "cat@example.com", PASSWORD, "203.0.113.200").await;
+    if checked == 5 {
+        assert_eq!((code.as_str(), retry), ("rate_limited", Some(15 * 60)));
+    } else {
+        assert_eq!(code, "ok", "below the limit the owner still gets in");
+    }
+}
+
+#[tokio::test]
+async fn a_successful_login_leaves_no_failure_behind_for_its_address() {
+    let app = TestApp::new().await;
+    app.user("dan@example.com").await;
+    let services = app.services.clone();
+    // Twenty successful logins from one address (the address limit is 20
+    // failures): none of them counts against it.
+    for _ in 0..21 {
+        let (code, _) = login_code(&services, "dan@example.com", PASSWORD, "192.0.2.9").await;
+        assert_eq!(code, "ok");
+    }
+    let (code, _) = login_code(&services, "nobody@example.com", "x", "192.0.2.9").await;
+    assert_eq!(code, "invalid_credentials");
+}

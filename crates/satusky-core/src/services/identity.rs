@@ -42,6 +42,17 @@ fn principal(user: &UserRecord, credential: Credential) -> Principal {
     }
 }
 
+/// 429 `rate_limited` with the wait, in whole seconds (at least one).
+fn rate_limited(retry: chrono::Duration) -> Error {
+    let secs = u64::try_from(retry.num_seconds()).unwrap_or(0).max(1);
+    let mut e = Error::new(
+        ErrorCode::RateLimited,
+        format!("too many failed logins; try again in {secs} seconds"),
+    );
+    e.retry_after_secs = Some(secs);
+    e
+}
+
 impl Services {
     /// Creates an account. Refused when signup is disabled by configuration.
     pub async fn signup(&self, email: &str, password: &str, name: Option<&str>) -> Result<User> {
@@ -104,13 +115,47 @@ impl Services {
                 .check(store, LoginFailureKind::Address, address, now),
         )?;
         if let Some(retry) = account_limit.into_iter().chain(address_limit).max() {
-            let secs = u64::try_from(retry.num_seconds()).unwrap_or(0).max(1);
-            let mut e = Error::new(
-                ErrorCode::RateLimited,
-                format!("too many failed logins; try again in {secs} seconds"),
-            );
-            e.retry_after_secs = Some(secs);
-            return Err(e);
+            return Err(rate_limited(retry));
+        }
+        // Counted as a failure before the password is checked, so that
+        // concurrent attempts (on any replica) cannot all pass the check
+        // above; taken back if it succeeds or turns out to be one too many.
+        let attempt = ids::new_id();
+        let (account_over, address_over) = tokio::try_join!(
+            self.inner.account_failures.reserve(
+                store,
+                LoginFailureKind::Account,
+                &email,
+                &attempt,
+                now
+            ),
+            self.inner.address_failures.reserve(
+                store,
+                LoginFailureKind::Address,
+                address,
+                &attempt,
+                now
+            ),
+        )?;
+        let release = || async {
+            tokio::try_join!(
+                self.inner.account_failures.release(
+                    store,
+                    LoginFailureKind::Account,
+                    &email,
+                    &attempt
+                ),
+                self.inner.address_failures.release(
+                    store,
+                    LoginFailureKind::Address,
+                    address,
+                    &attempt
+                ),
+            )
+        };
+        if let Some(retry) = account_over.into_iter().chain(address_over).max() {
+            release().await?;
+            return Err(rate_limited(retry));
         }
         let user = store.get_user_by_email(&email).await?;
         // An unknown account costs the same password check as a known one.
@@ -121,26 +166,14 @@ impl Services {
             false
         };
         let Some(user) = user.filter(|_| verified) else {
-            tokio::try_join!(
-                self.inner.account_failures.record_failure(
-                    store,
-                    LoginFailureKind::Account,
-                    &email,
-                    now
-                ),
-                self.inner.address_failures.record_failure(
-                    store,
-                    LoginFailureKind::Address,
-                    address,
-                    now
-                ),
-            )?;
+            // The attempt stays recorded: it is the failure.
             tracing::info!(address, "failed login");
             return Err(Error::new(
                 ErrorCode::InvalidCredentials,
                 "email or password is wrong",
             ));
         };
+        release().await?;
         self.inner
             .account_failures
             .reset(store, LoginFailureKind::Account, &email)

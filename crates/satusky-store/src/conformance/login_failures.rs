@@ -129,3 +129,56 @@ pub async fn pruning_login_failures_deletes_exactly_those_at_or_before_then(stor
         0
     );
 }
+
+pub async fn a_login_attempt_counts_as_a_failure_until_exactly_its_row_is_forgotten(
+    store: Arc<dyn Store>,
+) {
+    // Two attempts and an older failure at the very same instant.
+    store
+        .record_login_failure(ADDRESS, "10.0.0.1", t0())
+        .await
+        .expect("record failure");
+    for attempt in ["a1", "a2"] {
+        store
+            .record_login_attempt(ADDRESS, "10.0.0.1", t0(), attempt)
+            .await
+            .expect("record attempt");
+    }
+    let count = |store: Arc<dyn Store>| async move {
+        store
+            .login_failures_since(ADDRESS, "10.0.0.1", t0() - micros(1), 100)
+            .await
+            .expect("count")
+            .len()
+    };
+    assert_eq!(count(store.clone()).await, 3, "attempts count as failures");
+    assert_eq!(
+        store
+            .forget_login_attempt(ADDRESS, "10.0.0.1", "a1")
+            .await
+            .expect("forget"),
+        1
+    );
+    assert_eq!(
+        count(store.clone()).await,
+        2,
+        "only that attempt's row went"
+    );
+    // Another key's or kind's attempt of the same name is not this one.
+    assert_eq!(
+        store
+            .forget_login_attempt(ACCOUNT, "10.0.0.1", "a2")
+            .await
+            .expect("forget"),
+        0
+    );
+    assert_eq!(
+        store
+            .forget_login_attempt(ADDRESS, "10.0.0.1", "a1")
+            .await
+            .expect("forget"),
+        0,
+        "forgetting twice is a no-op"
+    );
+    assert_eq!(count(store.clone()).await, 2);
+}
