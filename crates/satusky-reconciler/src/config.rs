@@ -104,6 +104,10 @@ pub struct ReconcilerConfig {
     pub progress_requeue: Duration,
     /// Look again this soon while an app is degraded.
     pub degraded_requeue: Duration,
+    /// How long a pod may stay unschedulable before the app is `Degraded`
+    /// (until then it is progressing, the wait said in its message): room
+    /// often comes soon, from a node autoscaler or a machine joining.
+    pub unschedulable_grace: Duration,
     pub backoff: BackoffConfig,
     /// Deadline of every single Kubernetes API call.
     pub call_timeout: Duration,
@@ -127,6 +131,7 @@ impl Default for ReconcilerConfig {
             resync_period: Duration::from_mins(5),
             progress_requeue: Duration::from_secs(2),
             degraded_requeue: Duration::from_secs(15),
+            unschedulable_grace: Duration::from_mins(2),
             backoff: BackoffConfig::default(),
             call_timeout: Duration::from_secs(10),
             concurrency: 4,

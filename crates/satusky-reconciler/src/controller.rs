@@ -697,6 +697,8 @@ impl Worker {
             },
             last_generation,
             Utc::now(),
+            chrono::Duration::from_std(self.cfg.unschedulable_grace)
+                .unwrap_or(chrono::Duration::MAX),
         );
         for msg in status::pod_changes(&last_pods, &status.replicas)
             .into_iter()

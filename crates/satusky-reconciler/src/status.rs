@@ -37,6 +37,9 @@ pub struct PodView {
     pub current: bool,
     /// Why it is not ready, with the detail Kubernetes gave.
     pub message: Option<String>,
+    /// Since when it has been unschedulable (the `PodScheduled=False`
+    /// condition's transition time), when it is.
+    pub unschedulable_since: Option<DateTime<Utc>>,
 }
 
 fn annotation<'a>(
@@ -118,6 +121,14 @@ pub fn pod_views(d: &DesiredApp, obs: &Observed<'_>) -> Vec<PodView> {
                 (false, Some((r, m))) => (Some(r), m),
                 (false, None) => (None, None),
             };
+            let unschedulable_since = status
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+                })
+                .and_then(|c| c.last_transition_time.as_ref())
+                .map(|t| t.0);
             let current = !terminating
                 && match hash {
                     Some(h) => label(&p.metadata, HASH) == Some(h),
@@ -141,6 +152,7 @@ pub fn pod_views(d: &DesiredApp, obs: &Observed<'_>) -> Vec<PodView> {
                 },
                 current,
                 message,
+                unschedulable_since,
             }
         })
         .collect();
@@ -164,8 +176,18 @@ fn condition(
     }
 }
 
+/// How long a pod has been unschedulable, when it says since when.
+fn unschedulable_for(p: &PodView, now: DateTime<Utc>) -> Option<chrono::Duration> {
+    p.unschedulable_since.map(|t| now - t)
+}
+
 /// The first problem a user can act on, with its message.
-fn degraded(obs: &Observed<'_>, pods: &[PodView]) -> Option<(String, String)> {
+fn degraded(
+    obs: &Observed<'_>,
+    pods: &[PodView],
+    now: DateTime<Utc>,
+    unschedulable_grace: chrono::Duration,
+) -> Option<(String, String)> {
     for rs in obs.replica_sets {
         for c in rs.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
             let msg = c.message.clone().unwrap_or_default();
@@ -175,10 +197,12 @@ fn degraded(obs: &Observed<'_>, pods: &[PodView]) -> Option<(String, String)> {
         }
     }
     for wanted in [IMAGE_PULL_BACK_OFF, CRASH_LOOP_BACK_OFF, UNSCHEDULABLE] {
-        if let Some(p) = pods
-            .iter()
-            .find(|p| p.current && p.status.reason.as_deref() == Some(wanted))
-        {
+        if let Some(p) = pods.iter().find(|p| {
+            p.current
+                && p.status.reason.as_deref() == Some(wanted)
+                && (wanted != UNSCHEDULABLE
+                    || unschedulable_for(p, now).is_none_or(|d| d >= unschedulable_grace))
+        }) {
             let detail = p.message.clone().unwrap_or_else(|| wanted.to_owned());
             return Some((wanted.to_owned(), format!("pod {}: {detail}", p.status.pod)));
         }
@@ -220,6 +244,7 @@ pub fn derive(
     obs: &Observed<'_>,
     last_observed_generation: u64,
     now: DateTime<Utc>,
+    unschedulable_grace: chrono::Duration,
 ) -> AppStatus {
     let pods = pod_views(d, obs);
     let replicas = pods.iter().map(|p| p.status.clone()).collect();
@@ -265,8 +290,22 @@ pub fn derive(
         && ready >= desired
         && available >= desired
         && total <= desired;
-    let problem = degraded(obs, &pods);
-    let counts = format!("{ready}/{desired} replicas ready, {updated} updated");
+    let problem = degraded(obs, &pods, now, unschedulable_grace);
+    let mut counts = format!("{ready}/{desired} replicas ready, {updated} updated");
+    // A pod waiting for room within the grace: progressing, and saying so.
+    if problem.is_none()
+        && let Some(p) = pods
+            .iter()
+            .find(|p| p.current && p.status.reason.as_deref() == Some(UNSCHEDULABLE))
+    {
+        let waited = unschedulable_for(p, now).map_or(0, |d| d.num_seconds().max(0));
+        counts = format!(
+            "{counts}; pod {} unschedulable for {waited}s (degraded after {}s): {}",
+            p.status.pod,
+            unschedulable_grace.num_seconds(),
+            p.message.as_deref().unwrap_or(UNSCHEDULABLE)
+        );
+    }
     let (phase, reason, message) = match (&problem, complete) {
         (Some((r, m)), _) => (AppPhase::Degraded, Some(r.clone()), Some(m.clone())),
         (None, true) => (AppPhase::Available, None, Some(counts.clone())),
@@ -430,7 +469,7 @@ mod tests {
             replica_sets: &rss,
             pods: &pods,
         };
-        let s = derive(&desired(), &obs, 0, now());
+        let s = derive(&desired(), &obs, 0, now(), chrono::Duration::zero());
         assert_eq!(s.phase, AppPhase::Available);
         assert_eq!((s.observed_generation, s.observed_release), (7, Some(3)));
         assert_eq!(
@@ -462,7 +501,7 @@ mod tests {
             replica_sets: &[],
             pods: &[],
         };
-        let s = derive(&desired(), &obs, 6, now());
+        let s = derive(&desired(), &obs, 6, now(), chrono::Duration::zero());
         assert_eq!(s.phase, AppPhase::Progressing);
         assert_eq!((s.observed_generation, s.observed_release), (6, None));
         // Old pods still around: not yet available either.
@@ -473,12 +512,12 @@ mod tests {
             pods: &[],
         };
         assert_eq!(
-            derive(&desired(), &obs, 6, now()).phase,
+            derive(&desired(), &obs, 6, now(), chrono::Duration::zero()).phase,
             AppPhase::Progressing
         );
         let none = Observed::default();
         assert_eq!(
-            derive(&desired(), &none, 0, now()).phase,
+            derive(&desired(), &none, 0, now(), chrono::Duration::zero()).phase,
             AppPhase::Progressing
         );
     }
@@ -504,7 +543,7 @@ mod tests {
                 replica_sets: &rss,
                 pods: &pods,
             };
-            let s = derive(&desired(), &obs, 0, now());
+            let s = derive(&desired(), &obs, 0, now(), chrono::Duration::zero());
             assert_eq!(s.phase, AppPhase::Degraded, "{waiting}");
             assert_eq!(s.reason.as_deref(), Some(reason));
             assert!(s.message.as_deref().unwrap().starts_with("pod web-new-a: "));
@@ -522,9 +561,44 @@ mod tests {
             pods: &pods,
         };
         assert_eq!(
-            derive(&desired(), &obs, 0, now()).phase,
+            derive(&desired(), &obs, 0, now(), chrono::Duration::zero()).phase,
             AppPhase::Progressing
         );
+    }
+
+    #[test]
+    fn an_unschedulable_pod_degrades_the_app_only_after_the_grace() {
+        let dep = deployment(5, 5, 0, 0, 0);
+        let rss = [replica_set("new", "2", json!([]))];
+        let since = now() - chrono::Duration::seconds(30);
+        let pending: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-new-a", "labels": {"satusky.com/app-id": "app-1", "pod-template-hash": "new"}},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/3 nodes are available",
+                "lastTransitionTime": since.to_rfc3339()}]},
+        }))
+        .unwrap();
+        let pods = [pending];
+        let obs = Observed {
+            deployment: Some(&dep),
+            replica_sets: &rss,
+            pods: &pods,
+        };
+        // 30 s into a 120 s grace: still progressing, the wait in the message.
+        let s = derive(&desired(), &obs, 0, now(), chrono::Duration::seconds(120));
+        assert_eq!(s.phase, AppPhase::Progressing);
+        let msg = s.message.unwrap_or_default();
+        assert!(
+            msg.contains(
+                "pod web-new-a unschedulable for 30s (degraded after 120s): 0/3 nodes are available"
+            ),
+            "{msg}"
+        );
+        assert_eq!(s.replicas[0].reason.as_deref(), Some(UNSCHEDULABLE));
+        // Past the grace: degraded.
+        let s = derive(&desired(), &obs, 0, now(), chrono::Duration::seconds(20));
+        assert_eq!(s.phase, AppPhase::Degraded);
+        assert_eq!(s.reason.as_deref(), Some(UNSCHEDULABLE));
     }
 
     #[test]
@@ -543,7 +617,7 @@ mod tests {
             replica_sets: &rss,
             pods: &pods,
         };
-        let s = derive(&desired(), &obs, 0, now());
+        let s = derive(&desired(), &obs, 0, now(), chrono::Duration::zero());
         assert_eq!(s.reason.as_deref(), Some(UNSCHEDULABLE));
         assert_eq!(
             s.message.as_deref(),
@@ -561,7 +635,7 @@ mod tests {
             replica_sets: &rss,
             pods: &[],
         };
-        let s = derive(&desired(), &obs, 0, now());
+        let s = derive(&desired(), &obs, 0, now(), chrono::Duration::zero());
         assert_eq!(s.phase, AppPhase::Degraded);
         assert_eq!(s.reason.as_deref(), Some(QUOTA_EXCEEDED));
         assert!(s.message.unwrap().contains("exceeded quota"));
@@ -586,7 +660,7 @@ mod tests {
             replica_sets: &[],
             pods: &[],
         };
-        let s = derive(&desired(), &obs, 0, now());
+        let s = derive(&desired(), &obs, 0, now(), chrono::Duration::zero());
         assert_eq!(s.phase, AppPhase::Degraded);
         assert_eq!(s.reason.as_deref(), Some(PROGRESS_DEADLINE_EXCEEDED));
     }

@@ -5,7 +5,8 @@ use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
 use kube::api::{Api, ListParams};
 use satusky_types::apps::{AppPhase, Autoscaling, Volume};
 
-use crate::support::{TestCluster, app, objects};
+use crate::support::{self, TestCluster, app, objects};
+use satusky_reconciler::ReconcilerConfig;
 
 const NS: &str = "org-acme";
 
@@ -209,6 +210,32 @@ async fn an_image_that_cannot_be_pulled_makes_the_app_degraded_with_image_pull_b
         .await;
     assert_eq!(s.reason.as_deref(), Some("ImagePullBackOff"));
     assert!(s.message.unwrap().contains("pod web-"));
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn an_unschedulable_pod_is_waited_for_during_the_grace_then_degrades_the_app() {
+    let c = TestCluster::start().await;
+    let r = c.reconciler_with(ReconcilerConfig {
+        unschedulable_grace: std::time::Duration::from_secs(2),
+        ..support::config("r1")
+    });
+    let mut a = app("app-1", "web", "ghcr.io/acme/web:1", 1);
+    a.spec.machine_selector = Some("pool=gpu".into());
+    c.source.put(a);
+    let waiting = c
+        .wait_status("app-1", "progressing while unschedulable", |s| {
+            s.phase == AppPhase::Progressing
+                && s.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("unschedulable for"))
+        })
+        .await;
+    assert_eq!(waiting.replicas[0].reason.as_deref(), Some("Unschedulable"));
+    let s = c
+        .wait_status("app-1", "Degraded", |s| s.phase == AppPhase::Degraded)
+        .await;
+    assert_eq!(s.reason.as_deref(), Some("Unschedulable"));
     r.stop().await;
 }
 

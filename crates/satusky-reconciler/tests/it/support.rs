@@ -208,6 +208,7 @@ pub fn config(holder: &str) -> ReconcilerConfig {
         resync_period: Duration::from_secs(5),
         progress_requeue: Duration::from_millis(150),
         degraded_requeue: Duration::from_millis(500),
+        unschedulable_grace: Duration::ZERO,
         backoff: BackoffConfig {
             initial: Duration::from_millis(50),
             max: Duration::from_secs(1),
