@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use satusky_core::bus::Notice;
@@ -321,60 +321,30 @@ pub async fn events_ws(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     // Authorize and resolve before upgrading, so refusals are ordinary HTTP errors.
-    let (app_id, first) = s
-        .services
-        .app_events(&ctx, &org, &app, q.from.unwrap_or(0), 1000)
-        .await?;
+    let from = q.from.unwrap_or(0);
+    let (app_id, first) = s.services.app_events(&ctx, &org, &app, from, 1000).await?;
     let services = s.services.clone();
+    let notices = services.bus().subscribe();
+    let id = app_id.clone();
+    let mine = move |n: &Notice, last: &u64| matches!(n, Notice::AppEvent { app_id, seq } if *app_id == id && *seq > *last);
+    let read = move |last: u64| {
+        let (services, app_id) = (services.clone(), app_id.clone());
+        async move { services.app_events_by_id(&app_id, last, 1000).await }
+    };
     Ok(ws.on_upgrade(move |socket| {
-        stream_events(socket, services, app_id, first, q.from.unwrap_or(0))
+        super::ws::replay_and_follow(
+            socket,
+            super::ws::Follow {
+                first,
+                cursor: from,
+                advance: |e: &AppEvent, last| last.max(e.seq),
+                notices: Some((notices, mine)),
+                read,
+                poll: std::time::Duration::from_secs(2),
+            },
+            "app events",
+        )
     }))
-}
-
-async fn stream_events(
-    mut socket: WebSocket,
-    services: satusky_core::Services,
-    app_id: String,
-    first: Vec<AppEvent>,
-    from: u64,
-) {
-    let mut rx = services.bus().subscribe();
-    let mut last = from;
-    let mut pending = first;
-    let mut poll = tokio::time::interval(std::time::Duration::from_secs(2));
-    loop {
-        for e in pending.drain(..) {
-            last = last.max(e.seq);
-            let Ok(text) = serde_json::to_string(&e) else {
-                continue;
-            };
-            if socket.send(Message::Text(text.into())).await.is_err() {
-                return;
-            }
-        }
-        let wake = tokio::select! {
-            n = rx.recv() => match n {
-                Ok(Notice::AppEvent { app_id: id, seq }) => id == app_id && seq > last,
-                Ok(_) => false,
-                // Missed notices: look in the store anyway.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            },
-            _ = poll.tick() => true,
-            m = socket.recv() => match m {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => false,
-            },
-        };
-        if wake {
-            match services.app_events_by_id(&app_id, last, 1000).await {
-                Ok(events) => pending = events,
-                Err(e) => {
-                    tracing::warn!(app.id = %app_id, error = %e, "event stream read failed");
-                }
-            }
-        }
-    }
 }
 
 fn log_options(q: satusky_types::apps::LogsQuery) -> satusky_core::apps::LogOptions {
@@ -417,28 +387,11 @@ pub async fn logs_ws(
     Query(q): Query<satusky_types::apps::LogsQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    use futures::StreamExt as _;
-    let mut lines = s
+    let lines = s
         .services
         .follow_app_logs(&ctx, &org, &app, &log_options(q))
         .await?;
-    Ok(ws.on_upgrade(move |mut socket| async move {
-        loop {
-            tokio::select! {
-                line = lines.next() => {
-                    let Some(line) = line else { break };
-                    let Ok(text) = serde_json::to_string(&line) else { continue };
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        break;
-                    }
-                }
-                m = socket.recv() => match m {
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                    Some(Ok(_)) => {}
-                },
-            }
-        }
-    }))
+    Ok(ws.on_upgrade(move |socket| super::ws::forward(socket, lines)))
 }
 
 /// One volume: spec and claim (phase, capacity), attached or detached.

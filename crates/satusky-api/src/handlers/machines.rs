@@ -2,9 +2,10 @@
 //! progress goes to the machine's events.
 
 use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::StatusCode;
 use axum::response::Response;
+use satusky_core::bus::Notice;
 use satusky_core::services::BulkAction;
 use satusky_types::ErrorBody;
 use satusky_types::machines::{
@@ -14,6 +15,7 @@ use satusky_types::machines::{
     PlacementPreview, PlacementQuery, PowerRequest, VisibilityRequest,
 };
 use satusky_types::page::{Page, PageQuery};
+use tokio::sync::broadcast::Receiver;
 
 use super::{ApiResult, page};
 use crate::extract::{Auth, Json, Path, Query};
@@ -208,49 +210,29 @@ pub async fn events_ws(
         .machine_events(&ctx, &org, &machine, from, 1000)
         .await?;
     let services = s.services.clone();
-    Ok(ws.on_upgrade(move |socket| stream_events(socket, services, machine_id, first, from)))
+    let read = move |last: u64| {
+        let (services, machine_id) = (services.clone(), machine_id.clone());
+        async move { services.machine_events_by_id(&machine_id, last, 1000).await }
+    };
+    Ok(ws.on_upgrade(move |socket| {
+        super::ws::replay_and_follow(
+            socket,
+            super::ws::Follow {
+                first,
+                cursor: from,
+                advance: |e: &MachineEvent, last| last.max(e.seq),
+                // Machine events are not announced on the bus: polled.
+                notices: None::<(Receiver<Notice>, fn(&Notice, &u64) -> bool)>,
+                read,
+                poll: EVENT_POLL,
+            },
+            "machine events",
+        )
+    }))
 }
 
 /// How often a machine event stream looks for new events.
 const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
-
-async fn stream_events(
-    mut socket: WebSocket,
-    services: satusky_core::Services,
-    machine_id: String,
-    first: Vec<MachineEvent>,
-    from: u64,
-) {
-    let mut last = from;
-    let mut pending = first;
-    let mut poll = tokio::time::interval(EVENT_POLL);
-    loop {
-        for e in pending.drain(..) {
-            last = last.max(e.seq);
-            let Ok(text) = serde_json::to_string(&e) else {
-                continue;
-            };
-            if socket.send(Message::Text(text.into())).await.is_err() {
-                return;
-            }
-        }
-        let wake = tokio::select! {
-            _ = poll.tick() => true,
-            m = socket.recv() => match m {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => false,
-            },
-        };
-        if wake {
-            match services.machine_events_by_id(&machine_id, last, 1000).await {
-                Ok(events) => pending = events,
-                Err(e) => {
-                    tracing::warn!(machine.id = %machine_id, error = %e, "machine event stream read failed");
-                }
-            }
-        }
-    }
-}
 
 /// A live telemetry sample from Talos.
 #[utoipa::path(get, path = "/v1/orgs/{org}/machines/{machine}/metrics", tag = "machines", security(("bearer" = [])),
@@ -341,55 +323,26 @@ pub async fn metrics_ws(
         .machine_metrics_stream_start(&ctx, &org, &machine, METRICS_STREAM_RECENT)
         .await?;
     let services = s.services.clone();
-    Ok(ws.on_upgrade(move |socket| stream_metrics(socket, services, notices, machine_id, first)))
-}
-
-async fn stream_metrics(
-    mut socket: WebSocket,
-    services: satusky_core::Services,
-    mut notices: tokio::sync::broadcast::Receiver<satusky_core::bus::Notice>,
-    machine_id: String,
-    first: Vec<MachineMetrics>,
-) {
-    let mut last = None;
-    let mut pending = first;
-    let mut poll = tokio::time::interval(METRICS_POLL);
-    loop {
-        for m in pending.drain(..) {
-            last = Some(m.at);
-            let Ok(text) = serde_json::to_string(&m) else {
-                continue;
-            };
-            if socket.send(Message::Text(text.into())).await.is_err() {
-                return;
-            }
-        }
-        let wake = tokio::select! {
-            _ = poll.tick() => true,
-            n = notices.recv() => match n {
-                Ok(satusky_core::bus::Notice::MachineSampled { machine_id: id }) => id == machine_id,
-                Ok(_) => false,
-                // Lagged: look anyway; closed: the poll keeps the stream going.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                    notices = services.config().bus.subscribe();
-                    false
-                }
+    let id = machine_id.clone();
+    let mine = move |n: &Notice, _: &Option<chrono::DateTime<chrono::Utc>>| matches!(n, Notice::MachineSampled { machine_id } if *machine_id == id);
+    let read = move |after: Option<chrono::DateTime<chrono::Utc>>| {
+        let (services, machine_id) = (services.clone(), machine_id.clone());
+        async move { services.machine_samples_by_id(&machine_id, after).await }
+    };
+    Ok(ws.on_upgrade(move |socket| {
+        super::ws::replay_and_follow(
+            socket,
+            super::ws::Follow {
+                first,
+                cursor: None,
+                advance: |m: &MachineMetrics, _| Some(m.at),
+                notices: Some((notices, mine)),
+                read,
+                poll: METRICS_POLL,
             },
-            m = socket.recv() => match m {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                Some(Ok(_)) => false,
-            },
-        };
-        if wake {
-            match services.machine_samples_by_id(&machine_id, last).await {
-                Ok(samples) => pending = samples,
-                Err(e) => {
-                    tracing::warn!(machine.id = %machine_id, error = %e, "machine metrics stream read failed");
-                }
-            }
-        }
-    }
+            "machine metrics",
+        )
+    }))
 }
 
 /// The last lines of a machine log: a Talos service (`machined`, `kubelet`,
@@ -424,29 +377,11 @@ pub async fn logs_ws(
     Query(q): Query<MachineLogsQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    use futures::StreamExt as _;
-    let mut follow = s
+    let follow = s
         .services
         .follow_machine_logs(&ctx, &org, &machine, &q)
         .await?;
-    Ok(ws.on_upgrade(move |mut socket| async move {
-        loop {
-            tokio::select! {
-                line = follow.lines.next() => {
-                    let Some(line) = line else { break };
-                    let Ok(text) = serde_json::to_string(&line) else { continue };
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
-                    }
-                }
-                m = socket.recv() => match m {
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                    Some(Ok(_)) => {}
-                },
-            }
-        }
-        let _ = socket.send(Message::Close(None)).await;
-    }))
+    Ok(ws.on_upgrade(move |socket| super::ws::forward(socket, follow.lines)))
 }
 
 // ---- operations

@@ -10,6 +10,7 @@ pub mod machines;
 pub mod members;
 pub mod orgs;
 pub mod tokens;
+mod ws;
 
 use satusky_core::pagination::PageRequest;
 use satusky_types::page::PageQuery;
